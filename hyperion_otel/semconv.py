@@ -67,6 +67,10 @@ ENV_EXCEPTION_SIGNAL_OPT_IN: Final = "OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN"
 
 METRIC_ERRORS: Final = "hyperion.errors"
 HYPERION_ERROR_CATEGORY: Final = "hyperion.error.category"  # ErrorType value
+# HyperionError.details become attributes named with this prefix plus the detail key.
+HYPERION_ERROR_DETAIL_PREFIX: Final = "hyperion.error.detail."
+HYPERION_CLEANUP_RESOURCE: Final = "hyperion.cleanup.resource"  # bounded repr of the resource
+HYPERION_CLEANUP_FUNCTION: Final = "hyperion.cleanup.function"  # qualname of the cleanup func
 
 # --- Process metrics (semconv) ---------------------------------------------------------------
 METRIC_PROCESS_CPU_TIME: Final = "process.cpu.time"
