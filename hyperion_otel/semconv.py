@@ -111,12 +111,24 @@ HYPERION_MODEL_FORMAT: Final = "hyperion.model.format"
 HYPERION_MODEL_PARAMETERS: Final = "hyperion.model.parameters"
 HYPERION_STEP: Final = "hyperion.decode.step_index"
 HYPERION_TOKEN_ID: Final = "hyperion.token.id"
+HYPERION_TOKEN_PROBABILITY: Final = "hyperion.token.probability"
+HYPERION_PREFILL_TOKENS: Final = "hyperion.prefill.tokens"
+HYPERION_DECODE_STEPS: Final = "hyperion.decode.steps"
+HYPERION_MODEL_DTYPE: Final = "hyperion.model.dtype"
 
 # --- Ops (library API and profiler) ----------------------------------------------------------
 HYPERION_OP_NAME: Final = "hyperion.op.name"
 HYPERION_OP_LAYER: Final = "hyperion.op.layer"
 HYPERION_OP_FLOPS: Final = "hyperion.op.flops"
 HYPERION_OP_BYTES: Final = "hyperion.op.bytes"
+# Op names the runtime marks through ``_ops.op(name, layer=, shape=, flops=, nbytes=)``.
+OP_MATMUL: Final = "matmul"
+OP_ATTENTION: Final = "attention"
+OP_NORM: Final = "norm"
+OP_MLP: Final = "mlp"  # activation of the MLP (GELU / SwiGLU); its GEMMs are OP_MATMUL
+OP_SAMPLING: Final = "sampling"
+OP_KV_CACHE: Final = "kv_cache"
+OP_TOKENIZE: Final = "tokenize"
 
 # --- Profiler --------------------------------------------------------------------------------
 SPAN_PROFILE: Final = "hyperion.profile"
