@@ -81,7 +81,7 @@ class _Op:
     def __exit__(
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        for lst, tok in zip(reversed(self.listeners), reversed(self.tokens)):
+        for lst, tok in zip(reversed(self.listeners), reversed(self.tokens), strict=True):
             lst.on_op_end(tok)
 
 

@@ -1,0 +1,260 @@
+"""Export pipelines that never hurt the host: exporters built from settings, wrapped so
+that every item is accounted for (accepted, delivered, failed) and failures are counted
+(``hyperion.telemetry.dropped``) and warned about at most once a minute.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.sdk._logs import ReadableLogRecord, ReadWriteLogRecord
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    ConsoleLogRecordExporter,
+    LogRecordExporter,
+    LogRecordExportResult,
+)
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+)
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+    SpanExportResult,
+)
+
+from hyperion_otel import _telemetry, semconv
+from hyperion_otel._otlp_json import (
+    FILE_NAMES,
+    OTLPJsonLogExporter,
+    OTLPJsonMetricExporter,
+    OTLPJsonSpanExporter,
+)
+from hyperion_otel.settings import Settings
+
+_log = logging.getLogger("hyperion")
+_WARN_EVERY_S = 60.0
+
+
+@dataclass
+class ExportStats:
+    """Accounting of one exporter. Units: spans, metric data points or log records."""
+
+    signal: str
+    exporter: str
+    accepted: int = 0  # handed to the pipeline (spans/logs: at the processor; metrics: at export)
+    delivered: int = 0
+    failed: int = 0
+    in_flight: int = 0
+    last_error: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _last_warning: float = field(default=-1e9, repr=False)
+
+    @property
+    def lost(self) -> int:
+        return max(0, self.accepted - self.delivered)
+
+    def add_accepted(self, n: int) -> None:
+        with self._lock:
+            self.accepted += n
+
+    def begin(self, n: int) -> None:
+        with self._lock:
+            self.in_flight += n
+
+    def end(self, n: int, ok: bool, error: str | None = None) -> None:
+        with self._lock:
+            self.in_flight -= n
+            if ok:
+                self.delivered += n
+                return
+            self.failed += n
+            self.last_error = error
+            warn = time.monotonic() - self._last_warning >= _WARN_EVERY_S
+            if warn:
+                self._last_warning = time.monotonic()
+        # The drop counter must never raise into an exporter thread.
+        with contextlib.suppress(Exception):
+            _telemetry.counter(
+                semconv.METRIC_TELEMETRY_DROPPED, "{item}", "Telemetry items that could not be exported"
+            ).add(n, {semconv.HYPERION_SIGNAL: self.signal, "exporter": self.exporter})
+        if warn:
+            _log.warning(
+                "hyperion-otel: %s exporter %r failed to export %d %s (%s); "
+                "further failures are counted in %s and warned about at most once a minute",
+                self.signal, self.exporter, n, _UNITS[self.signal], error or "export returned failure",
+                semconv.METRIC_TELEMETRY_DROPPED,
+            )
+
+
+_UNITS = {"traces": "spans", "metrics": "metric points", "logs": "log records"}
+
+
+def _count_points(data: MetricsData) -> int:
+    return sum(
+        len(m.data.data_points)
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+    )
+
+
+class _Guard:
+    """Common part of the guarded exporters: never raise, account for every item."""
+
+    stats: ExportStats
+    inner: Any
+
+    def _guarded(self, n: int, call: Any, success: Any) -> bool:
+        self.stats.begin(n)
+        try:
+            result = call()
+        except Exception as exc:  # noqa: BLE001 - an exporter bug must not kill the export thread
+            self.stats.end(n, False, f"{type(exc).__name__}: {exc}")
+            return False
+        ok = bool(result == success)
+        self.stats.end(n, ok)
+        return ok
+
+    def interrupt(self) -> None:
+        """Abort retries and in-flight requests (used when shutdown runs out of time)."""
+        with contextlib.suppress(Exception):  # best effort at the end of shutdown
+            self.inner.shutdown()
+
+
+class GuardedSpanExporter(_Guard, SpanExporter):
+    def __init__(self, inner: SpanExporter, stats: ExportStats) -> None:
+        self.inner, self.stats = inner, stats
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        ok = self._guarded(len(spans), lambda: self.inner.export(spans), SpanExportResult.SUCCESS)
+        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        self.interrupt()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+class GuardedLogExporter(_Guard, LogRecordExporter):
+    def __init__(self, inner: LogRecordExporter, stats: ExportStats) -> None:
+        self.inner, self.stats = inner, stats
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        ok = self._guarded(len(batch), lambda: self.inner.export(batch), LogRecordExportResult.SUCCESS)
+        return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        self.interrupt()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+class GuardedMetricExporter(_Guard, MetricExporter):
+    def __init__(self, inner: MetricExporter, stats: ExportStats) -> None:
+        self.inner, self.stats = inner, stats
+        # The reader asks the exporter for these; forward the inner exporter's choice.
+        self._preferred_temporality = inner._preferred_temporality
+        self._preferred_aggregation = inner._preferred_aggregation
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        n = _count_points(metrics_data)
+        self.stats.add_accepted(n)
+        ok = self._guarded(
+            n, lambda: self.inner.export(metrics_data, timeout_millis=timeout_millis), MetricExportResult.SUCCESS
+        )
+        return MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self.interrupt()
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+
+class CountingSpanProcessor(BatchSpanProcessor):
+    """BatchSpanProcessor that counts the spans it accepts, so queue drops are not silent."""
+
+    def __init__(self, exporter: GuardedSpanExporter) -> None:
+        super().__init__(exporter)
+        self.guarded = exporter
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if span.context is not None and span.context.trace_flags.sampled:
+            self.guarded.stats.add_accepted(1)
+        super().on_end(span)
+
+
+class CountingLogProcessor(BatchLogRecordProcessor):
+    def __init__(self, exporter: GuardedLogExporter) -> None:
+        super().__init__(exporter)
+        self.guarded = exporter
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        self.guarded.stats.add_accepted(1)
+        super().on_emit(log_record)
+
+
+# --- exporters from settings ------------------------------------------------------------------
+def _otlp_kwargs(settings: Settings, signal: str) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "endpoint": settings.endpoint_for(signal),
+        "headers": settings.headers_for(signal) or None,
+        "timeout": settings.otlp_timeout_s,
+    }
+    return kwargs
+
+
+def _grpc_compression(name: str) -> Any:
+    from grpc import Compression
+
+    return {"gzip": Compression.Gzip, "deflate": Compression.Deflate}.get(name, Compression.NoCompression)
+
+
+def _http_compression(name: str) -> Any:
+    from opentelemetry.exporter.otlp.proto.http import Compression
+
+    return {"gzip": Compression.Gzip, "deflate": Compression.Deflate}.get(name, Compression.NoCompression)
+
+
+def build_exporter(settings: Settings, signal: str, name: str) -> Any:
+    """The raw exporter ``name`` (otlp, console, otlp_file) for ``signal``."""
+    if name == "otlp_file":
+        max_bytes = int(settings.telemetry_file_max_mb * 1024 * 1024)
+        path = f"{settings.output_dir}/{FILE_NAMES[signal]}"
+        cls = {"traces": OTLPJsonSpanExporter, "metrics": OTLPJsonMetricExporter, "logs": OTLPJsonLogExporter}
+        return cls[signal](path, max_bytes)
+    if name == "console":
+        return {"traces": ConsoleSpanExporter, "metrics": ConsoleMetricExporter, "logs": ConsoleLogRecordExporter}[signal]()
+    kwargs = _otlp_kwargs(settings, signal)
+    if settings.protocol_for(signal) == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GLog
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+            OTLPMetricExporter as GMetric,
+        )
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GSpan
+
+        insecure = settings.otlp_insecure
+        if insecure is None:
+            insecure = kwargs["endpoint"].startswith("http://")
+        grpc_cls = {"traces": GSpan, "metrics": GMetric, "logs": GLog}[signal]
+        return grpc_cls(insecure=insecure, compression=_grpc_compression(settings.otlp_compression), **kwargs)
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HLog
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HMetric
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HSpan
+
+    http_cls = {"traces": HSpan, "metrics": HMetric, "logs": HLog}[signal]
+    return http_cls(compression=_http_compression(settings.otlp_compression), **kwargs)

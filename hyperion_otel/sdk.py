@@ -1,0 +1,356 @@
+"""``configure()`` and ``shutdown()``: the only code that builds OTel SDK pipelines.
+
+``configure()`` creates a TracerProvider, MeterProvider and LoggerProvider with a
+resource, batch processors and the exporters chosen by the settings, installs them as
+the global providers, and applies the settings to every facility. It is idempotent, and
+it respects providers the application installed first: span and log processors are
+added to an SDK provider that is already set, and an SDK MeterProvider already set is
+used as it is (the SDK cannot add readers to a running MeterProvider).
+
+``shutdown()`` undoes all of it within ``shutdown_timeout_s`` in all, whatever the
+collector does, and reports once how many items were not delivered.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import (
+    _DEFAULT_RESOURCE,
+    OsResourceDetector,
+    ProcessResourceDetector,
+    Resource,
+)
+from opentelemetry.sdk.trace import TracerProvider
+
+from hyperion_otel import _facilities, _globals, _telemetry
+from hyperion_otel._otel_log_filter import OTelLogRateLimit
+from hyperion_otel._pipeline import (
+    CountingLogProcessor,
+    CountingSpanProcessor,
+    ExportStats,
+    GuardedLogExporter,
+    GuardedMetricExporter,
+    GuardedSpanExporter,
+    build_exporter,
+)
+from hyperion_otel._version import __version__
+from hyperion_otel.settings import SIGNALS, Settings
+
+__all__ = ["ShutdownReport", "Telemetry", "configure", "get_telemetry", "shutdown"]
+
+_log = logging.getLogger("hyperion")
+# Share of the shutdown budget given to a clean flush before in-flight exports are aborted.
+_CLEAN_SHARE = 0.75
+
+
+@dataclass(frozen=True)
+class ShutdownReport:
+    """What ``shutdown()`` did: how long it took and what was not delivered, by signal."""
+
+    duration_s: float
+    lost: dict[str, int]
+    timed_out: bool
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def total_lost(self) -> int:
+        return sum(self.lost.values())
+
+
+class Telemetry:
+    """The pipelines built by ``configure()``; ``shutdown()`` undoes them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.resource: Resource | None = None
+        self.tracer_provider: TracerProvider | None = None
+        self.meter_provider: MeterProvider | None = None
+        self.logger_provider: LoggerProvider | None = None
+        self.owned: set[str] = set()  # signals whose global provider we installed
+        self.stats: list[ExportStats] = []
+        self._span_processors: list[CountingSpanProcessor] = []
+        self._log_processors: list[CountingLogProcessor] = []
+        self._guards: list[Any] = []
+        self._undo: list[Callable[[], None]] = []
+        self._globals: _globals.GlobalsSnapshot | None = None
+        self._shutdown_report: ShutdownReport | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def disabled(self) -> bool:
+        return self.settings.sdk_disabled
+
+    @property
+    def is_shutdown(self) -> bool:
+        return self._shutdown_report is not None
+
+    def force_flush(self, timeout_s: float | None = None) -> bool:
+        """Export everything queued now; True when all pipelines finished within ``timeout_s``."""
+        budget = self.settings.shutdown_timeout_s if timeout_s is None else timeout_s
+        calls: list[Callable[[], Any]] = []
+        if self.tracer_provider is not None:
+            calls += [p.force_flush for p in self._span_processors]
+        if self.meter_provider is not None and "metrics" in self.owned:
+            mp = self.meter_provider
+            calls.append(lambda: mp.force_flush(timeout_millis=budget * 1000))
+        calls += [p.force_flush for p in self._log_processors]
+        return not _wait(_start_all(calls), time.monotonic() + budget)
+
+    def shutdown(self) -> ShutdownReport:
+        """Stop facilities and pipelines within ``shutdown_timeout_s``; idempotent."""
+        with self._lock:
+            if self._shutdown_report is not None:
+                return self._shutdown_report
+            start = time.monotonic()
+            deadline = start + self.settings.shutdown_timeout_s
+            for undo in reversed(self._undo):
+                _safely(undo)
+            self._undo.clear()
+            calls: list[Callable[[], Any]] = [p.shutdown for p in self._span_processors]
+            calls += [p.shutdown for p in self._log_processors]
+            if self.meter_provider is not None and "metrics" in self.owned:
+                mp = self.meter_provider
+                remaining_ms = max(0.0, deadline - time.monotonic()) * 1000
+                calls.append(lambda: mp.shutdown(timeout_millis=remaining_ms))
+            clean_deadline = time.monotonic() + max(0.0, deadline - time.monotonic()) * _CLEAN_SHARE
+            alive = _wait(_start_all(calls), clean_deadline)
+            if alive:
+                # A collector that hangs or retries: abort in-flight exports, then wait out the rest.
+                for guard in self._guards:
+                    guard.interrupt()
+                alive = _wait(alive, deadline)
+            if self._globals is not None:
+                self._globals.restore(tuple(self.owned))
+            _telemetry.refresh()
+            report = ShutdownReport(
+                duration_s=time.monotonic() - start,
+                lost=_lost_by_signal(self.stats),
+                timed_out=bool(alive),
+                errors={s.signal: s.last_error for s in self.stats if s.last_error},
+            )
+            self._shutdown_report = report
+        if report.total_lost:
+            _report_loss(report, self.stats)
+        return report
+
+
+def _start_all(calls: list[Callable[[], Any]]) -> list[threading.Thread]:
+    """Run ``calls`` in parallel daemon threads.
+
+    Daemons, so that an exporter stuck in a network call can never keep the interpreter
+    alive: such a thread is abandoned at the deadline and its items counted as lost.
+    """
+    threads = [
+        threading.Thread(target=_safely, args=(call,), name="hyperion-otel-shutdown", daemon=True)
+        for call in calls
+    ]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def _wait(threads: list[threading.Thread], deadline: float) -> list[threading.Thread]:
+    """Join ``threads`` until ``deadline``; return those still running."""
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    return [t for t in threads if t.is_alive()]
+
+
+def _safely(call: Callable[[], Any]) -> None:
+    try:
+        call()
+    except Exception as exc:  # noqa: BLE001 - shutdown must finish whatever one part does
+        _log.warning("hyperion-otel: error during shutdown in %r: %s", call, exc)
+
+
+def _lost_by_signal(stats: list[ExportStats]) -> dict[str, int]:
+    lost = dict.fromkeys(SIGNALS, 0)
+    for s in stats:
+        lost[s.signal] += s.lost
+    return lost
+
+
+def _report_loss(report: ShutdownReport, stats: list[ExportStats]) -> None:
+    parts = [
+        f"{s.lost} {('spans', 'metric points', 'log records')[SIGNALS.index(s.signal)]} via {s.exporter}"
+        + (f" ({s.last_error})" if s.last_error else "")
+        for s in stats
+        if s.lost
+    ]
+    message = (
+        f"hyperion-otel: shutdown took {report.duration_s:.2f}s"
+        + (" (time budget reached)" if report.timed_out else "")
+        + "; not delivered: " + "; ".join(parts)
+    )
+    _log.warning(message)
+    if not _logs_to_stderr(_log):
+        print(message, file=sys.stderr)
+
+
+def _logs_to_stderr(logger: logging.Logger) -> bool:
+    current: logging.Logger | None = logger
+    while current is not None:
+        for h in current.handlers:
+            if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is sys.stderr:
+                return True
+        current = current.parent if current.propagate else None
+    return not logger.hasHandlers()  # then logging's last-resort handler prints to stderr
+
+
+# --- building ---------------------------------------------------------------------------------
+def build_resource(settings: Settings) -> Resource:
+    """telemetry.sdk.*, process, OS and host attributes, then settings (which win)."""
+    attrs: dict[str, Any] = {
+        "telemetry.distro.name": "hyperion-otel",
+        "telemetry.distro.version": __version__,
+        "host.name": socket.gethostname(),
+    }
+    service = settings.service_name or settings.resource_attributes.get("service.name")
+    if not service:
+        service = "hyperion-otel"
+        attrs["service.version"] = __version__
+    resource = _DEFAULT_RESOURCE.merge(ProcessResourceDetector().detect()).merge(OsResourceDetector().detect())
+    return resource.merge(Resource({**attrs, **settings.resource_attributes, "service.name": service}))
+
+
+def _install(tel: Telemetry) -> None:
+    settings = tel.settings
+    resource = tel.resource = build_resource(settings)
+
+    current_tp = trace.get_tracer_provider()
+    if isinstance(current_tp, TracerProvider):
+        tp = current_tp
+    else:
+        tp = TracerProvider(resource=resource, shutdown_on_exit=False)
+        tel.owned.add("traces")
+    for name in settings.exporters_for("traces"):
+        stats = ExportStats("traces", name)
+        guard = GuardedSpanExporter(build_exporter(settings, "traces", name), stats)
+        proc = CountingSpanProcessor(guard)
+        tp.add_span_processor(proc)
+        tel.stats.append(stats)
+        tel._guards.append(guard)
+        tel._span_processors.append(proc)
+    tel.tracer_provider = tp
+
+    current_mp = metrics.get_meter_provider()
+    if isinstance(current_mp, MeterProvider):
+        tel.meter_provider = current_mp
+    else:
+        readers = []
+        for name in settings.exporters_for("metrics"):
+            stats = ExportStats("metrics", name)
+            mguard = GuardedMetricExporter(build_exporter(settings, "metrics", name), stats)
+            readers.append(
+                PeriodicExportingMetricReader(
+                    mguard,
+                    export_interval_millis=settings.metric_export_interval_ms,
+                    export_timeout_millis=settings.otlp_timeout_s * 1000,
+                )
+            )
+            tel.stats.append(stats)
+            tel._guards.append(mguard)
+        tel.meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
+        tel.owned.add("metrics")
+
+    current_lp = _logs.get_logger_provider()
+    if isinstance(current_lp, LoggerProvider):
+        lp = current_lp
+    else:
+        lp = LoggerProvider(resource=resource, shutdown_on_exit=False)
+        tel.owned.add("logs")
+    for name in settings.exporters_for("logs"):
+        stats = ExportStats("logs", name)
+        lguard = GuardedLogExporter(build_exporter(settings, "logs", name), stats)
+        lproc = CountingLogProcessor(lguard)
+        lp.add_log_record_processor(lproc)
+        tel.stats.append(stats)
+        tel._guards.append(lguard)
+        tel._log_processors.append(lproc)
+    tel.logger_provider = lp
+
+    tel._globals = _globals.snapshot()
+    if "traces" in tel.owned:
+        trace.set_tracer_provider(tp)
+    if "metrics" in tel.owned:
+        metrics.set_meter_provider(tel.meter_provider)
+    if "logs" in tel.owned:
+        _logs.set_logger_provider(lp)
+    _telemetry.refresh()
+
+
+# --- module-level API ---------------------------------------------------------------------------
+_state_lock = threading.Lock()
+_current: Telemetry | None = None
+_atexit_registered = False
+
+
+def configure(settings: Settings | None = None, **overrides: Any) -> Telemetry:
+    """Set up telemetry and every facility from ``settings`` (default: the environment).
+
+    ``overrides`` are applied on top (explicit argument > environment > default).
+    Calling it again while configured returns the same ``Telemetry`` unchanged; call
+    ``shutdown()`` first to configure anew. With ``OTEL_SDK_DISABLED=true`` no provider is
+    installed (OTel calls stay no-ops); local console/file logging still follows settings.
+    """
+    global _current, _atexit_registered
+    resolved = Settings.from_env(**overrides) if settings is None else settings.replace(**overrides)
+    with _state_lock:
+        if _current is not None and not _current.is_shutdown:
+            if resolved != _current.settings:
+                _log.warning(
+                    "hyperion-otel: configure() called again with different settings; "
+                    "keeping the first ones (call shutdown() first to reconfigure)"
+                )
+            return _current
+        tel = Telemetry(resolved)
+        try:
+            if not resolved.sdk_disabled:
+                _install(tel)
+                tel._undo.append(OTelLogRateLimit().install())
+            tel._undo.extend(_facilities.apply(resolved))
+        except BaseException:
+            tel.shutdown()
+            raise
+        _current = tel
+        if not _atexit_registered:
+            atexit.register(_atexit_shutdown)
+            _atexit_registered = True
+        return tel
+
+
+def get_telemetry() -> Telemetry | None:
+    """The active ``Telemetry`` of ``configure()``, or None."""
+    tel = _current
+    return tel if tel is not None and not tel.is_shutdown else None
+
+
+def shutdown() -> ShutdownReport | None:
+    """Shut down what ``configure()`` set up (None if nothing was configured)."""
+    global _current, _atexit_registered
+    with _state_lock:
+        tel, _current = _current, None
+        if _atexit_registered:
+            atexit.unregister(_atexit_shutdown)
+            _atexit_registered = False
+    return tel.shutdown() if tel is not None else None
+
+
+def _atexit_shutdown() -> None:
+    try:
+        shutdown()
+    except Exception as exc:  # noqa: BLE001 - never turn interpreter exit into a traceback
+        print(f"hyperion-otel: shutdown at exit failed: {exc}", file=sys.stderr)
