@@ -58,6 +58,7 @@ class ExportStats:
     failed: int = 0
     in_flight: int = 0
     last_error: str | None = None
+    quiet: bool = False  # set during shutdown, which reports losses once, in total
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _last_warning: float = field(default=-1e9, repr=False)
 
@@ -81,7 +82,7 @@ class ExportStats:
                 return
             self.failed += n
             self.last_error = error
-            warn = time.monotonic() - self._last_warning >= _WARN_EVERY_S
+            warn = not self.quiet and time.monotonic() - self._last_warning >= _WARN_EVERY_S
             if warn:
                 self._last_warning = time.monotonic()
         # The drop counter must never raise into an exporter thread.
@@ -115,8 +116,12 @@ class _Guard:
 
     stats: ExportStats
     inner: Any
+    interrupted = False
 
     def _guarded(self, n: int, call: Any, success: Any) -> bool:
+        if self.interrupted:
+            self.stats.failed += n
+            return False
         self.stats.begin(n)
         try:
             result = call()
@@ -128,7 +133,10 @@ class _Guard:
         return ok
 
     def interrupt(self) -> None:
-        """Abort retries and in-flight requests (used when shutdown runs out of time)."""
+        """Abort retries and in-flight requests; later batches fail at once (idempotent)."""
+        if self.interrupted:
+            return
+        self.interrupted = True
         with contextlib.suppress(Exception):  # best effort at the end of shutdown
             self.inner.shutdown()
 

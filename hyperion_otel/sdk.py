@@ -62,7 +62,7 @@ class ShutdownReport:
 
     duration_s: float
     lost: dict[str, int]
-    timed_out: bool
+    timed_out: bool  # the clean flush ran out of its share of the budget; exports were aborted
     errors: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -86,6 +86,7 @@ class Telemetry:
         self._guards: list[Any] = []
         self._undo: list[Callable[[], None]] = []
         self._globals: _globals.GlobalsSnapshot | None = None
+        self._log_filter_undo: Callable[[], None] | None = None
         self._shutdown_report: ShutdownReport | None = None
         self._lock = threading.Lock()
 
@@ -119,6 +120,8 @@ class Telemetry:
             for undo in reversed(self._undo):
                 _safely(undo)
             self._undo.clear()
+            for st in self.stats:
+                st.quiet = True
             calls: list[Callable[[], Any]] = [p.shutdown for p in self._span_processors]
             calls += [p.shutdown for p in self._log_processors]
             if self.meter_provider is not None and "metrics" in self.owned:
@@ -127,18 +130,22 @@ class Telemetry:
                 calls.append(lambda: mp.shutdown(timeout_millis=remaining_ms))
             clean_deadline = time.monotonic() + max(0.0, deadline - time.monotonic()) * _CLEAN_SHARE
             alive = _wait(_start_all(calls), clean_deadline)
+            interrupted = False
             if alive:
                 # A collector that hangs or retries: abort in-flight exports, then wait out the rest.
                 for guard in self._guards:
                     guard.interrupt()
                 alive = _wait(alive, deadline)
+                interrupted = True
             if self._globals is not None:
                 self._globals.restore(tuple(self.owned))
+            if self._log_filter_undo is not None:
+                self._log_filter_undo()
             _telemetry.refresh()
             report = ShutdownReport(
                 duration_s=time.monotonic() - start,
                 lost=_lost_by_signal(self.stats),
-                timed_out=bool(alive),
+                timed_out=interrupted,
                 errors={s.signal: s.last_error for s in self.stats if s.last_error},
             )
             self._shutdown_report = report
@@ -320,7 +327,7 @@ def configure(settings: Settings | None = None, **overrides: Any) -> Telemetry:
         try:
             if not resolved.sdk_disabled:
                 _install(tel)
-                tel._undo.append(OTelLogRateLimit().install())
+                tel._log_filter_undo = OTelLogRateLimit().install()
             tel._undo.extend(_facilities.apply(resolved))
         except BaseException:
             tel.shutdown()
