@@ -1,0 +1,111 @@
+"""In-memory OTel SDK providers for the error-tracking tests, and global-state resets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from opentelemetry import _logs, metrics, trace
+from opentelemetry._logs import _internal as logs_internal
+from opentelemetry.metrics import _internal as metrics_internal
+from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.util._once import Once
+
+from hyperion_otel import _error_recording, _telemetry, errors
+
+
+@dataclass
+class Capture:
+    spans_exporter: InMemorySpanExporter
+    logs_exporter: InMemoryLogRecordExporter
+    reader: InMemoryMetricReader
+    tracer_provider: TracerProvider
+
+    def spans(self) -> list[ReadableSpan]:
+        return list(self.spans_exporter.get_finished_spans())
+
+    def span(self, name: str) -> ReadableSpan:
+        found = [s for s in self.spans() if s.name == name]
+        assert len(found) == 1, [s.name for s in self.spans()]
+        return found[0]
+
+    def logs(self) -> list[ReadableLogRecord]:
+        return list(self.logs_exporter.get_finished_logs())
+
+    def points(self, metric: str) -> list[Any]:
+        data = self.reader.get_metrics_data()
+        out: list[Any] = []
+        if data is None:
+            return out
+        for rm in data.resource_metrics:
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    if m.name == metric:
+                        out.extend(m.data.data_points)
+        return out
+
+    def count(self, metric: str, **attrs: str) -> int:
+        return sum(
+            int(p.value)
+            for p in self.points(metric)
+            if all(p.attributes.get(k) == v for k, v in attrs.items())
+        )
+
+
+def _set_globals(tp: Any, mp: Any, lp: Any) -> None:
+    trace._TRACER_PROVIDER = tp
+    trace._TRACER_PROVIDER_SET_ONCE = Once()
+    metrics_internal._METER_PROVIDER = mp
+    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
+    logs_internal._LOGGER_PROVIDER = lp
+    logs_internal._LOGGER_PROVIDER_SET_ONCE = Once()
+
+
+@pytest.fixture
+def capture(monkeypatch: pytest.MonkeyPatch) -> Iterator[Capture]:
+    monkeypatch.delenv("OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN", raising=False)
+    saved = (
+        trace._TRACER_PROVIDER,
+        metrics_internal._METER_PROVIDER,
+        logs_internal._LOGGER_PROVIDER,
+    )
+    spans = InMemorySpanExporter()
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader()
+    mp = MeterProvider(metric_readers=[reader])
+    logs = InMemoryLogRecordExporter()
+    lp = LoggerProvider()
+    lp.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    _set_globals(None, None, None)
+    trace.set_tracer_provider(tp)
+    metrics.set_meter_provider(mp)
+    _logs.set_logger_provider(lp)
+    _telemetry.refresh()
+    try:
+        yield Capture(spans, logs, reader, tp)
+    finally:
+        _set_globals(*saved)
+        _telemetry.refresh()
+        tp.shutdown()
+        mp.shutdown()
+        lp.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _clean_error_state() -> Iterator[None]:
+    """Every test starts and ends with no last error, no callbacks, no pinned signal."""
+    errors.clear_last_error()
+    before = len(errors._callbacks)
+    yield
+    errors.clear_last_error()
+    _error_recording.set_exception_signal(None)
+    assert len(errors._callbacks) == before, "a test left an error callback registered"
