@@ -107,7 +107,9 @@ _DESCRIPTIONS: dict[ErrorType, str] = {
     ErrorType.IO: "I/O error: a file or network operation failed",
     ErrorType.CONFIG: "configuration error: a setting or environment variable has an invalid value",
     ErrorType.RESOURCE: "resource limit: a CPU, memory or thread limit was reached",
-    ErrorType.INTERNAL: "internal error: a bug in hyperion-otel; please report it",
+    ErrorType.INTERNAL: (
+        "internal error: an unexpected exception in hyperion-otel or in code it called"
+    ),
 }
 
 

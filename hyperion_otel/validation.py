@@ -1,0 +1,282 @@
+"""Input checks for public entry points: bad input raises ``InvalidInputError`` naming the field.
+
+Every message reads ``invalid <field>: expected <what is allowed>, got <what was given>``
+and the error's ``details`` carry ``field`` and ``expected``. A prompt's text never goes
+into an error (errors become telemetry): only its type and length are shown.
+
+The error's location (``file``/``line``/``function``) is the line that called the
+validator; ``stacklevel=2`` points one frame further out (for instance at the user's
+call of the entry point that validates).
+
+``validate_inputs(...)`` checks everything a generate call receives at once; the single
+checks (``validate_prompt``, ``validate_token_ids``, ``validate_generation_config``,
+``validate_array``) are there for entry points that need only one.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from types import FrameType
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from hyperion_otel.errors import InvalidInputError
+
+__all__ = [
+    "validate_array",
+    "validate_generation_config",
+    "validate_inputs",
+    "validate_prompt",
+    "validate_token_ids",
+]
+
+_THIS_FILE = __file__
+_MAX_SHOWN = 80  # characters of a bad value's repr kept in the message
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET: Final = _Unset()
+
+
+def _caller(stacklevel: int) -> FrameType:
+    frame = sys._getframe(1)
+    while frame.f_back is not None and frame.f_code.co_filename == _THIS_FILE:
+        frame = frame.f_back
+    for _ in range(stacklevel - 1):
+        if frame.f_back is None:
+            break
+        frame = frame.f_back
+    return frame
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+def _fail(field: str, expected: str, got: str, stacklevel: int) -> InvalidInputError:
+    err = InvalidInputError(
+        f"invalid {field}: expected {expected}, got {got}", field=field, expected=expected
+    )
+    frame = _caller(stacklevel)
+    err._locate(frame, frame.f_lineno)
+    return err
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def validate_token_ids(
+    ids: object,
+    *,
+    field: str = "prompt",
+    context_length: int | None = None,
+    vocab_size: int | None = None,
+    reserve: int = 0,
+    allow_empty: bool = False,
+    stacklevel: int = 1,
+) -> list[int]:
+    """A sequence (or 1-D integer array) of token ids in ``[0, vocab_size)``; returns a list.
+
+    With ``context_length``, at most ``context_length - reserve`` ids are allowed
+    (``reserve=1`` keeps room for one generated token).
+    """
+    if isinstance(ids, np.ndarray):
+        if ids.ndim != 1 or ids.dtype.kind not in "iu":
+            shape = f"array of dtype {ids.dtype} and shape {ids.shape}"
+            raise _fail(field, "a 1-D integer array of token ids", shape, stacklevel)
+        values = [int(v) for v in ids.tolist()]
+    elif isinstance(ids, (list, tuple)):
+        for i, v in enumerate(ids):
+            if not _is_int(v):
+                raise _fail(f"{field}[{i}]", "an integer token id", _show(v), stacklevel)
+        values = [int(v) for v in ids]
+    else:
+        raise _fail(field, "a list of integer token ids", type(ids).__name__, stacklevel)
+    if not values and not allow_empty:
+        raise _fail(field, "at least one token id", "an empty sequence", stacklevel)
+    if vocab_size is not None:
+        for i, v in enumerate(values):
+            if not 0 <= v < vocab_size:
+                raise _fail(
+                    f"{field}[{i}]", f"a token id in [0, {vocab_size})", str(v), stacklevel
+                )
+    if context_length is not None and len(values) > context_length - reserve:
+        limit = context_length - reserve
+        room = f" (leaving room for {reserve} new)" if reserve else ""
+        raise _fail(
+            field,
+            f"at most {limit} tokens for a context of {context_length}{room}",
+            f"{len(values)} tokens",
+            stacklevel,
+        )
+    return values
+
+
+def validate_prompt(
+    prompt: object,
+    *,
+    field: str = "prompt",
+    context_length: int | None = None,
+    vocab_size: int | None = None,
+    reserve: int = 0,
+    allow_empty: bool = False,
+    stacklevel: int = 1,
+) -> str | list[int]:
+    """A string or a sequence of token ids; returns the string or the ids as a list.
+
+    A string's token count is unknown before tokenizing: check the ids again with
+    ``validate_token_ids`` (which also enforces ``context_length``) after tokenizing.
+    """
+    if isinstance(prompt, str):
+        if not prompt and not allow_empty:
+            raise _fail(field, "a non-empty string or token ids", "an empty string", stacklevel)
+        return prompt
+    if isinstance(prompt, (list, tuple, np.ndarray)):
+        return validate_token_ids(
+            prompt,
+            field=field,
+            context_length=context_length,
+            vocab_size=vocab_size,
+            reserve=reserve,
+            allow_empty=allow_empty,
+            stacklevel=stacklevel,
+        )
+    raise _fail(field, "a str or a list of int token ids", type(prompt).__name__, stacklevel)
+
+
+def _config_fields(config: object) -> Mapping[str, Any]:
+    if isinstance(config, Mapping):
+        return {k: config[k] for k in _GENERATION_RULES if k in config}
+    return {k: getattr(config, k) for k in _GENERATION_RULES if hasattr(config, k)}
+
+
+def validate_generation_config(
+    config: object, *, field: str = "config", stacklevel: int = 1
+) -> None:
+    """Check the fields a generation config has (an object with attributes, or a mapping).
+
+    temperature: finite >= 0 (0 is greedy); top_k: int >= 0 or None (0/None: off);
+    top_p: in (0, 1] or None; max_new_tokens: int >= 1; seed: int >= 0 or None;
+    stop: None, a non-empty str or a sequence of non-empty str.
+    """
+    if config is None or isinstance(config, (str, bytes, numbers.Number)):
+        raise _fail(field, "a GenerationConfig", type(config).__name__, stacklevel)
+    for name, value in _config_fields(config).items():
+        ok, expected = _GENERATION_RULES[name]
+        if not ok(value):
+            raise _fail(f"{field}.{name}", expected, _show(value), stacklevel)
+
+
+def _nonneg_int(v: Any) -> bool:
+    return _is_int(v) and int(v) >= 0
+
+
+def _stop_ok(v: Any) -> bool:
+    if v is None or (isinstance(v, str) and v):
+        return True
+    return isinstance(v, (list, tuple)) and all(isinstance(s, str) and s for s in v)
+
+
+# field -> (is the value fine?, what was expected)
+_GENERATION_RULES: Final[dict[str, tuple[Callable[[Any], bool], str]]] = {
+    "temperature": (
+        lambda v: _is_real(v) and math.isfinite(float(v)) and float(v) >= 0,
+        "a finite number >= 0 (0 is greedy)",
+    ),
+    "top_k": (
+        lambda v: v is None or _nonneg_int(v),
+        "an integer >= 0 or None (0 and None disable top-k)",
+    ),
+    "top_p": (lambda v: v is None or (_is_real(v) and 0 < float(v) <= 1), "a number in (0, 1] or None"),
+    "max_new_tokens": (lambda v: _is_int(v) and int(v) >= 1, "an integer >= 1"),
+    "seed": (lambda v: v is None or _nonneg_int(v), "an integer >= 0 or None"),
+    "stop": (_stop_ok, "None, a non-empty string or a list of non-empty strings"),
+}
+
+
+def validate_array(
+    array: object,
+    *,
+    field: str,
+    dtype: npt.DTypeLike | tuple[npt.DTypeLike, ...] | None = None,
+    kind: str | None = None,
+    ndim: int | None = None,
+    shape: Sequence[int | None] | None = None,
+    finite: bool = True,
+    stacklevel: int = 1,
+) -> npt.NDArray[Any]:
+    """A numpy array with the given dtype(s) or dtype ``kind`` chars (``"f"``, ``"iu"``),
+    ``ndim``, ``shape`` (``None`` = any size on that axis) and, for float/complex data when
+    ``finite``, no NaN or infinity. Returns the array.
+    """
+    if not isinstance(array, np.ndarray):
+        raise _fail(field, "a numpy array", type(array).__name__, stacklevel)
+    if dtype is not None:
+        candidates: list[Any] = list(dtype) if isinstance(dtype, tuple) else [dtype]
+        wanted = [np.dtype(d) for d in candidates]
+        if array.dtype not in wanted:
+            names = " or ".join(str(d) for d in wanted)
+            raise _fail(field, f"dtype {names}", f"dtype {array.dtype}", stacklevel)
+    if kind is not None and array.dtype.kind not in kind:
+        raise _fail(field, f"dtype kind in {kind!r}", f"dtype {array.dtype}", stacklevel)
+    if ndim is not None and array.ndim != ndim:
+        raise _fail(field, f"{ndim} dimensions", f"shape {array.shape}", stacklevel)
+    if shape is not None:
+        fits = len(shape) == array.ndim and all(
+            want is None or want == got for want, got in zip(shape, array.shape, strict=True)
+        )
+        if not fits:
+            want_text = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+            raise _fail(field, f"shape {want_text}", f"shape {array.shape}", stacklevel)
+    if finite and array.dtype.kind in "fc" and array.size and not np.isfinite(array).all():
+        bad = ~np.isfinite(array)
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        got = f"{int(bad.sum())} non-finite values (first {array[first]} at index {first})"
+        raise _fail(field, "finite values", got, stacklevel)
+    return array
+
+
+def validate_inputs(
+    *,
+    prompt: object = _UNSET,
+    config: object = _UNSET,
+    context_length: int | None = None,
+    vocab_size: int | None = None,
+    reserve: int = 0,
+    arrays: Mapping[str, object] | None = None,
+    stacklevel: int = 1,
+) -> None:
+    """Check a public entry point's inputs; raises ``InvalidInputError`` for the first bad one.
+
+    ``prompt``: ``validate_prompt`` with ``context_length``/``vocab_size``/``reserve``;
+    ``config``: ``validate_generation_config``; ``arrays``: name -> array, each a numeric
+    numpy array of finite values (use ``validate_array`` for dtype/shape rules).
+    Arguments left out are not checked.
+    """
+    if prompt is not _UNSET:
+        validate_prompt(
+            prompt,
+            context_length=context_length,
+            vocab_size=vocab_size,
+            reserve=reserve,
+            stacklevel=stacklevel,
+        )
+    if config is not _UNSET:
+        validate_generation_config(config, stacklevel=stacklevel)
+    for name, array in (arrays or {}).items():
+        validate_array(array, field=name, kind="biufc", stacklevel=stacklevel)
