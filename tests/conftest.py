@@ -1,0 +1,52 @@
+"""Suite-wide fixtures: a real OTLP receiver and a reset of the OTel global providers.
+
+Subdirectories add their own conftest.py; keep this one small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from otlp_receiver import OTLPReceiver
+
+
+@pytest.fixture
+def otlp_receiver() -> Iterator[OTLPReceiver]:
+    """A started OTLPReceiver (gRPC + HTTP on 127.0.0.1), stopped after the test."""
+    with OTLPReceiver() as rx:
+        yield rx
+
+
+def _reset_otel_globals() -> None:
+    """Forget the global tracer/meter/logger providers so the next ``set_*`` takes effect.
+
+    Fresh proxy providers too: the old metrics proxy keeps forwarding to the provider it
+    was given, so keeping it would leak the previous test's SDK into ``get_meter()``.
+    Providers are not shut down here; whoever installed one owns its shutdown.
+    """
+    from opentelemetry import trace
+    from opentelemetry._logs import _internal as logs_internal
+    from opentelemetry.metrics import _internal as metrics_internal
+    from opentelemetry.util._once import Once
+
+    from hyperion_otel import _telemetry
+
+    trace._TRACER_PROVIDER_SET_ONCE = Once()
+    trace._TRACER_PROVIDER = None
+    trace._PROXY_TRACER_PROVIDER = trace.ProxyTracerProvider()
+    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
+    metrics_internal._METER_PROVIDER = None
+    metrics_internal._PROXY_METER_PROVIDER = metrics_internal._ProxyMeterProvider()
+    logs_internal._LOGGER_PROVIDER_SET_ONCE = Once()
+    logs_internal._LOGGER_PROVIDER = None
+    logs_internal._PROXY_LOGGER_PROVIDER = logs_internal.ProxyLoggerProvider()
+    _telemetry.refresh()
+
+
+@pytest.fixture
+def reset_otel_globals() -> Iterator[Callable[[], None]]:
+    """Pristine OTel globals before and after the test; yields the reset for mid-test use."""
+    _reset_otel_globals()
+    yield _reset_otel_globals
+    _reset_otel_globals()
