@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from opentelemetry import _logs, metrics, trace
-from opentelemetry._logs import _internal as logs_internal
-from opentelemetry.metrics import _internal as metrics_internal
 from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -17,7 +15,6 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.util._once import Once
 
 from hyperion_otel import _error_recording, _telemetry, errors
 
@@ -60,23 +57,14 @@ class Capture:
         )
 
 
-def _set_globals(tp: Any, mp: Any, lp: Any) -> None:
-    trace._TRACER_PROVIDER = tp
-    trace._TRACER_PROVIDER_SET_ONCE = Once()
-    metrics_internal._METER_PROVIDER = mp
-    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
-    logs_internal._LOGGER_PROVIDER = lp
-    logs_internal._LOGGER_PROVIDER_SET_ONCE = Once()
-
-
 @pytest.fixture
-def capture(monkeypatch: pytest.MonkeyPatch) -> Iterator[Capture]:
+def capture(
+    monkeypatch: pytest.MonkeyPatch, reset_otel_globals: Callable[[], None]
+) -> Iterator[Capture]:
+    """In-memory SDK providers installed as the OTel globals; pristine globals afterwards
+    (``reset_otel_globals`` from the suite conftest resets the set-once flags, the globals
+    and the API proxies, then calls ``_telemetry.refresh()``)."""
     monkeypatch.delenv("OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN", raising=False)
-    saved = (
-        trace._TRACER_PROVIDER,
-        metrics_internal._METER_PROVIDER,
-        logs_internal._LOGGER_PROVIDER,
-    )
     spans = InMemorySpanExporter()
     tp = TracerProvider()
     tp.add_span_processor(SimpleSpanProcessor(spans))
@@ -85,7 +73,6 @@ def capture(monkeypatch: pytest.MonkeyPatch) -> Iterator[Capture]:
     logs = InMemoryLogRecordExporter()
     lp = LoggerProvider()
     lp.add_log_record_processor(SimpleLogRecordProcessor(logs))
-    _set_globals(None, None, None)
     trace.set_tracer_provider(tp)
     metrics.set_meter_provider(mp)
     _logs.set_logger_provider(lp)
@@ -93,8 +80,7 @@ def capture(monkeypatch: pytest.MonkeyPatch) -> Iterator[Capture]:
     try:
         yield Capture(spans, logs, reader, tp)
     finally:
-        _set_globals(*saved)
-        _telemetry.refresh()
+        reset_otel_globals()
         tp.shutdown()
         mp.shutdown()
         lp.shutdown()
