@@ -76,7 +76,9 @@ def test_good_value_parses(var) -> None:
     assert getattr(settings, var.field) == expected
 
 
-@pytest.mark.parametrize("var", [v for v in ENV_VARS if GOOD_AND_BAD[v.name][2]], ids=lambda v: v.name)
+@pytest.mark.parametrize(
+    "var", [v for v in ENV_VARS if GOOD_AND_BAD[v.name][2]], ids=lambda v: v.name
+)
 def test_bad_value_names_variable_value_and_allowed(var) -> None:
     bad = GOOD_AND_BAD[var.name][2]
     with pytest.raises(ConfigError) as info:
@@ -126,7 +128,11 @@ def test_endpoint_resolution_follows_the_otel_sdk() -> None:
     assert http.endpoint_for("logs") == "http://c:4318/v1/logs"
     grpc = Settings(otlp_endpoint="http://c:4317")
     assert grpc.endpoint_for("traces") == "http://c:4317"
-    per_signal = Settings(otlp_endpoint="http://c:4318", otlp_traces_endpoint="http://t/x", otlp_protocol="http/protobuf")
+    per_signal = Settings(
+        otlp_endpoint="http://c:4318",
+        otlp_traces_endpoint="http://t/x",
+        otlp_protocol="http/protobuf",
+    )
     assert per_signal.endpoint_for("traces") == "http://t/x"
     assert per_signal.exporters_for("metrics") == ("otlp",)
     assert Settings(traces_exporter=("none",)).exporters_for("traces") == ()
