@@ -1,0 +1,174 @@
+"""The runtime's telemetry: spans, GenAI metrics and op marks, through the telemetry face.
+
+Only the OTel API is used (via ``hyperion_otel._telemetry``); with no SDK configured all
+of it is a cheap no-op. Op attributes are computed only when an op listener is attached.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from hyperion_otel import _ops, _telemetry, semconv
+
+__all__ = [
+    "capture_content_enabled",
+    "kv_blocks_callback",
+    "mark",
+    "mark_activation",
+    "mark_attention",
+    "mark_kv_write",
+    "mark_matmul",
+    "mark_norm",
+    "record_failure",
+    "record_request_metrics",
+    "start_span",
+]
+
+AttrValue = str | bool | int | float | list[str] | list[int] | list[float]
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def capture_content_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether prompt/output text may go into telemetry (GenAI opt-in switch).
+
+    Read at generate time so that flipping the variable takes effect without reloading.
+    """
+    env = os.environ if environ is None else environ
+    return env.get(semconv.ENV_CAPTURE_MESSAGE_CONTENT, "").strip().lower() in _TRUE
+
+
+def start_span(
+    name: str,
+    attributes: Mapping[str, AttrValue] | None = None,
+    parent: Span | None = None,
+    kind: SpanKind = SpanKind.INTERNAL,
+) -> Span:
+    """Start (not activate) a span; ``parent`` makes it that span's child."""
+    ctx = trace.set_span_in_context(parent) if parent is not None else None
+    return _telemetry.tracer().start_span(name, context=ctx, kind=kind, attributes=attributes)
+
+
+def record_failure(span: Span, exc: BaseException) -> None:
+    """Mark ``span`` as failed by ``exc`` (status ERROR + ``error.type``); never raises.
+
+    The single place where the runtime reports a failure, so it can later also call
+    the errors facility's recorder.
+    """
+    try:
+        span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
+        span.set_status(Status(StatusCode.ERROR, str(exc)[:1024]))
+    except Exception:  # noqa: BLE001 - telemetry must never break the caller
+        return
+
+
+def record_request_metrics(
+    attrs: Mapping[str, AttrValue],
+    duration_s: float,
+    ttft_s: float | None,
+    tpot_s: float | None,
+    input_tokens: int | None,
+    output_tokens: int | None,
+) -> None:
+    """Record the GenAI server/client metrics of one generate call; never raises."""
+    try:
+        _telemetry.histogram(
+            semconv.METRIC_GEN_AI_SERVER_REQUEST_DURATION, "s", "Generate call duration",
+            semconv.BUCKETS_REQUEST_DURATION,
+        ).record(duration_s, attrs)
+        if ttft_s is not None:
+            _telemetry.histogram(
+                semconv.METRIC_GEN_AI_SERVER_TIME_TO_FIRST_TOKEN, "s", "Time to the first output token",
+                semconv.BUCKETS_TIME_TO_FIRST_TOKEN,
+            ).record(ttft_s, attrs)
+        if tpot_s is not None:
+            _telemetry.histogram(
+                semconv.METRIC_GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN, "s",
+                "Time per output token after the first", semconv.BUCKETS_TIME_PER_OUTPUT_TOKEN,
+            ).record(tpot_s, attrs)
+        if input_tokens is None or output_tokens is None:
+            return
+        usage = _telemetry.histogram(
+            semconv.METRIC_GEN_AI_CLIENT_TOKEN_USAGE, "{token}", "Tokens used per call",
+            semconv.BUCKETS_TOKEN_USAGE,
+        )
+        usage.record(input_tokens, {**attrs, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_INPUT})
+        usage.record(output_tokens, {**attrs, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_OUTPUT})
+    except Exception:  # noqa: BLE001 - telemetry must never break the caller
+        return
+
+
+def kv_blocks_callback(model_name: str) -> Callable[[int], None]:
+    """Callback for the KV cache: adds the change in blocks in use to ``hyperion.kv_cache.usage``."""
+    attrs = {semconv.GEN_AI_REQUEST_MODEL: model_name}
+
+    def changed(delta: int) -> None:
+        try:
+            _telemetry.up_down_counter(
+                semconv.METRIC_KV_CACHE_USAGE, "{block}", "KV cache blocks in use"
+            ).add(delta, attrs)
+        except Exception:  # noqa: BLE001 - telemetry must never break the caller
+            return
+
+    return changed
+
+
+def mark(name: str, **attrs: Any) -> Any:
+    """``_ops.op`` with attributes, or the shared no-op when nobody listens."""
+    if not _ops.has_listeners():
+        return _ops.op(name)
+    return _ops.op(name, **attrs)
+
+
+def mark_matmul(layer: int, label: str, rows: int, w_shape: tuple[int, ...], itemsize: int = 4) -> Any:
+    """Op mark for ``x [rows, k] @ W [k, n]``: 2 rows k n flops, weight + in/out bytes."""
+    if not _ops.has_listeners():
+        return _ops.op(semconv.OP_MATMUL)
+    k, n = w_shape[0], w_shape[1]
+    return _ops.op(
+        semconv.OP_MATMUL,
+        layer=layer,
+        label=label,
+        shape=(rows, k, n),
+        flops=2 * rows * k * n,
+        nbytes=(k * n + rows * k + rows * n) * itemsize,
+    )
+
+
+def mark_norm(layer: int, x: Any) -> Any:
+    """Op mark for a norm over ``x [T, d]``."""
+    if not _ops.has_listeners():
+        return _ops.op(semconv.OP_NORM)
+    return _ops.op(semconv.OP_NORM, layer=layer, shape=x.shape, flops=8 * x.size, nbytes=2 * x.nbytes)
+
+
+def mark_activation(layer: int, up: Any) -> Any:
+    """Op mark for the MLP activation over ``up [T, ff or 2 ff]``."""
+    if not _ops.has_listeners():
+        return _ops.op(semconv.OP_MLP)
+    return _ops.op(semconv.OP_MLP, layer=layer, shape=up.shape, flops=8 * up.size, nbytes=2 * up.nbytes)
+
+
+def mark_kv_write(layer: int, k: Any) -> Any:
+    """Op mark for appending ``k, v [Hkv, T, hd]`` to the KV cache."""
+    if not _ops.has_listeners():
+        return _ops.op(semconv.OP_KV_CACHE)
+    return _ops.op(semconv.OP_KV_CACHE, layer=layer, shape=k.shape, flops=0, nbytes=4 * k.nbytes)
+
+
+def mark_attention(layer: int, q: Any, n_kv_heads: int, length: int) -> Any:
+    """Op mark for attention of ``q [H, T, hd]`` over ``length`` cached positions."""
+    if not _ops.has_listeners():
+        return _ops.op(semconv.OP_ATTENTION)
+    h, t, hd = q.shape
+    return _ops.op(
+        semconv.OP_ATTENTION,
+        layer=layer,
+        shape=(h, t, length, hd),
+        flops=4 * h * t * length * hd,
+        nbytes=(2 * n_kv_heads * length * hd + 2 * h * t * hd) * 4,
+    )

@@ -1,0 +1,406 @@
+"""Text generation: prefill + cached decode, sampling, stop conditions, streaming, telemetry."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Union
+
+import numpy as np
+import numpy.typing as npt
+from opentelemetry import trace
+from opentelemetry.trace import Span
+
+from hyperion_otel import semconv
+from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.runtime import _instrument as ins
+from hyperion_otel.runtime.model import Workspace
+from hyperion_otel.runtime.sampling import SamplingParams, sample
+
+if TYPE_CHECKING:
+    from hyperion_otel.runtime.model import Model
+
+__all__ = [
+    "CacheStats",
+    "Generation",
+    "GenerationConfig",
+    "GenerationStream",
+    "Prompt",
+    "StreamToken",
+    "Timings",
+    "Usage",
+    "enable_generation_debug",
+]
+
+Prompt = Union[str, Sequence[int], npt.NDArray[np.integer]]
+MAX_NEW_TOKENS_LIMIT = 1 << 20
+DEBUG_CANDIDATES = 5
+MAX_CAPTURED_CHARS = 16384  # bound on prompt/output text put into telemetry when opted in
+
+_log = logging.getLogger("hyperion.model")
+_debug = False
+
+
+def enable_generation_debug(on: bool = True) -> None:
+    """Log the top candidates of every step (after temperature/top-k/top-p) and the pick.
+
+    Records go to the stdlib logger ``hyperion.model`` at DEBUG; each decode step also
+    gets its own span while this is on.
+    """
+    global _debug
+    _debug = bool(on)
+
+
+def generation_debug_enabled() -> bool:
+    return _debug
+
+
+def _bad(field_name: str, value: object, expected: str) -> InvalidInputError:
+    return InvalidInputError(
+        f"GenerationConfig.{field_name} = {value!r} is invalid: expected {expected}",
+        field=field_name, value=repr(value),
+    )
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Sampling and stopping (guide: ``HyperionGenerationConfig``).
+
+    ``temperature`` 0 is greedy; ``top_k`` 0 keeps every token; ``top_p`` 1.0 disables the
+    nucleus cut; ``seed`` makes sampling reproducible; ``stop`` strings end the text (the
+    stop string itself is not returned); ``stop_token_ids`` add to the model's EOS ids.
+    """
+
+    temperature: float = 0.8
+    top_k: int = 50
+    top_p: float = 0.9
+    max_new_tokens: int = 64
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    stop_token_ids: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        t = self.temperature
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
+            raise _bad("temperature", t, "a finite number >= 0 (0 = greedy)")
+        if not _is_int(self.top_k) or self.top_k < 0:
+            raise _bad("top_k", self.top_k, "an integer >= 0 (0 = no top-k cut)")
+        p = self.top_p
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p <= 1:
+            raise _bad("top_p", p, "a number in (0, 1]")
+        n = self.max_new_tokens
+        if not _is_int(n) or not 1 <= n <= MAX_NEW_TOKENS_LIMIT:
+            raise _bad("max_new_tokens", n, f"an integer in [1, {MAX_NEW_TOKENS_LIMIT}]")
+        if self.seed is not None and (not _is_int(self.seed) or self.seed < 0):
+            raise _bad("seed", self.seed, "None or an integer >= 0")
+        stop = (self.stop,) if isinstance(self.stop, str) else self.stop
+        if not isinstance(stop, (tuple, list)) or not all(isinstance(s, str) and s for s in stop):
+            raise _bad("stop", self.stop, "a sequence of non-empty strings")
+        object.__setattr__(self, "stop", tuple(stop))
+        if not isinstance(self.stop_token_ids, (tuple, list)) or not all(
+            _is_int(i) and i >= 0 for i in self.stop_token_ids
+        ):
+            raise _bad("stop_token_ids", self.stop_token_ids, "a sequence of token ids >= 0")
+        object.__setattr__(self, "stop_token_ids", tuple(int(i) for i in self.stop_token_ids))
+        object.__setattr__(self, "temperature", float(t))
+        object.__setattr__(self, "top_p", float(p))
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Seconds: time to first token, latency of each output token (the first is the TTFT), total."""
+
+    ttft_s: float
+    token_latencies_s: tuple[float, ...]
+    total_s: float
+
+    @property
+    def time_per_output_token_s(self) -> float | None:
+        lat = self.token_latencies_s
+        return sum(lat[1:]) / (len(lat) - 1) if len(lat) > 1 else None
+
+    @property
+    def tokens_per_s(self) -> float:
+        return len(self.token_latencies_s) / self.total_s if self.total_s > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    blocks_used: int
+    block_size: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    token_ids: list[int]  # new tokens only (a final EOS included)
+    finish_reason: str  # "stop" | "length"
+    usage: Usage
+    timings: Timings
+    prompt_token_ids: list[int] = field(default_factory=list)
+    cache: CacheStats | None = None
+
+
+@dataclass(frozen=True)
+class StreamToken:
+    """One generated token; ``text`` is the new text it completes (may be '')."""
+
+    token_id: int
+    text: str
+    index: int
+    finish_reason: str | None = None
+
+
+def _encode(model: Model, prompt: Prompt) -> npt.NDArray[np.int64]:
+    if isinstance(prompt, str):
+        tok = model.tokenizer
+        if tok is None:
+            raise InvalidInputError(
+                f"model {model.name!r} has no tokenizer (no tokenizer.json); pass the prompt as token ids",
+                field="prompt", value=prompt[:80],
+            )
+        with ins.mark(semconv.OP_TOKENIZE, chars=len(prompt)):
+            ids = tok.encode(prompt)
+        if tok.add_bos and tok.bos_token_id is not None and (not ids or ids[0] != tok.bos_token_id):
+            ids = [tok.bos_token_id, *ids]
+        if not ids:
+            raise InvalidInputError("prompt is empty and the model has no BOS token to start from", field="prompt", value="")
+        return model.check_ids(ids, "prompt")
+    return model.check_ids(prompt, "prompt")
+
+
+def _holdback(text: str, stops: tuple[str, ...]) -> int:
+    """Length of the longest suffix of ``text`` that could still grow into a stop string."""
+    best = 0
+    for s in stops:
+        for n in range(min(len(s) - 1, len(text)), best, -1):
+            if text.endswith(s[:n]):
+                best = n
+                break
+    return best
+
+
+def _find_stop(text: str, n_new: int, stops: tuple[str, ...]) -> int:
+    """Start of the earliest stop string that ends within the last ``n_new`` chars, or -1."""
+    hits = [text.find(s, max(0, len(text) - n_new - len(s) + 1)) for s in stops] if n_new else []
+    return min((h for h in hits if h >= 0), default=-1)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_CAPTURED_CHARS else text[:MAX_CAPTURED_CHARS]
+
+
+class _Run:
+    """One generate call; ``events()`` yields tokens, then ``result`` holds the Generation."""
+
+    def __init__(self, model: Model, prompt: Prompt, config: GenerationConfig | None) -> None:
+        if config is None:
+            config = GenerationConfig()
+        elif not isinstance(config, GenerationConfig):
+            raise InvalidInputError(f"config must be a GenerationConfig, got {type(config).__name__}", field="config", value=repr(config)[:80])
+        self.model, self.prompt, self.cfg = model, prompt, config
+        self.result: Generation | None = None
+
+    def _request_attrs(self) -> dict[str, Any]:
+        c = self.cfg
+        attrs: dict[str, Any] = {
+            semconv.GEN_AI_OPERATION_NAME: semconv.GEN_AI_OPERATION_TEXT_COMPLETION,
+            semconv.GEN_AI_PROVIDER_NAME: semconv.GEN_AI_PROVIDER_HYPERION,
+            semconv.GEN_AI_REQUEST_MODEL: self.model.name,
+            semconv.GEN_AI_REQUEST_TEMPERATURE: c.temperature,
+            semconv.GEN_AI_REQUEST_TOP_K: float(c.top_k),
+            semconv.GEN_AI_REQUEST_TOP_P: c.top_p,
+            semconv.GEN_AI_REQUEST_MAX_TOKENS: c.max_new_tokens,
+        }
+        if c.seed is not None:
+            attrs[semconv.GEN_AI_REQUEST_SEED] = c.seed
+        if c.stop:
+            attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = list(c.stop)
+        return attrs
+
+    def events(self) -> Iterator[StreamToken]:  # noqa: PLR0912, PLR0915 - one linear loop reads best
+        m, cfg = self.model, self.cfg
+        t_start = time.perf_counter()
+        capture = ins.capture_content_enabled()
+        span = ins.start_span(f"{semconv.GEN_AI_OPERATION_TEXT_COMPLETION} {m.name}", self._request_attrs())
+        metric_attrs = {k: v for k, v in self._request_attrs().items() if k in _METRIC_KEYS}
+        debug, n_cand = _debug, DEBUG_CANDIDATES if _debug else 0
+        params = SamplingParams(cfg.temperature, cfg.top_k, cfg.top_p)
+        rng = np.random.default_rng(cfg.seed)
+        stop_ids = set(m.config.eos_token_ids) | set(cfg.stop_token_ids)
+        cache = ws = None
+        decode_span: Span | None = None
+        out_ids: list[int] = []
+        latencies: list[float] = []
+        finish: str | None = None
+        text, emitted = "", 0
+        decoder = m.tokenizer.decoder() if m.tokenizer is not None else None
+        try:
+            with trace.use_span(span, record_exception=False, set_status_on_exception=False):
+                ids = _encode(m, self.prompt)
+                if capture and isinstance(self.prompt, str):
+                    span.set_attribute(semconv.GEN_AI_INPUT_MESSAGES, _messages("user", self.prompt))
+                cache = m.new_cache(ins.kv_blocks_callback(m.name))
+                ws = Workspace(m.config, len(ids), 1)
+                pre = ins.start_span(semconv.SPAN_PREFILL, {semconv.HYPERION_PREFILL_TOKENS: len(ids)}, parent=span)
+                try:
+                    cache.reserve(len(ids))
+                    logits = m.run(ids, 0, cache, ws, last_only=True)
+                    with ins.mark(semconv.OP_SAMPLING, vocab=m.config.vocab_size):
+                        token, cands = sample(logits[0], params, rng, n_cand)
+                except BaseException as exc:
+                    ins.record_failure(pre, exc)
+                    raise
+                finally:
+                    pre.end()
+                ws.free()
+                ws = Workspace(m.config, 1, 1)
+                if debug:
+                    self._log_step(0, token, cands)
+                latencies.append(time.perf_counter() - t_start)
+                decode_span = ins.start_span(semconv.SPAN_DECODE, parent=span)
+            step_ids = np.empty(1, dtype=np.int64)
+            while True:
+                out_ids.append(token)
+                new = ""
+                if token in stop_ids:
+                    finish = "stop"
+                elif decoder is not None:
+                    new = decoder.add(token)
+                # The next token would sit at position cache.length: past the context, stop.
+                out_of_room = cache.length >= m.context_length
+                if finish is None and (len(out_ids) >= cfg.max_new_tokens or out_of_room):
+                    finish = "length"
+                if finish is not None and decoder is not None:
+                    new += decoder.flush()
+                text += new
+                hit = _find_stop(text, len(new), cfg.stop)
+                if hit >= 0:
+                    text, finish = text[:hit], "stop"
+                safe = len(text) if finish is not None else len(text) - _holdback(text, cfg.stop)
+                delta, emitted = text[emitted:safe], max(emitted, safe)
+                yield StreamToken(token, delta, len(out_ids) - 1, finish)
+                if finish is not None:
+                    break
+                t0 = time.perf_counter()
+                with trace.use_span(decode_span, record_exception=False, set_status_on_exception=False):
+                    step_span = ins.start_span(semconv.SPAN_DECODE_STEP, {semconv.HYPERION_STEP: len(out_ids)}, parent=decode_span) if debug else None
+                    cache.reserve(1)
+                    step_ids[0] = token
+                    logits = m.run(step_ids, cache.length, cache, ws, last_only=True)
+                    with ins.mark(semconv.OP_SAMPLING, vocab=m.config.vocab_size):
+                        token, cands = sample(logits[0], params, rng, n_cand)
+                    if step_span is not None:
+                        step_span.set_attribute(semconv.HYPERION_TOKEN_ID, token)
+                        if cands:
+                            step_span.set_attribute(semconv.HYPERION_TOKEN_PROBABILITY, next((c.probability for c in cands if c.token_id == token), 0.0))
+                        step_span.end()
+                if debug:
+                    self._log_step(len(out_ids), token, cands)
+                latencies.append(time.perf_counter() - t0)
+            total = time.perf_counter() - t_start
+            timings = Timings(latencies[0], tuple(latencies), total)
+            stats = CacheStats(cache.peak_blocks, cache.block_size, cache.peak_blocks * cache.block_nbytes)
+            self.result = Generation(text, out_ids, finish, Usage(len(ids), len(out_ids)), timings, ids.tolist(), stats)
+            span.set_attribute(semconv.GEN_AI_RESPONSE_MODEL, m.name)
+            span.set_attribute(semconv.GEN_AI_RESPONSE_FINISH_REASONS, [finish])
+            span.set_attribute(semconv.GEN_AI_USAGE_INPUT_TOKENS, len(ids))
+            span.set_attribute(semconv.GEN_AI_USAGE_OUTPUT_TOKENS, len(out_ids))
+            span.set_attribute(semconv.HYPERION_KV_CACHE_BLOCKS, cache.peak_blocks)
+            if capture:
+                span.set_attribute(semconv.GEN_AI_OUTPUT_MESSAGES, _messages("assistant", text, finish))
+            ins.record_request_metrics(
+                {**metric_attrs, semconv.GEN_AI_RESPONSE_MODEL: m.name},
+                total, timings.ttft_s, timings.time_per_output_token_s, len(ids), len(out_ids),
+            )
+        except BaseException as exc:
+            if not isinstance(exc, GeneratorExit):
+                ins.record_failure(span, exc)
+                ins.record_request_metrics(
+                    {**metric_attrs, semconv.ERROR_TYPE: type(exc).__qualname__},
+                    time.perf_counter() - t_start, None, None, None, None,
+                )
+            raise
+        finally:
+            if decode_span is not None:
+                decode_span.set_attribute(semconv.HYPERION_DECODE_STEPS, max(0, len(out_ids) - 1))
+                decode_span.end()
+            if ws is not None:
+                ws.free()
+            if cache is not None:
+                cache.free()
+            span.end()
+
+    def _log_step(self, step: int, token: int, cands: list[Any]) -> None:
+        tok = self.model.tokenizer
+        if not _log.isEnabledFor(logging.DEBUG):
+            return
+
+        def piece(i: int) -> str:
+            return repr(tok.decode([i])) if tok is not None else str(i)
+
+        top = ", ".join(f"{piece(c.token_id)}({c.token_id})={c.probability:.3f}" for c in cands)
+        _log.debug("generation step %d: sampled %s(%d); top: %s", step, piece(token), token, top)
+
+
+_METRIC_KEYS = {semconv.GEN_AI_OPERATION_NAME, semconv.GEN_AI_PROVIDER_NAME, semconv.GEN_AI_REQUEST_MODEL}
+
+
+def _messages(role: str, text: str, finish: str | None = None) -> str:
+    msg: dict[str, Any] = {"role": role, "parts": [{"type": "text", "content": _clip(text)}]}
+    if finish is not None:
+        msg["finish_reason"] = finish
+    return json.dumps([msg], ensure_ascii=False)
+
+
+def run_to_completion(model: Model, prompt: Prompt, config: GenerationConfig | None) -> Generation:
+    run = _Run(model, prompt, config)
+    for _ in run.events():
+        pass
+    assert run.result is not None
+    return run.result
+
+
+class GenerationStream:
+    """Iterator of ``StreamToken``; after it is exhausted ``generation`` holds the result.
+
+    ``close()`` (or leaving a ``with`` block) stops early and frees the KV cache.
+    """
+
+    def __init__(self, model: Model, prompt: Prompt, config: GenerationConfig | None) -> None:
+        self._run = _Run(model, prompt, config)
+        self._events = self._run.events()
+
+    def __iter__(self) -> GenerationStream:
+        return self
+
+    def __next__(self) -> StreamToken:
+        return next(self._events)
+
+    def __enter__(self) -> GenerationStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._events.close()
+
+    @property
+    def generation(self) -> Generation | None:
+        return self._run.result

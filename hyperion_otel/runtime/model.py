@@ -1,0 +1,228 @@
+"""``Model``: the transformer forward pass (GPT-2 and Llama) over preconverted weights."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from hyperion_otel._allocator import get_allocator
+from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.runtime import layers as L
+from hyperion_otel.runtime._instrument import (
+    mark_activation,
+    mark_attention,
+    mark_kv_write,
+    mark_matmul,
+    mark_norm,
+)
+from hyperion_otel.runtime.config import ArchConfig
+from hyperion_otel.runtime.kv_cache import CacheConfig, PagedKVCache
+from hyperion_otel.runtime.simd import SimdOp
+from hyperion_otel.runtime.tokenizer import Tokenizer
+from hyperion_otel.runtime.weights import LayerWeights, Weights
+
+if TYPE_CHECKING:
+    from hyperion_otel.runtime.generate import Generation, GenerationConfig, GenerationStream, Prompt
+
+__all__ = ["Model", "Workspace", "configure_cache_optimization"]
+
+F32 = npt.NDArray[np.float32]
+
+
+class Workspace:
+    """Activation buffers for up to ``rows`` tokens, from the allocator seam."""
+
+    def __init__(self, cfg: ArchConfig, rows: int, logit_rows: int) -> None:
+        self._alloc = get_allocator()
+        up = cfg.d_ff if cfg.architecture == "gpt2" else 2 * cfg.d_ff
+        self.qkv = self._get((rows, cfg.q_dim + 2 * cfg.kv_dim))
+        self.o = self._get((rows, cfg.d_model))
+        self.up = self._get((rows, up))
+        self.down = self._get((rows, cfg.d_model))
+        self.logits = self._get((logit_rows, cfg.vocab_size))
+
+    def _get(self, shape: tuple[int, int]) -> F32:
+        arr: F32 = self._alloc.allocate(shape, np.float32)  # type: ignore[assignment]
+        return arr
+
+    def free(self) -> None:
+        for buf in (self.qkv, self.o, self.up, self.down, self.logits):
+            self._alloc.free(buf)
+
+
+class Model:
+    """A loaded checkpoint, ready to run. Build it with ``load_model``."""
+
+    def __init__(
+        self,
+        config: ArchConfig,
+        weights: Weights,
+        tokenizer: Tokenizer | None,
+        name: str,
+        path: str,
+        format: str,  # noqa: A002 - mirrors ModelInfo.format
+    ) -> None:
+        self.config = config
+        self.weights = weights
+        self.tokenizer = tokenizer
+        self.name = name
+        self.path = path
+        self.format = format
+        self.simd = SimdOp.ALL
+        self.cache_config = CacheConfig()
+
+    def __repr__(self) -> str:
+        c = self.config
+        return f"Model({self.name!r}, {c.architecture}, layers={c.n_layers}, d={c.d_model}, vocab={c.vocab_size})"
+
+    @property
+    def context_length(self) -> int:
+        return self.config.max_positions
+
+    # --- public API ------------------------------------------------------------------------
+    def forward(self, input_ids: Sequence[int] | npt.NDArray[np.integer]) -> F32:
+        """Logits ``[n_tokens, vocab]`` for every position, computed without a cache."""
+        ids = self.check_ids(input_ids, "input_ids")
+        ws = Workspace(self.config, len(ids), len(ids))
+        try:
+            return self.run(ids, 0, None, ws, last_only=False).copy()
+        finally:
+            ws.free()
+
+    def generate(self, prompt: Prompt, config: GenerationConfig | None = None) -> Generation:
+        """Generate a completion of ``prompt`` (a string or token ids); see ``GenerationConfig``."""
+        from hyperion_otel.runtime.generate import run_to_completion
+
+        return run_to_completion(self, prompt, config)
+
+    def stream(self, prompt: Prompt, config: GenerationConfig | None = None) -> GenerationStream:
+        """Like ``generate`` but yields ``StreamToken``s as they are produced."""
+        from hyperion_otel.runtime.generate import GenerationStream
+
+        return GenerationStream(self, prompt, config)
+
+    # --- internals -------------------------------------------------------------------------
+    def check_ids(self, input_ids: Sequence[int] | npt.NDArray[np.integer], field: str) -> npt.NDArray[np.int64]:
+        arr = np.asarray(input_ids)
+        if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):
+            raise InvalidInputError(
+                f"{field} must be a non-empty 1-D sequence of token ids, got {_short(input_ids)}",
+                field=field, value=_short(input_ids),
+            )
+        v = self.config.vocab_size
+        bad = arr[(arr < 0) | (arr >= v)]
+        if bad.size:
+            raise InvalidInputError(
+                f"{field} holds token id {int(bad[0])} outside the vocabulary [0, {v})",
+                field=field, value=int(bad[0]),
+            )
+        if arr.size > self.context_length:
+            raise InvalidInputError(
+                f"{field} has {arr.size} tokens, more than the context length {self.context_length}",
+                field=field, value=int(arr.size),
+            )
+        return arr.astype(np.int64)
+
+    def new_cache(self, on_blocks_changed: object = None) -> PagedKVCache:
+        c = self.config
+        cb = on_blocks_changed if callable(on_blocks_changed) else None
+        return PagedKVCache(c.n_layers, c.n_kv_heads, c.head_dim, c.max_positions, self.cache_config, cb)
+
+    def _norm(self, x: F32, w: F32, b: F32 | None, layer: int) -> F32:
+        with mark_norm(layer, x):
+            if self.config.architecture == "gpt2":
+                return L.layer_norm(x, w, b, self.config.norm_eps)
+            return L.rms_norm(x, w, self.config.norm_eps)
+
+    def run(self, ids: npt.NDArray[np.int64], pos0: int, cache: PagedKVCache | None, ws: Workspace, last_only: bool) -> F32:
+        """Run ``ids`` (positions ``pos0..``) through the model; logits of all or the last row.
+
+        With ``cache`` the new K/V are appended to it and attention reads the paged
+        blocks; without, attention sees only these tokens (``pos0`` must be 0).
+        """
+        c, w = self.config, self.weights
+        t = ids.shape[0]
+        x = w.embed[ids]  # [T, d]
+        if w.pos_embed is not None:
+            x += w.pos_embed[pos0 : pos0 + t]
+        rope = None
+        if c.architecture == "llama":
+            rope = L.rope_tables(np.arange(pos0, pos0 + t), c.head_dim, c.rope_theta, c.rope_scaling)
+        for i, lw in enumerate(w.layers):
+            self._layer(i, lw, x, pos0, cache, ws, rope)
+        if cache is not None:
+            cache.advance(t)
+        if last_only:
+            x = x[-1:]
+        h = self._norm(x, w.final_norm_w, w.final_norm_b, -1)
+        out = ws.logits[: h.shape[0]]
+        with mark_matmul(-1, "lm_head", h.shape[0], w.head_t.shape):
+            self._linear(h, w.head_t, None, out)
+        return out
+
+    def _linear(self, x: F32, wt: F32, b: F32 | None, out: F32) -> F32:
+        if SimdOp.MATMUL in self.simd:
+            return L.linear(x, wt, b, out)
+        return L.linear_reference(x, wt, b, out)
+
+    def _layer(
+        self, i: int, lw: LayerWeights, x: F32, pos0: int, cache: PagedKVCache | None,
+        ws: Workspace, rope: tuple[F32, F32] | None,
+    ) -> None:
+        # x [T, d] is updated in place with this layer's residual branches.
+        c = self.config
+        t, nh, nkv, hd = x.shape[0], c.n_heads, c.n_kv_heads, c.head_dim
+        h = self._norm(x, lw.norm1_w, lw.norm1_b, i)
+        with mark_matmul(i, "qkv", t, lw.w_qkv.shape):
+            qkv = self._linear(h, lw.w_qkv, lw.b_qkv, ws.qkv[:t])  # [T, q + 2 kv]
+        q = qkv[:, : c.q_dim].reshape(t, nh, hd).transpose(1, 0, 2)  # [H, T, hd]
+        k = qkv[:, c.q_dim : c.q_dim + c.kv_dim].reshape(t, nkv, hd).transpose(1, 0, 2)  # [Hkv, T, hd]
+        v = qkv[:, c.q_dim + c.kv_dim :].reshape(t, nkv, hd).transpose(1, 0, 2)
+        if rope is not None:
+            q, k = L.rope(q, *rope), L.rope(k, *rope)
+        a = self._attend(i, q, k, v, pos0, cache)  # [T, H*hd]
+        with mark_matmul(i, "attn_out", t, lw.w_o.shape):
+            x += self._linear(a, lw.w_o, lw.b_o, ws.o[:t])
+        h = self._norm(x, lw.norm2_w, lw.norm2_b, i)
+        with mark_matmul(i, "mlp_up", t, lw.w_up.shape):
+            up = self._linear(h, lw.w_up, lw.b_up, ws.up[:t])
+        vec = SimdOp.ACTIVATION in self.simd
+        with mark_activation(i, up):
+            if c.architecture == "gpt2":
+                act = L.gelu_tanh(up) if vec else L.gelu_tanh_reference(up)
+            else:
+                act = L.silu_mul(up, c.d_ff) if vec else L.silu_mul_reference(up, c.d_ff)
+        with mark_matmul(i, "mlp_down", t, lw.w_down.shape):
+            x += self._linear(act, lw.w_down, lw.b_down, ws.down[:t])
+
+    def _attend(self, i: int, q: F32, k: F32, v: F32, pos0: int, cache: PagedKVCache | None) -> F32:
+        length = pos0 + q.shape[1]
+        if cache is not None:
+            with mark_kv_write(i, k):
+                cache.write(i, k, v)
+        with mark_attention(i, q, self.config.n_kv_heads, length):
+            if SimdOp.ATTENTION in self.simd:
+                if cache is None:
+                    return L.attention(q, k, v, pos0)
+                return L.attention_paged(q, cache.k_views[i], cache.v_views[i], length, pos0)
+            if cache is not None:
+                k_all, v_all = cache.gather(i, length)
+                return L.attention_reference(q, k_all, v_all, pos0)
+            return L.attention_reference(q, k, v, pos0)
+
+
+def configure_cache_optimization(model: Model, config: CacheConfig) -> None:
+    """Use ``config`` (block size, prefetch) for the KV caches of ``model``'s next generations."""
+    if not isinstance(model, Model):
+        raise InvalidInputError(f"model must be a Model, got {type(model).__name__}", field="model", value=repr(model)[:80])
+    if not isinstance(config, CacheConfig):
+        raise InvalidInputError(f"config must be a CacheConfig, got {type(config).__name__}", field="config", value=repr(config)[:80])
+    model.cache_config = config
+
+
+def _short(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,190 @@
+"""Checkpoint tensor names and shapes per architecture, and the runtime's weight layout.
+
+Weights are converted once at load to float32, C-contiguous, laid out for ``x @ W``:
+GPT-2 Conv1D weights are already ``[in, out]``; Llama ``nn.Linear`` weights ``[out, in]``
+are transposed. Q, K and V are fused into one ``[d, q + 2 kv]`` matrix and Llama's gate
+and up projections into one ``[d, 2 ff]`` matrix, so a layer does 4 GEMMs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from hyperion_otel.errors import ModelError
+from hyperion_otel.runtime.config import ArchConfig
+from hyperion_otel.runtime.formats import TensorInfo, TensorSource
+
+__all__ = ["LayerWeights", "Weights", "build_weights", "expected_tensors", "resolve_names"]
+
+F32 = npt.NDArray[np.float32]
+Shape = tuple[int, ...]
+
+
+@dataclass
+class LayerWeights:
+    norm1_w: F32  # [d]
+    norm1_b: F32 | None
+    w_qkv: F32  # [d, q + 2 kv]
+    b_qkv: F32 | None
+    w_o: F32  # [q, d]
+    b_o: F32 | None
+    norm2_w: F32
+    norm2_b: F32 | None
+    w_up: F32  # gpt2: [d, ff]; llama: [d, 2 ff] = gate | up
+    b_up: F32 | None
+    w_down: F32  # [ff, d]
+    b_down: F32 | None
+
+
+@dataclass
+class Weights:
+    embed: F32  # [vocab, d]
+    pos_embed: F32 | None  # [positions, d] (gpt2)
+    layers: list[LayerWeights]
+    final_norm_w: F32
+    final_norm_b: F32 | None
+    head_t: F32  # [d, vocab]; a transposed view of embed when tied
+
+    @property
+    def nbytes(self) -> int:
+        arrays = [self.embed, self.pos_embed, self.final_norm_w, self.final_norm_b]
+        if not self.tied:
+            arrays.append(self.head_t)
+        for lw in self.layers:
+            arrays.extend(vars(lw).values())
+        return sum(a.nbytes for a in arrays if a is not None)
+
+    @property
+    def tied(self) -> bool:
+        return self.head_t.base is self.embed or np.shares_memory(self.head_t, self.embed)
+
+
+def expected_tensors(cfg: ArchConfig) -> dict[str, Shape]:
+    """Canonical HF tensor names and shapes (GPT-2 names without the ``transformer.`` prefix)."""
+    d, ff, v, q, kv = cfg.d_model, cfg.d_ff, cfg.vocab_size, cfg.q_dim, cfg.kv_dim
+    out: dict[str, Shape] = {}
+    if cfg.architecture == "gpt2":
+        out |= {"wte.weight": (v, d), "wpe.weight": (cfg.max_positions, d), "ln_f.weight": (d,), "ln_f.bias": (d,)}
+        for i in range(cfg.n_layers):
+            p = f"h.{i}."
+            out |= {
+                p + "ln_1.weight": (d,), p + "ln_1.bias": (d,),
+                p + "attn.c_attn.weight": (d, 3 * d), p + "attn.c_attn.bias": (3 * d,),
+                p + "attn.c_proj.weight": (d, d), p + "attn.c_proj.bias": (d,),
+                p + "ln_2.weight": (d,), p + "ln_2.bias": (d,),
+                p + "mlp.c_fc.weight": (d, ff), p + "mlp.c_fc.bias": (ff,),
+                p + "mlp.c_proj.weight": (ff, d), p + "mlp.c_proj.bias": (d,),
+            }
+        return out
+    out |= {"model.embed_tokens.weight": (v, d), "model.norm.weight": (d,)}
+    if not cfg.tie_word_embeddings:
+        out["lm_head.weight"] = (v, d)
+    for i in range(cfg.n_layers):
+        p = f"model.layers.{i}."
+        out |= {
+            p + "input_layernorm.weight": (d,), p + "post_attention_layernorm.weight": (d,),
+            p + "self_attn.q_proj.weight": (q, d), p + "self_attn.k_proj.weight": (kv, d),
+            p + "self_attn.v_proj.weight": (kv, d), p + "self_attn.o_proj.weight": (d, q),
+            p + "mlp.gate_proj.weight": (ff, d), p + "mlp.up_proj.weight": (ff, d),
+            p + "mlp.down_proj.weight": (d, ff),
+        }
+        if cfg.attention_bias:
+            out |= {p + "self_attn.q_proj.bias": (q,), p + "self_attn.k_proj.bias": (kv,),
+                    p + "self_attn.v_proj.bias": (kv,), p + "self_attn.o_proj.bias": (d,)}
+        if cfg.mlp_bias:
+            out |= {p + "mlp.gate_proj.bias": (ff,), p + "mlp.up_proj.bias": (ff,), p + "mlp.down_proj.bias": (d,)}
+    return out
+
+
+def resolve_names(cfg: ArchConfig, infos: dict[str, TensorInfo]) -> tuple[dict[str, str], list[str]]:
+    """Map canonical names to names in the file; also list the problems found.
+
+    Problems: missing tensors, wrong shapes, non-float dtypes. GPT-2 files may carry a
+    ``transformer.`` prefix on every name.
+    """
+    expected = expected_tensors(cfg)
+    prefix = ""
+    if cfg.architecture == "gpt2" and "wte.weight" not in infos and "transformer.wte.weight" in infos:
+        prefix = "transformer."
+    mapping: dict[str, str] = {}
+    problems: list[str] = []
+    for canon, shape in expected.items():
+        name = prefix + canon
+        info = infos.get(name)
+        if info is None:
+            problems.append(f"missing tensor {name!r} (expected shape {list(shape)})")
+            continue
+        if info.shape != shape:
+            problems.append(f"tensor {name!r} has shape {list(info.shape)}, expected {list(shape)}")
+        if info.dtype not in ("F32", "F16", "BF16", "F64", "Q8_0"):
+            problems.append(f"tensor {name!r} has dtype {info.dtype}, expected F32, F16 or BF16")
+        mapping[canon] = name
+    return mapping, problems
+
+
+def _check_finite(name: str, arr: F32, path: str) -> F32:
+    if not np.isfinite(arr).all():
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        raise ModelError(f"{path}: tensor {name!r} has {bad} NaN or infinite values", path=path)
+    return arr
+
+
+def build_weights(cfg: ArchConfig, source: TensorSource) -> Weights:
+    """Read every tensor once, validate it, and lay it out for the runtime."""
+    mapping, problems = resolve_names(cfg, source.infos())
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ModelError(f"{source.path}: {problems[0]}{more}", path=source.path, problems=problems)
+
+    def get(canon: str) -> F32:
+        return _check_finite(mapping[canon], source.read_fp32(mapping[canon]), source.path)
+
+    def opt(canon: str) -> F32 | None:
+        return get(canon) if canon in mapping else None
+
+    def t(canon: str) -> F32:
+        return np.ascontiguousarray(get(canon).T)  # nn.Linear [out, in] -> [in, out]
+
+    if cfg.architecture == "gpt2":
+        embed = get("wte.weight")
+        layers = [_gpt2_layer(get, f"h.{i}.") for i in range(cfg.n_layers)]
+        return Weights(embed, get("wpe.weight"), layers, get("ln_f.weight"), get("ln_f.bias"), embed.T)
+    embed = get("model.embed_tokens.weight")
+    layers = [_llama_layer(get, opt, t, f"model.layers.{i}.") for i in range(cfg.n_layers)]
+    head = embed if cfg.tie_word_embeddings else get("lm_head.weight")
+    return Weights(embed, None, layers, get("model.norm.weight"), None, head.T)
+
+
+def _gpt2_layer(get: Callable[[str], F32], p: str) -> LayerWeights:
+    return LayerWeights(
+        norm1_w=get(p + "ln_1.weight"), norm1_b=get(p + "ln_1.bias"),
+        w_qkv=get(p + "attn.c_attn.weight"), b_qkv=get(p + "attn.c_attn.bias"),
+        w_o=get(p + "attn.c_proj.weight"), b_o=get(p + "attn.c_proj.bias"),
+        norm2_w=get(p + "ln_2.weight"), norm2_b=get(p + "ln_2.bias"),
+        w_up=get(p + "mlp.c_fc.weight"), b_up=get(p + "mlp.c_fc.bias"),
+        w_down=get(p + "mlp.c_proj.weight"), b_down=get(p + "mlp.c_proj.bias"),
+    )
+
+
+def _llama_layer(
+    get: Callable[[str], F32], opt: Callable[[str], F32 | None], t: Callable[[str], F32], p: str
+) -> LayerWeights:
+    a, m = p + "self_attn.", p + "mlp."
+    # [d, q | k | v]: one GEMM gives all three projections.
+    w_qkv = np.ascontiguousarray(np.concatenate([t(a + "q_proj.weight"), t(a + "k_proj.weight"), t(a + "v_proj.weight")], axis=1))
+    qb, kb, vb = opt(a + "q_proj.bias"), opt(a + "k_proj.bias"), opt(a + "v_proj.bias")
+    b_qkv = np.concatenate([qb, kb, vb]) if qb is not None and kb is not None and vb is not None else None
+    w_up = np.ascontiguousarray(np.concatenate([t(m + "gate_proj.weight"), t(m + "up_proj.weight")], axis=1))
+    gb, ub = opt(m + "gate_proj.bias"), opt(m + "up_proj.bias")
+    return LayerWeights(
+        norm1_w=get(p + "input_layernorm.weight"), norm1_b=None,
+        w_qkv=w_qkv, b_qkv=b_qkv,
+        w_o=t(a + "o_proj.weight"), b_o=opt(a + "o_proj.bias"),
+        norm2_w=get(p + "post_attention_layernorm.weight"), norm2_b=None,
+        w_up=w_up, b_up=np.concatenate([gb, ub]) if gb is not None and ub is not None else None,
+        w_down=t(m + "down_proj.weight"), b_down=opt(m + "down_proj.bias"),
+    )
