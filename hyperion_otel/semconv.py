@@ -94,6 +94,9 @@ METRIC_MEMORY_FRAGMENTATION: Final = "hyperion.memory.fragmentation"
 HYPERION_MEMORY_STATE: Final = "state"  # used | free (as in system.memory.usage)
 HYPERION_MEMORY_ALLOCATED_BYTES: Final = "hyperion.memory.allocated_bytes"
 HYPERION_MEMORY_PEAK_BYTES: Final = "hyperion.memory.peak_bytes"
+HYPERION_MEMORY_LEAKED_BYTES: Final = "hyperion.memory.leaked_bytes"  # leak report log record
+HYPERION_MEMORY_LEAKED_ALLOCATIONS: Final = "hyperion.memory.leaked_allocations"
+HYPERION_MEMORY_LEAK_SITE: Final = "hyperion.memory.leak_site"  # "file:line" of the largest site
 
 # --- KV cache --------------------------------------------------------------------------------
 METRIC_KV_CACHE_USAGE: Final = "hyperion.kv_cache.usage"
