@@ -1,0 +1,550 @@
+"""``MemoryPool``: the arena allocator the runtime takes its tensors from.
+
+Memory comes from numpy byte segments (``initial_pool_size`` reserved up front, more
+segments added on demand up to ``max_pool_size``); blocks are 64-byte aligned and freed
+blocks coalesce (see ``_arena``). With tensor reuse on, freed blocks first go to per-size
+bins and are handed out again in O(1). A request that would take the pool past its budget
+raises ``HyperionMemoryError`` naming the usage and the biggest holders, instead of letting
+the OS kill the process. Arrays are views into a segment; the pool finds an allocation by
+the array's data pointer, so ``free`` also accepts a reshaped view of the same start.
+
+Hot path budget (tracking on, stacks 16 deep): a few microseconds per allocate+free pair,
+so that a decode step with a few hundred allocations slows by well under 5%.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import operator
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from opentelemetry import trace
+
+from hyperion_otel import _allocator
+from hyperion_otel.errors import HyperionMemoryError, InvalidInputError
+from hyperion_otel.memory import _report, optimizer
+from hyperion_otel.memory._arena import ALIGN, Segment
+from hyperion_otel.memory._stacks import StackTable, capture_key
+from hyperion_otel.memory.config import MemoryConfig
+from hyperion_otel.memory.guard import (
+    CANARY_BACK_MIN,
+    CANARY_FRONT,
+    FAULT_HANDLER,
+    GuardRegion,
+    check_canaries,
+    require_guard_pages,
+    write_canaries,
+)
+from hyperion_otel.memory.heap import HeapStats
+from hyperion_otel.memory.tracker import Alloc, AllocationInfo, MemoryDebugInfo, describe
+
+__all__ = ["MemoryPool"]
+
+_MIN_GROWTH = 1024 * 1024
+_DTYPES: dict[Any, np.dtype[Any]] = {}
+_get_span = trace.get_current_span
+_getframe = sys._getframe
+
+
+def _as_dtype(dtype: Any) -> np.dtype[Any]:
+    try:
+        cached = _DTYPES.get(dtype)
+    except TypeError:  # unhashable dtype spec
+        cached = None
+    if cached is not None:
+        return cached
+    try:
+        dt: np.dtype[Any] = np.dtype(dtype)
+    except TypeError as exc:
+        raise InvalidInputError(
+            f"dtype {dtype!r} is not a numpy dtype", stacklevel=3, value=repr(dtype)
+        ) from exc
+    if dt.hasobject:
+        raise InvalidInputError(
+            f"dtype {dt} holds Python objects; the pool only holds plain numeric data",
+            stacklevel=3,
+            value=str(dt),
+        )
+    if len(_DTYPES) < 256:
+        with contextlib.suppress(TypeError):
+            _DTYPES[dtype] = dt
+    return dt
+
+
+class MemoryPool:
+    """Arena allocator with budget, tracking and the debug modes of ``MemoryConfig``.
+
+    Thread-safe. ``allocate`` returns an uninitialised C-contiguous array; ``free`` gives it
+    back (using the array afterwards is a bug that guard pages catch). Arrays not made by
+    this pool are ignored by ``free`` (like the plain numpy allocator) so the pool can be
+    installed while tensors from before are still alive. ``close()`` restores the allocator
+    that was installed before ``install()`` and undoes every hook the pool set.
+    """
+
+    def __init__(self, config: MemoryConfig | None = None) -> None:
+        if config is not None and not isinstance(config, MemoryConfig):
+            raise InvalidInputError(
+                f"MemoryPool expects a MemoryConfig, got {config!r}", value=repr(config)
+            )
+        cfg = config or MemoryConfig()
+        if cfg.enable_guard_pages:
+            require_guard_pages()
+        self.config = cfg
+        self._lock = threading.Lock()
+        self._closed = False
+        self._installed = False
+        self._previous: _allocator.Allocator | None = None
+        self._guard = cfg.enable_guard_pages
+        self._canary = cfg.check_corruption and not cfg.enable_guard_pages
+        self._extra = CANARY_FRONT + CANARY_BACK_MIN if self._canary else 0
+        self._front = CANARY_FRONT if self._canary else 0
+        self._segments: list[Segment] = []
+        self._seg_count = 0
+        self._bins: dict[int, list[tuple[Segment, int]]] = {}
+        self._cached = 0  # bytes sitting in reuse bins
+        self._live: dict[int, Alloc] = {}  # data address -> record
+        self._by_obj: dict[int, Alloc] = {}  # id(array handed out) -> record
+        self._optimize = cfg.enable_optimization
+        self._reserved = 0  # bytes of all segments (or guard regions)
+        self._used = 0  # block bytes handed out
+        self._used_peak = 0
+        self._next_id = 1
+        self._active_bytes = 0  # requested bytes live
+        self._peak_bytes = 0
+        self._total_bytes = 0
+        self._total_allocations = 0
+        self._hw = 0  # high-water of active bytes since the last span window opened
+        self._windows: list[list[int]] = []  # [start_total_bytes, peak] per open span window
+        self._stacks = StackTable(cfg.max_stacks)
+        self._max_tracked = cfg.max_tracked_allocations
+        self._tracked_live = 0
+        self._dropped_records = 0
+        self._track = False
+        self._traces = False
+        self._stack_depth = cfg.stack_depth
+        self._depth = 0  # frames captured per allocation: 0 (off), 1 (site), stack_depth
+        self.set_tracking(
+            cfg.track_allocations or cfg.track_stack_traces or cfg.check_corruption,
+            cfg.track_stack_traces,
+            cfg.stack_depth,
+        )
+        if self._guard:
+            FAULT_HANDLER.acquire()
+        if cfg.initial_pool_size and not self._guard:
+            self._add_segment(cfg.initial_pool_size)
+
+    # ---------------------------------------------------------------- configuration
+    def set_tracking(self, allocations: bool, stack_traces: bool, depth: int | None = None,
+                     max_tracked: int | None = None) -> None:
+        """Turn per-allocation records / stack capture on or off for future allocations."""
+        with self._lock:
+            self._track = bool(allocations or stack_traces)
+            self._traces = bool(stack_traces)
+            if depth is not None:
+                self._stack_depth = depth
+            if max_tracked is not None:
+                self._max_tracked = max_tracked
+            self._depth = (self._stack_depth if self._traces else 1) if self._track else 0
+
+    @property
+    def tracking(self) -> bool:
+        return self._track
+
+    @property
+    def stack_traces(self) -> bool:
+        return self._traces
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def install(self) -> None:
+        """Become the allocator the runtime uses (``hyperion_otel._allocator``)."""
+        with self._lock:
+            if self._closed:
+                raise HyperionMemoryError("cannot install a closed MemoryPool")
+            if self._installed:
+                return
+            self._installed = True
+        self._previous = _allocator.set_allocator(self)
+
+    def close(self) -> None:
+        """Restore the previous allocator and faulthandler state; later allocations fail.
+
+        Arrays handed out stay valid (numpy keeps their segments alive); freeing them after
+        close is a no-op.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            installed, self._installed = self._installed, False
+            self._bins.clear()
+            self._segments = []
+            self._live = {}
+            self._by_obj = {}
+            self._windows = []
+        if installed and _allocator.get_allocator() is self:
+            _allocator.set_allocator(self._previous)
+        self._previous = None
+        if self._guard:
+            FAULT_HANDLER.release()
+
+    def __enter__(self) -> MemoryPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- hot path
+    def allocate(self, shape: tuple[int, ...] | int, dtype: npt.DTypeLike = np.float32) -> npt.NDArray[Any]:
+        """Uninitialised C-contiguous array of ``shape`` and ``dtype`` from the pool."""
+        if type(shape) is not tuple:
+            shape = _as_shape(shape)
+        dt = _DTYPES.get(dtype) if type(dtype) is type else None
+        if dt is None:
+            dt = _as_dtype(dtype)
+        nbytes = math.prod(shape) * dt.itemsize
+        if nbytes < 0:  # an even number of negative dims is caught by np.ndarray below
+            raise InvalidInputError(
+                f"shape {shape} has a negative dimension", stacklevel=2, value=repr(shape)
+            )
+        if self._guard:
+            return self._allocate_guarded(shape, dt, nbytes)
+        size = (nbytes + self._extra + ALIGN - 1) & -ALIGN or ALIGN
+        depth = self._depth
+        if depth:
+            # Inline frame walk (see _stacks): (id(code), lineno) per frame, innermost first.
+            f: Any = _getframe(1)
+            parts: list[int] = []
+            n = 0
+            while f is not None and n < depth:
+                parts.append(id(f.f_code))
+                parts.append(f.f_lineno)
+                f = f.f_back
+                n += 1
+            key = tuple(parts)
+        with self._lock:
+            if self._closed:
+                raise HyperionMemoryError("allocate() on a closed MemoryPool", stacklevel=2)
+            bin_ = self._bins.get(size)
+            if bin_:
+                seg, off = bin_.pop()
+                self._cached -= size
+            else:
+                seg, off = self._carve(size, shape, dt)
+            seg.live += 1
+            addr = seg.base + off + self._front
+            rec = Alloc(addr, seg, off, size, nbytes, self._next_id, shape, dt)
+            self._next_id += 1
+            self._account(rec)
+        if self._canary:
+            write_canaries(seg.buf, off, off + CANARY_FRONT, nbytes, off + size)
+        try:
+            # Positional arguments: numpy parses keywords to ndarray() several times slower.
+            out: npt.NDArray[Any] = np.ndarray(shape, dt, seg.buf, off + self._front)
+        except (TypeError, ValueError) as exc:
+            self._release(rec)
+            raise InvalidInputError(
+                f"cannot make an array of shape {shape!r} and dtype {dt}: {exc}",
+                stacklevel=2,
+                value=repr(shape),
+            ) from exc
+        # The record holds the array itself: ``free`` finds it by identity (no data-pointer
+        # read), and the id cannot be reused while the record exists.
+        rec.array = out
+        self._by_obj[id(out)] = rec
+        if depth and rec.tracked:
+            sid = self._stacks.ids.get(key)
+            rec.stack = sid if sid is not None else self._stacks.add(key, _getframe(1), depth)
+        return out
+
+    def _account(self, rec: Alloc) -> None:
+        """Counters and record bookkeeping for a new block (caller holds the lock)."""
+        self._live[rec.addr] = rec
+        used = self._used + rec.size
+        self._used = used
+        if used > self._used_peak:  # noqa: PLR1730 - hot path, max() is slower
+            self._used_peak = used
+        a = self._active_bytes + rec.nbytes
+        self._active_bytes = a
+        if a > self._peak_bytes:  # noqa: PLR1730
+            self._peak_bytes = a
+        if a > self._hw:  # noqa: PLR1730
+            self._hw = a
+        self._total_bytes += rec.nbytes
+        self._total_allocations += 1
+        if self._track:
+            if self._tracked_live < self._max_tracked:
+                self._tracked_live += 1
+                rec.tracked = True
+                rec.time = time.time()
+                rec.thread = threading.get_ident()
+                rec.span = _get_span().get_span_context()
+            else:
+                self._dropped_records += 1
+
+    def free(self, array: npt.NDArray[Any]) -> None:
+        """Give back an array from ``allocate`` (or a view starting at the same byte)."""
+        rec = self._by_obj.get(id(array))
+        if rec is None or rec.array is not array:
+            rec = self._lookup_for_free(array)
+            if rec is None:
+                return
+        damaged = self._release(rec)
+        if damaged is not None:
+            raise damaged
+
+    def _lookup_for_free(self, array: Any) -> Alloc | None:
+        try:
+            addr = array.__array_interface__["data"][0]
+        except AttributeError:
+            raise InvalidInputError(
+                f"free() expects a numpy array, got {type(array).__name__}",
+                stacklevel=3,
+                value=type(array).__name__,
+            ) from None
+        with self._lock:
+            rec = self._live.get(addr)
+            if rec is None:
+                err = self._unknown_free(addr)
+                if err is not None:
+                    raise err
+        return rec
+
+    def _release(self, rec: Alloc) -> HyperionMemoryError | None:
+        with self._lock:
+            if self._live.pop(rec.addr, None) is not rec:
+                return None  # freed concurrently by another thread, or the pool was closed
+            self._by_obj.pop(id(rec.array), None)
+            rec.array = None
+            self._used -= rec.size
+            self._active_bytes -= rec.nbytes
+            if rec.tracked:
+                self._tracked_live -= 1
+            owner = rec.owner
+            if self._guard:
+                self._reserved -= owner.length
+                owner.retire()
+                return None
+            damaged = None
+            if self._canary:
+                bad = check_canaries(owner.buf, rec.offset, rec.offset + CANARY_FRONT, rec.nbytes,
+                                     rec.offset + rec.size)
+                if bad is not None:
+                    damaged = _report.corruption_error(rec, bad, self._stacks, "free()")
+            owner.live -= 1
+            opt = (optimizer._current or optimizer.get_memory_optimizer()) if self._optimize else None
+            if opt is not None and opt.reuse_enabled:
+                bin_ = self._bins.get(rec.size)
+                if bin_ is None:
+                    self._bins[rec.size] = [(owner, rec.offset)]
+                else:
+                    bin_.append((owner, rec.offset))
+                self._cached += rec.size
+            else:
+                if self._cached:
+                    self._flush_bins()
+                owner.release(rec.offset, rec.size)
+            if opt is not None and owner.live == 0:
+                self._maybe_release_segment(owner, opt)
+            return damaged
+
+    def _unknown_free(self, addr: int) -> HyperionMemoryError | None:
+        for seg in self._segments:
+            if seg.contains(addr):
+                return HyperionMemoryError(
+                    f"free() of address 0x{addr:x}, inside the pool but not the start of a live "
+                    "allocation: a double free, or a view that does not start where the "
+                    "allocation starts",
+                    stacklevel=3,
+                    address=addr,
+                )
+        return None  # not ours: left to the garbage collector, as the numpy allocator does
+
+    # ---------------------------------------------------------------- arena management
+    def _carve(self, size: int, shape: tuple[int, ...], dt: np.dtype[Any]) -> tuple[Segment, int]:
+        for seg in self._segments:
+            off = seg.carve(size)
+            if off >= 0:
+                return seg, off
+        if self._cached:
+            self._flush_bins()
+            for seg in self._segments:
+                off = seg.carve(size)
+                if off >= 0:
+                    return seg, off
+        room = self.config.max_pool_size - self._reserved
+        if size > room:
+            raise _report.budget_error(self, size, shape, dt)
+        grow = max(size, min(max(self._reserved, self.config.initial_pool_size, _MIN_GROWTH), room))
+        seg = self._add_segment(grow & -ALIGN if grow & -ALIGN >= size else size)
+        off = seg.carve(size)
+        return seg, off
+
+    def _add_segment(self, size: int) -> Segment:
+        seg = Segment(size, self._seg_count)
+        self._seg_count += 1
+        self._segments.append(seg)
+        self._reserved += size
+        return seg
+
+    def _flush_bins(self) -> None:
+        for size, entries in self._bins.items():
+            for seg, off in entries:
+                seg.release(off, size)
+        self._bins.clear()
+        self._cached = 0
+
+    def _maybe_release_segment(self, seg: Segment, opt: optimizer.MemoryOptimizer) -> None:
+        """Drop an idle segment (never the first) when the pool keeps more than it may."""
+        if seg is self._segments[0]:
+            return
+        cfg = self.config
+        if self._reserved <= opt.retained_bytes(cfg.initial_pool_size, cfg.max_pool_size):
+            return
+        for size, entries in self._bins.items():
+            kept = [(s, o) for s, o in entries if s is not seg]
+            if len(kept) != len(entries):
+                for s, o in entries:
+                    if s is seg:
+                        seg.release(o, size)
+                self._cached -= size * (len(entries) - len(kept))
+                entries[:] = kept
+        if seg.is_empty():
+            self._segments.remove(seg)
+            self._reserved -= seg.size
+
+    def _allocate_guarded(self, shape: tuple[int, ...], dt: np.dtype[Any], nbytes: int) -> npt.NDArray[Any]:
+        with self._lock:
+            if self._closed:
+                raise HyperionMemoryError("allocate() on a closed MemoryPool", stacklevel=3)
+            length = GuardRegion.length_for(nbytes)
+            if self._reserved + length > self.config.max_pool_size:
+                raise _report.budget_error(self, length, shape, dt)
+            region = GuardRegion(nbytes)
+            self._reserved += region.length
+            rec = Alloc(region.data_addr(nbytes), region, 0, region.data_len, nbytes,
+                        self._next_id, shape, dt)
+            self._next_id += 1
+            self._account(rec)
+        out = region.array(shape, dt, nbytes)
+        rec.array = out
+        self._by_obj[id(out)] = rec
+        if self._depth and rec.tracked:
+            frame = _getframe(2)
+            key = capture_key(frame, self._depth)
+            sid = self._stacks.ids.get(key)
+            rec.stack = sid if sid is not None else self._stacks.add(key, frame, self._depth)
+        return out
+
+    # ---------------------------------------------------------------- inspection
+    def debug_info(self) -> MemoryDebugInfo:
+        with self._lock:
+            return MemoryDebugInfo(
+                active_allocations=len(self._live),
+                total_allocations=self._total_allocations,
+                active_bytes=self._active_bytes,
+                peak_bytes=self._peak_bytes,
+                total_bytes=self._total_bytes,
+                tracking=self._track,
+                stack_traces=self._traces,
+                tracked_allocations=self._tracked_live,
+                dropped_records=self._dropped_records,
+                interned_stacks=len(self._stacks),
+            )
+
+    def heap_stats(self) -> HeapStats:
+        with self._lock:
+            return _report.heap_stats(self)
+
+    def live_records(self, since_id: int = 0) -> list[Alloc]:
+        """Records of live allocations with an id above ``since_id`` (a snapshot)."""
+        with self._lock:
+            return [r for r in self._live.values() if r.id > since_id]
+
+    @property
+    def last_allocation_id(self) -> int:
+        return self._next_id - 1
+
+    @property
+    def stacks(self) -> StackTable:
+        return self._stacks
+
+    def find(self, array: npt.NDArray[Any]) -> Alloc | None:
+        """The live allocation whose memory holds ``array``'s first byte, if any."""
+        addr = array.__array_interface__["data"][0]
+        with self._lock:
+            rec = self._live.get(addr)
+            if rec is not None:
+                return rec
+            for r in self._live.values():
+                if r.addr <= addr < r.addr + max(r.nbytes, 1):
+                    return r
+        return None
+
+    def describe(self, array: npt.NDArray[Any]) -> AllocationInfo | None:
+        rec = self.find(array)
+        return None if rec is None else describe(rec, self._stacks)
+
+    def check_corruption(self) -> int:
+        """Verify the canaries of every live block; returns how many were checked.
+
+        Raises ``HyperionMemoryError`` naming every damaged allocation (id, dtype and shape,
+        side and offset of the first bad byte, allocating file and line).
+        """
+        if not self._canary:
+            return 0
+        with self._lock:
+            records = list(self._live.values())
+        errors = []
+        for rec in records:
+            bad = check_canaries(rec.owner.buf, rec.offset, rec.offset + CANARY_FRONT,
+                                 rec.nbytes, rec.offset + rec.size)
+            if bad is not None:
+                errors.append(_report.corruption_error(rec, bad, self._stacks,
+                                                       "check_memory_corruption()"))
+        if errors:
+            raise _report.merge_corruption(errors)
+        return len(records)
+
+    # ---------------------------------------------------------------- span windows
+    def open_window(self) -> list[int]:
+        """Start measuring bytes allocated and peak active bytes (see ``spans``)."""
+        with self._lock:
+            for w in self._windows:
+                w[1] = max(w[1], self._hw)
+            self._hw = self._active_bytes
+            w = [self._total_bytes, self._active_bytes]
+            self._windows.append(w)
+            return w
+
+    def close_window(self, w: list[int]) -> tuple[int, int]:
+        """``(bytes allocated, peak active bytes)`` since ``open_window`` returned ``w``."""
+        with self._lock:
+            for x in self._windows:
+                x[1] = max(x[1], self._hw)
+            if w in self._windows:
+                self._windows.remove(w)
+            return self._total_bytes - w[0], w[1]
+
+
+def _as_shape(shape: Any) -> tuple[int, ...]:
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        return (operator.index(shape),)
+    try:
+        out = tuple(operator.index(d) for d in shape)
+    except TypeError:
+        raise InvalidInputError(
+            f"shape must be an int or a sequence of ints, got {shape!r}",
+            stacklevel=3,
+            value=repr(shape),
+        ) from None
+    return out
+
