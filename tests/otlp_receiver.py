@@ -14,6 +14,7 @@ that a collector can show in the wild (hang, slow, error status, connection rese
 
 from __future__ import annotations
 
+import functools
 import gzip
 import socket
 import struct
@@ -31,13 +32,10 @@ from typing import Any, Literal
 import grpc
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
-from google.rpc.error_details_pb2 import RetryInfo
+from google.rpc.error_details_pb2 import RetryInfo  # type: ignore[import-untyped]
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs_svc
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc as logs_grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics_svc
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as metrics_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as trace_svc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as trace_grpc
 from otlp_decode import (
     REQUEST_TYPES,
     DataPoint,
@@ -76,6 +74,11 @@ _RESPONSE_TYPES: dict[str, type[Message]] = {
     "traces": trace_svc.ExportTraceServiceResponse,
     "metrics": metrics_svc.ExportMetricsServiceResponse,
     "logs": logs_svc.ExportLogsServiceResponse,
+}
+_GRPC_SERVICES: dict[Signal, str] = {
+    "traces": trace_svc.DESCRIPTOR.services_by_name["TraceService"].full_name,
+    "metrics": metrics_svc.DESCRIPTOR.services_by_name["MetricsService"].full_name,
+    "logs": logs_svc.DESCRIPTOR.services_by_name["LogsService"].full_name,
 }
 _HTTP_PATHS: dict[str, Signal] = {
     "/v1/traces": "traces",
@@ -234,6 +237,7 @@ class _HTTPHandler(BaseHTTPRequestHandler):
                 message.ParseFromString(body)
         except (ValueError, DecodeError, OSError, EOFError, zlib.error) as e:
             rx._arrived("http", signal, headers, None, fault, "json" if is_json else "protobuf")
+            self.close_connection = True  # the body may be unread: the stream is out of step
             self._reply(400, f"bad OTLP request: {e}".encode())
             return
         rx._arrived("http", signal, headers, message, fault, "json" if is_json else "protobuf")
@@ -252,30 +256,6 @@ class _HTTPHandler(BaseHTTPRequestHandler):
             self._reply(200, json_format.MessageToJson(response).encode(), "application/json")
         else:
             self._reply(200, response.SerializeToString(), "application/x-protobuf")
-
-
-class _TraceServicer(trace_grpc.TraceServiceServicer):
-    def __init__(self, rx: OTLPReceiver) -> None:
-        self._rx = rx
-
-    def Export(self, request: Message, context: grpc.ServicerContext) -> Message:
-        return self._rx._grpc_export("traces", request, context)
-
-
-class _MetricsServicer(metrics_grpc.MetricsServiceServicer):
-    def __init__(self, rx: OTLPReceiver) -> None:
-        self._rx = rx
-
-    def Export(self, request: Message, context: grpc.ServicerContext) -> Message:
-        return self._rx._grpc_export("metrics", request, context)
-
-
-class _LogsServicer(logs_grpc.LogsServiceServicer):
-    def __init__(self, rx: OTLPReceiver) -> None:
-        self._rx = rx
-
-    def Export(self, request: Message, context: grpc.ServicerContext) -> Message:
-        return self._rx._grpc_export("logs", request, context)
 
 
 class OTLPReceiver:
@@ -322,9 +302,7 @@ class OTLPReceiver:
                 ("grpc.max_receive_message_length", self.max_body_bytes),
             ],
         )
-        trace_grpc.add_TraceServiceServicer_to_server(_TraceServicer(self), server)  # type: ignore[no-untyped-call]
-        metrics_grpc.add_MetricsServiceServicer_to_server(_MetricsServicer(self), server)  # type: ignore[no-untyped-call]
-        logs_grpc.add_LogsServiceServicer_to_server(_LogsServicer(self), server)  # type: ignore[no-untyped-call]
+        server.add_generic_rpc_handlers([self._grpc_service(sig) for sig in _GRPC_SERVICES])
         self._grpc_port = server.add_insecure_port("127.0.0.1:0")
         server.start()
         self._grpc_server = server
@@ -528,6 +506,14 @@ class OTLPReceiver:
             }
             targets[signal].extend(items)
             self._cond.notify_all()
+
+    def _grpc_service(self, signal: Signal) -> grpc.GenericRpcHandler:
+        export = grpc.unary_unary_rpc_method_handler(
+            functools.partial(self._grpc_export, signal),
+            request_deserializer=REQUEST_TYPES[signal].FromString,
+            response_serializer=_RESPONSE_TYPES[signal].SerializeToString,
+        )
+        return grpc.method_handlers_generic_handler(_GRPC_SERVICES[signal], {"Export": export})
 
     def _grpc_export(
         self, signal: Signal, request: Message, context: grpc.ServicerContext
