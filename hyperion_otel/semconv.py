@@ -63,6 +63,9 @@ EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
 CODE_FUNCTION_NAME: Final = "code.function.name"
 CODE_FILE_PATH: Final = "code.file.path"
 CODE_LINE_NUMBER: Final = "code.line.number"
+CODE_STACKTRACE: Final = "code.stacktrace"
+THREAD_ID: Final = "thread.id"
+THREAD_NAME: Final = "thread.name"
 ENV_EXCEPTION_SIGNAL_OPT_IN: Final = "OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN"
 
 METRIC_ERRORS: Final = "hyperion.errors"
@@ -136,6 +139,12 @@ OP_TOKENIZE: Final = "tokenize"
 # --- Profiler --------------------------------------------------------------------------------
 SPAN_PROFILE: Final = "hyperion.profile"
 HYPERION_PROFILE_ID: Final = "hyperion.profile.id"
+HYPERION_PROFILE_INTERVAL_MS: Final = "hyperion.profile.sample_interval_ms"
+HYPERION_PROFILE_SAMPLES: Final = "hyperion.profile.samples"
+HYPERION_PROFILE_OPS: Final = "hyperion.profile.ops"
+HYPERION_PROFILE_DROPPED: Final = "hyperion.profile.dropped"  # samples + ops + calls lost to bounds
+HYPERION_PROFILE_HOTSPOT_PERCENT: Final = "hyperion.profile.hotspot.percent"
+EVENT_PROFILE_HOTSPOTS: Final = "hyperion.profile.hotspots"  # log record summarising hotspots
 
 # --- Logging ---------------------------------------------------------------------------------
 HYPERION_LOG_CATEGORY: Final = "hyperion.log.category"

@@ -1,0 +1,160 @@
+"""``analyze_bottlenecks(model)``: op data (from a profile, or a short decode run here)
+against measured machine peaks, summarised in one plain-language recommendation."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from hyperion_otel import _ops
+from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.profiler import api
+from hyperion_otel.profiler.bottlenecks import (
+    COMPUTE,
+    MEMORY,
+    OVERHEAD,
+    BottleneckReport,
+    OpBottleneck,
+    classify_ops,
+)
+from hyperion_otel.profiler.calibrate import MachinePeaks, calibrate
+from hyperion_otel.profiler.context import SessionTags
+from hyperion_otel.profiler.ops import OpRecorder
+from hyperion_otel.profiler.opstats import phase_split
+from hyperion_otel.profiler.session import OpEvent, Profile
+
+__all__ = ["analyze_bottlenecks", "recommend"]
+
+DEFAULT_PROMPT = "The quick brown fox jumps over the lazy dog."
+_MAX_DECODE_EVENTS = 100_000
+
+
+def _decode_ops(model: Any, prompt: Any, max_new_tokens: int) -> tuple[list[OpEvent], float | None]:
+    """Run a warm-up and then a recorded greedy decode; returns its ops and tokens/s."""
+    generate = getattr(model, "generate", None)
+    if not callable(generate):
+        raise InvalidInputError(
+            f"analyze_bottlenecks needs a model with generate(prompt, config), got "
+            f"{type(model).__name__}",
+            field="model",
+        )
+    from hyperion_otel.runtime import GenerationConfig
+
+    generate(prompt, GenerationConfig(temperature=0.0, max_new_tokens=2))  # warm caches
+    tags = SessionTags("bottlenecks")
+    t0 = time.perf_counter_ns()
+    recorder = OpRecorder(tags, t0_ns=t0, max_events=_MAX_DECODE_EVENTS, record_ops=True,
+                          track_cache=False, allocs=None, counters=deque(maxlen=1))
+    _ops.add_listener(recorder)
+    try:
+        result = generate(prompt, GenerationConfig(temperature=0.0, max_new_tokens=max_new_tokens))
+    finally:
+        _ops.remove_listener(recorder)
+    tps: float | None = None
+    timings = getattr(result, "timings", None)
+    rate = getattr(timings, "tokens_per_s", None)
+    if isinstance(rate, (int, float)) and rate > 0:
+        tps = float(rate)
+    me = threading.get_ident()
+    return [OpEvent(*e) for e in recorder.events if e[1] == me], tps
+
+
+def _pct(part: float, total: float) -> float:
+    return 100.0 * part / total if total > 0 else 0.0
+
+
+def recommend(
+    rows: list[OpBottleneck], phases: dict[str, float], by_bound: dict[str, float],
+    total: float, peaks: MachinePeaks,
+) -> str:
+    """One plain-language sentence or two: what limits speed and what to do about it."""
+    if not rows or total <= 0:
+        return ("No ops were recorded: profile model.generate(...) with "
+                "ProfilerConfig(track_functions=True), or pass the model here.")
+    for phase, advice in (
+        ("sampling", "sample on fewer candidates (top_k) or vectorise the sampler"),
+        ("tokenization", "cache token ids of repeated prompts or use a faster tokenizer"),
+    ):
+        share = _pct(phases.get(phase, 0.0), total)
+        if share >= 25:
+            return f"{phase.capitalize()} takes {share:.0f}% of the time: {advice}."
+    dominant = max(by_bound, key=lambda k: by_bound[k])
+    share = _pct(by_bound[dominant], total)
+    top = next((r for r in rows if r.bound == dominant), rows[0])
+    if dominant == MEMORY:
+        return (
+            f"Memory-bound: {share:.0f}% of op time streams memory; {top.name} ({top.phase}) "
+            f"moves {top.bytes_per_s / 1e9:.1f} GB/s of the {peaks.bytes_per_s / 1e9:.1f} GB/s "
+            "this machine reaches, so only fewer bytes per token helps: smaller weights "
+            "(fp16/int8) or several requests batched per decode step."
+        )
+    if dominant == COMPUTE:
+        return (
+            f"Compute-bound: {share:.0f}% of op time is arithmetic; {top.name} ({top.phase}) "
+            f"runs at {top.flops_per_s / 1e9:.1f} of {peaks.flops_per_s / 1e9:.1f} GFLOP/s: "
+            "use all cores for BLAS, shorter prompts or a smaller model."
+        )
+    if dominant == OVERHEAD:
+        return (
+            f"Overhead-bound: {share:.0f}% of op time is in calls too short or too slow to "
+            f"use the hardware (mostly {top.name}, {top.mean_us:.0f} us per call): Python "
+            "dispatch dominates; fuse small ops, reuse buffers, batch tokens or requests."
+        )
+    return (
+        f"{share:.0f}% of op time is in ops without FLOP/byte counts (mostly {top.name}); "
+        "mark them with flops= and nbytes= to classify them."
+    )
+
+
+def analyze_bottlenecks(
+    model: Any = None,
+    *,
+    profile: Profile | None = None,
+    prompt: Any = DEFAULT_PROMPT,
+    max_new_tokens: int = 16,
+    fresh: bool = False,
+    overhead_us: float = 20.0,
+    min_efficiency: float = 0.1,
+    max_rows: int = 20,
+) -> BottleneckReport:
+    """Classify each op as compute-, memory- or overhead-bound against measured peaks.
+
+    Op data comes from ``profile`` if given; else from the running or last profile if it
+    recorded ops (unless ``fresh``); else from a short greedy decode of ``model`` run
+    here (one warm-up, then ``max_new_tokens`` tokens of ``prompt``, batch 1).
+    """
+    tps: float | None = None
+    if profile is None and not fresh:
+        candidate = api.current_session_profile()
+        if candidate is not None and candidate.ops:
+            profile = candidate
+    if profile is not None:
+        if not isinstance(profile, Profile):
+            raise InvalidInputError(f"profile must be a Profile, got {type(profile).__name__}")
+        ops, source = profile.ops, f"profile {profile.profile_id}"
+    elif model is None:
+        raise InvalidInputError(
+            "analyze_bottlenecks needs a model (to run a short decode) or a profile with ops",
+            field="model",
+        )
+    else:
+        ops, tps = _decode_ops(model, prompt, max_new_tokens)
+        source = f"{max_new_tokens}-token greedy decode of {getattr(model, 'name', type(model).__name__)}"
+    peaks = calibrate()
+    rows, by_bound, total = classify_ops(
+        list(ops), peaks, overhead_us=overhead_us, min_efficiency=min_efficiency,
+        max_rows=max_rows,
+    )
+    phases = phase_split(ops)
+    return BottleneckReport(
+        recommendation=recommend(rows, phases, by_bound, total, peaks),
+        peaks=peaks,
+        ops=rows,
+        phases=phases,
+        by_bound=by_bound,
+        total_seconds=total,
+        source=source,
+        tokens_per_s=tps,
+    )

@@ -1,0 +1,203 @@
+"""A running profiling session: installs the hooks, collects, undoes them at stop.
+
+Hooks and their undo, in start order (stop undoes them in reverse):
+counting allocator (``track_memory``) -> op listener -> tag registry -> call tracer
+(``trace_calls``) -> GIL switch interval (``adjust_switch_interval``) -> sampler thread
+-> session span.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import threading
+import time
+from collections import deque
+
+from opentelemetry import trace
+
+from hyperion_otel import _ops
+from hyperion_otel.errors import PerformanceError
+from hyperion_otel.profiler import context, emit
+from hyperion_otel.profiler.config import ProfilerConfig
+from hyperion_otel.profiler.memory import (
+    CountingAllocator,
+    install_counting,
+    read_memory_series,
+    uninstall_counting,
+)
+from hyperion_otel.profiler.ops import AllocCounts, CounterPoint, OpRecorder
+from hyperion_otel.profiler.sampler import Sampler
+from hyperion_otel.profiler.session import Profile, build_profile
+from hyperion_otel.profiler.tracer import CallTracer, TracerBusyError
+
+__all__ = ["Session"]
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_TRACE_EXCLUDE = (_PACKAGE_DIR, os.path.abspath(_ops.__file__))
+HOTSPOTS_LOGGED = 10
+
+
+class Session:
+    """One profiling session; ``start()`` once, then ``snapshot()`` any time, ``stop()`` once."""
+
+    def __init__(self, config: ProfilerConfig) -> None:
+        self.config = config
+        self.profile_id = secrets.token_hex(8)
+        self.tags = context.SessionTags(self.profile_id)
+        self.counters: deque[CounterPoint] = deque(maxlen=config.max_counter_points)
+        self.start_thread = threading.get_ident()
+        self.notes: list[str] = []
+        self._t0 = 0
+        self._unix0 = 0
+        self._alloc: CountingAllocator | None = None
+        self._recorder: OpRecorder | None = None
+        self._tracer: CallTracer | None = None
+        self._sampler: Sampler | None = None
+        self._switch: tuple[float, float] | None = None  # (previous, ours)
+        self._session_span: trace.Span | None = None
+        self.running = False
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        cfg = self.config
+        self._t0 = time.perf_counter_ns()
+        self._unix0 = time.time_ns()
+        self.tags.enroll_current_thread()
+        counts: AllocCounts | None = None
+        if cfg.track_memory:
+            counts = AllocCounts()
+            self._alloc = install_counting(counts)
+        self._recorder = OpRecorder(
+            self.tags,
+            t0_ns=self._t0,
+            max_events=cfg.max_events,
+            record_ops=cfg.track_functions,
+            track_cache=cfg.track_cache,
+            allocs=counts,
+            counters=self.counters,
+        )
+        _ops.add_listener(self._recorder)
+        context.activate(self.tags)
+        if cfg.trace_calls:
+            tracer = CallTracer(t0_ns=self._t0, max_events=cfg.max_events,
+                                exclude_prefixes=_TRACE_EXCLUDE)
+            try:
+                tracer.start()
+            except TracerBusyError as exc:
+                self._undo()
+                raise PerformanceError(
+                    f"cannot trace calls (trace_calls=True): {exc}; stop the other profiler "
+                    "or set trace_calls=False",
+                ) from exc
+            self._tracer = tracer
+        interval_s = cfg.sample_interval_ms / 1000.0
+        if cfg.adjust_switch_interval:
+            previous = sys.getswitchinterval()
+            if previous > interval_s:
+                sys.setswitchinterval(interval_s)
+                self._switch = (previous, sys.getswitchinterval())
+        self._sampler = Sampler(
+            self.tags,
+            interval_s=interval_s,
+            max_samples=cfg.max_samples,
+            max_stack_depth=cfg.max_stack_depth,
+            all_threads=cfg.all_threads,
+            on_tick=self._read_memory if cfg.track_memory else None,
+            tick_every_ns=int(cfg.counter_interval_ms * 1e6),
+        )
+        self._sampler.start(self._t0)
+        self._session_span = emit.start_session_span(self.profile_id, cfg.sample_interval_ms)
+        self.running = True
+
+    def _read_memory(self, t_ns: int) -> None:
+        series = read_memory_series(self._alloc)
+        if series:
+            self.counters.append((t_ns, "memory", series))
+
+    def _undo(self) -> None:
+        if self._sampler is not None:
+            self._sampler.stop()
+        if self._switch is not None:
+            previous, ours = self._switch
+            self._switch = None
+            if sys.getswitchinterval() == ours:  # nobody changed it meanwhile
+                sys.setswitchinterval(previous)
+        if self._tracer is not None:
+            self._tracer.stop()
+        context.activate(None)
+        if self._recorder is not None:
+            _ops.remove_listener(self._recorder)
+        if self._alloc is not None:
+            uninstall_counting(self._alloc)
+
+    def stop(self) -> Profile:
+        if not self.running:
+            raise PerformanceError("this profiling session is not running")
+        self.running = False
+        end = time.perf_counter_ns()
+        self._undo()
+        if self.config.track_memory:
+            self._read_memory(end - self._t0)
+        profile = self._build(end)
+        span, self._session_span = self._session_span, None
+        if span is not None:
+            emit.end_session_span(
+                span, len(profile.samples), len(profile.ops), sum(profile.dropped.values())
+            )
+            emit.log_hotspots(span, profile.hotspots(HOTSPOTS_LOGGED))
+        return profile
+
+    # --- results ---------------------------------------------------------------------------
+    def snapshot(self) -> Profile:
+        """The profile so far, without stopping."""
+        return self._build(time.perf_counter_ns())
+
+    def _build(self, end_ns: int) -> Profile:
+        sampler, recorder, tracer = self._sampler, self._recorder, self._tracer
+        # Copy samples before stacks before codes: each refers only to entries made
+        # before it, so the copies stay consistent while the sampler keeps running.
+        samples = list(sampler.samples) if sampler else []
+        stacks = list(sampler.stacks) if sampler else []
+        codes = list(sampler.codes) if sampler else []
+        dropped = {
+            "samples": sampler.dropped if sampler else 0,
+            "ops": recorder.dropped if recorder else 0,
+            "calls": tracer.dropped if tracer else 0,
+        }
+        notes = list(self.notes)
+        if sampler is not None:
+            if sampler.truncated:
+                notes.append(f"{sampler.truncated} stacks cut at {self.config.max_stack_depth} frames")
+            if sampler.errors:
+                notes.append(f"sampler hit {sampler.errors} internal errors")
+            if sampler.ticks:
+                busy_us = sampler.busy_ns / sampler.ticks / 1e3
+                notes.append(f"sampler: {sampler.ticks} ticks, {busy_us:.1f} us per tick")
+        if tracer is not None:
+            notes.append(f"calls traced with {tracer.backend}")
+        return build_profile(
+            profile_id=self.profile_id,
+            config=self.config,
+            start_unix_ns=self._unix0,
+            duration_ns=end_ns - self._t0,
+            codes=codes,
+            raw_stacks=stacks,
+            raw_samples=samples,
+            raw_ops=list(recorder.events) if recorder else [],
+            raw_calls=list(tracer.calls) if tracer else [],
+            raw_counters=list(self.counters),
+            call_counts=tracer.call_counts() if tracer else None,
+            thread_names=self._thread_names(),
+            first_thread=self.start_thread,
+            dropped=dropped,
+            notes=notes,
+        )
+
+    def _thread_names(self) -> dict[int, str]:
+        names = dict(self.tags.thread_names)
+        for t in threading.enumerate():
+            if t.ident is not None:
+                names.setdefault(t.ident, t.name)
+        return names

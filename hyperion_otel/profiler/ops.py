@@ -1,0 +1,201 @@
+"""The profiler's listener on the op seam (``hyperion_otel._ops``).
+
+It times every op the runtime marks, keeps per-thread op stacks (for nesting, self time,
+the phase an op belongs to and the span it served), publishes the thread's span for the
+sampler, counts allocations made inside each op and KV-cache activity. Work per op is a
+few dict and list operations; the span is read only at top-level ops.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import trace
+
+from hyperion_otel import semconv
+from hyperion_otel.profiler.context import NO_TAG, SessionTags
+
+__all__ = ["AllocCounts", "CounterPoint", "OpRecorder", "RawOp", "phase_of_name"]
+
+# (name, thread ident, start_ns, end_ns, self_ns, depth, attrs, allocs, alloc_bytes,
+#  trace_id, span_id, phase); times relative to the session start.
+RawOp = tuple[str, int, int, int, int, int, Mapping[str, Any], int, int, int, int, str]
+# (t_ns relative to start, counter name, series values)
+CounterPoint = tuple[int, str, dict[str, float]]
+
+KV_CACHE_PREFIX = "kv_cache"
+_SPAN_PHASES = {
+    semconv.SPAN_PREFILL: "prefill",
+    semconv.SPAN_DECODE: "decode",
+    semconv.SPAN_DECODE_STEP: "decode",
+}
+_KV_SERIES_ATTRS = ("blocks", "blocks_used", "blocks_free", "blocks_total")
+
+# Token slots (a list per open op).
+_NAME, _ATTRS, _T0, _DEPTH, _PHASE, _ALLOCS, _ABYTES, _CHILD, _TAG, _PUBLISHED = range(10)
+
+
+class AllocCounts:
+    """Running totals bumped by the counting allocator (ints: updates are GIL-atomic enough)."""
+
+    __slots__ = ("count", "freed_bytes", "nbytes")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.nbytes = 0
+        self.freed_bytes = 0
+
+
+def phase_of_name(name: str) -> str | None:
+    """Phase an op implies by its name alone (sampling, tokenisation, prefill, decode)."""
+    if name == "sampling" or name.startswith("sample"):
+        return "sampling"
+    if name.startswith(("tokeniz", "detokeniz", "tokenis", "detokenis")):
+        return "tokenization"
+    if name == "prefill":
+        return "prefill"
+    if name.startswith("decode"):
+        return "decode"
+    return None
+
+
+def _phase_of_span(span: trace.Span) -> str | None:
+    # SDK spans expose ``name``; the API does not, so without an SDK this is None.
+    name = getattr(span, "name", None)
+    return _SPAN_PHASES.get(name) if isinstance(name, str) else None
+
+
+class OpRecorder:
+    """``OpListener`` that records ops of a session into bounded buffers."""
+
+    def __init__(
+        self,
+        tags: SessionTags,
+        *,
+        t0_ns: int,
+        max_events: int,
+        record_ops: bool,
+        track_cache: bool,
+        allocs: AllocCounts | None,
+        counters: deque[CounterPoint],
+    ) -> None:
+        self.tags = tags
+        self.events: deque[RawOp] = deque(maxlen=max_events)
+        self.recorded = 0
+        self.errors = 0
+        self._t0 = t0_ns
+        self._record_ops = record_ops
+        self._track_cache = track_cache
+        self._allocs = allocs
+        self._counters = counters
+        self._stacks: dict[int, list[list[Any]]] = {}
+        self._marked_span: dict[int, int] = {}
+        self._kv_counts: dict[str, float] = {}
+        # Phase by sequence, for runtimes that do not say: a tokenize op or a new trace
+        # starts a prefill, a top-level sampling op ends it (and each decode step).
+        self._seq_phase: dict[int, str] = {}
+        self._last_trace: dict[int, int] = {}
+
+    @property
+    def dropped(self) -> int:
+        return self.recorded - len(self.events)
+
+    def on_op_start(self, name: str, attrs: Mapping[str, Any]) -> object:
+        t = time.perf_counter_ns()
+        tid = threading.get_ident()
+        stack = self._stacks.get(tid)
+        if stack is None:
+            stack = self._stacks[tid] = []
+            self.tags.enroll_current_thread()
+        allocs = self._allocs
+        token: list[Any] = [name, attrs, t, len(stack), "", 0, 0, 0, NO_TAG, False]
+        if allocs is not None:
+            token[_ALLOCS], token[_ABYTES] = allocs.count, allocs.nbytes
+        explicit = attrs.get("phase")
+        phase = explicit if isinstance(explicit, str) else phase_of_name(name)
+        if stack:
+            parent = stack[-1]
+            token[_TAG] = parent[_TAG]
+            token[_PHASE] = phase or parent[_PHASE]
+        else:
+            try:
+                self._top_level(token, tid, phase)
+            except Exception:  # noqa: BLE001 - never raise into the runtime
+                self.errors += 1
+                token[_PHASE] = phase or "other"
+        stack.append(token)
+        return token
+
+    def _top_level(self, token: list[Any], tid: int, phase: str | None) -> None:
+        published = self.tags.tags.get(tid)
+        span = trace.get_current_span()
+        ctx = span.get_span_context()
+        if ctx.is_valid and self._last_trace.get(tid) != ctx.trace_id:
+            self._last_trace[tid] = ctx.trace_id
+            self._seq_phase[tid] = "prefill"  # a new request starts with its prefill
+        if phase is None:
+            phase = _phase_of_span(span) or self._seq_phase.get(tid, "other")
+        elif phase == "tokenization":
+            self._seq_phase[tid] = "prefill"
+        token[_PHASE] = phase
+        if published is not None:
+            token[_TAG] = published
+            return
+        if not ctx.is_valid:
+            return
+        tag = (ctx.trace_id, ctx.span_id)
+        token[_TAG] = tag
+        token[_PUBLISHED] = True
+        self.tags.tags[tid] = tag
+        if self._marked_span.get(tid) != ctx.span_id:
+            self._marked_span[tid] = ctx.span_id
+            span.set_attribute(semconv.HYPERION_PROFILE_ID, self.tags.profile_id)
+
+    def on_op_end(self, token: object) -> None:
+        t1 = time.perf_counter_ns()
+        if not isinstance(token, list):
+            return
+        tid = threading.get_ident()
+        stack = self._stacks.get(tid)
+        if not stack or stack[-1] is not token:
+            return  # an op ended on another thread than it started: ignore it
+        stack.pop()
+        dur = t1 - token[_T0]
+        if stack:
+            stack[-1][_CHILD] += dur
+        else:
+            if token[_PUBLISHED]:
+                self.tags.tags.pop(tid, None)
+            if token[_PHASE] == "sampling":
+                self._seq_phase[tid] = "decode"  # after a token is sampled, decode steps follow
+        name: str = token[_NAME]
+        allocs = self._allocs
+        n_alloc = n_bytes = 0
+        if allocs is not None:
+            n_alloc, n_bytes = allocs.count - token[_ALLOCS], allocs.nbytes - token[_ABYTES]
+        if self._track_cache and name.startswith(KV_CACHE_PREFIX):
+            self._count_cache(name, token[_ATTRS], t1 - self._t0)
+        if self._record_ops:
+            trace_id, span_id = token[_TAG]
+            self.events.append((
+                name, tid, token[_T0] - self._t0, t1 - self._t0, dur - token[_CHILD],
+                token[_DEPTH], token[_ATTRS], n_alloc, n_bytes, trace_id, span_id,
+                token[_PHASE],
+            ))
+            self.recorded += 1
+
+    def _count_cache(self, name: str, attrs: Mapping[str, Any], t: int) -> None:
+        counts = self._kv_counts
+        counts[name] = counts.get(name, 0.0) + 1.0
+        self._counters.append((t, "kv_cache.ops", dict(counts)))
+        blocks = {
+            k: float(v)
+            for k in _KV_SERIES_ATTRS
+            if isinstance(v := attrs.get(k), (int, float)) and not isinstance(v, bool)
+        }
+        if blocks:
+            self._counters.append((t, "kv_cache.blocks", blocks))
