@@ -1,7 +1,9 @@
 """Apply settings to every facility; each application returns its undo.
 
-``configure()`` calls ``apply()``; ``shutdown()`` runs the undos in reverse order.
-Facilities are imported here, lazily, so that ``import hyperion_otel`` stays cheap.
+``configure()`` (and the zero-code instrumentor) call ``apply()``; ``shutdown()`` runs the
+undos in reverse order. Facilities are imported here, lazily, so that ``import
+hyperion_otel`` stays cheap. If one facility fails to start, those already started are
+undone before the error propagates, so a failed ``configure()`` leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -13,8 +15,86 @@ from hyperion_otel.settings import Settings
 __all__ = ["apply"]
 
 Undo = Callable[[], None]
+_MiB = 1024 * 1024
+
+
+def _logging(settings: Settings) -> Undo:
+    from hyperion_otel import logging as hlog
+
+    hlog.apply_logging_settings(
+        level=settings.log_level,
+        outputs=settings.log_outputs,
+        file=settings.effective_log_file(),
+        file_format=settings.log_format,
+        console_format=settings.log_console_format,
+        categories=settings.log_categories,
+        max_size_mb=settings.log_max_size_mb,
+        max_files=settings.log_max_files,
+        compress=settings.log_compress,
+    )
+    return lambda: hlog.shutdown_logging(timeout_s=min(1.0, settings.shutdown_timeout_s))
+
+
+def _memory(settings: Settings) -> Undo:
+    import psutil
+
+    from hyperion_otel import memory
+
+    # "No limit" for the pool means the machine's memory: the pool must have some bound.
+    max_bytes = (
+        int(settings.memory_pool_max_mb * _MiB)
+        if settings.memory_pool_max_mb is not None
+        else int(psutil.virtual_memory().total)
+    )
+    initial = min(int(settings.memory_pool_initial_mb * _MiB), max_bytes)
+    memory.init_memory(
+        memory.MemoryConfig(
+            track_allocations=settings.memory_tracking or settings.memory_stack_traces,
+            track_stack_traces=settings.memory_stack_traces,
+            enable_guard_pages=settings.memory_guard_pages,
+            check_corruption=settings.memory_check_corruption,
+            initial_pool_size=initial,
+            max_pool_size=max_bytes,
+            stack_depth=settings.memory_stack_depth,
+        )
+    )
+    return memory.shutdown_memory
+
+
+def _profiler(settings: Settings) -> Undo:
+    from hyperion_otel import profiler
+
+    return profiler.start_from_settings(
+        settings.profiling, settings.profile_interval_ms, settings.profile_output
+    )
+
+
+def _resources(settings: Settings) -> Undo:
+    from hyperion_otel import resources
+
+    return resources.apply_resource_settings(
+        settings.max_cpu_percent, settings.max_memory_mb, settings.max_threads
+    )
+
+
+def _runtime(settings: Settings) -> Undo:
+    from hyperion_otel import runtime
+
+    runtime.enable_generation_debug(settings.generation_debug)
+    return lambda: runtime.enable_generation_debug(False)
+
+
+# Order matters: logging first so the others can log; undone in reverse.
+_FACILITIES: tuple[Callable[[Settings], Undo], ...] = (_logging, _memory, _profiler, _runtime)
 
 
 def apply(settings: Settings) -> list[Undo]:
     undos: list[Undo] = []
+    try:
+        for start in _FACILITIES:
+            undos.append(start(settings))
+    except BaseException:
+        for undo in reversed(undos):
+            undo()
+        raise
     return undos

@@ -149,7 +149,7 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
     # --- Hyperion facilities ---------------------------------------------------------------
     _v("HYPERION_OUTPUT_DIR", "output_dir", _text, "hyperion-output", "a directory path", "Local output: OTLP-JSON telemetry files, default log file, profiles"),
     _v("HYPERION_LOG_LEVEL", "log_level", _choice(LOG_LEVELS), "info", ", ".join(LOG_LEVELS), "Minimum level of the `hyperion` loggers"),
-    _v("HYPERION_LOG_OUTPUT", "log_outputs", _list(LOG_OUTPUTS), "console,file", "comma list of console, file, otlp", "Where log records go"),
+    _v("HYPERION_LOG_OUTPUT", "log_outputs", _list(LOG_OUTPUTS), "console,file,otlp", "comma list of console, file, otlp", "Where log records go (otlp: to the logs exporter)"),
     _v("HYPERION_LOG_FILE", "log_file", _text, "<output dir>/hyperion.log", "a file path", "Path of the rotating JSON log file"),
     _v("HYPERION_LOG_FORMAT", "log_format", _choice(LOG_FORMATS), "json", "json, text", "Format of the log file"),
     _v("HYPERION_LOG_CONSOLE_FORMAT", "log_console_format", _choice(LOG_FORMATS), "text", "json, text", "Format of console log lines"),
@@ -210,7 +210,7 @@ class Settings:
 
     output_dir: str = "hyperion-output"
     log_level: str = "info"
-    log_outputs: frozenset[str] = frozenset({"console", "file"})
+    log_outputs: frozenset[str] = frozenset({"console", "file", "otlp"})
     log_file: str | None = None
     log_format: str = "json"
     log_console_format: str = "text"
