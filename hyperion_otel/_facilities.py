@@ -92,7 +92,7 @@ def apply(settings: Settings) -> list[Undo]:
     undos: list[Undo] = []
     try:
         for start in _FACILITIES:
-            undos.append(start(settings))
+            undos.append(start(settings))  # noqa: PERF401 - a list comprehension would lose the undos of those that started
     except BaseException:
         for undo in reversed(undos):
             undo()
