@@ -77,27 +77,39 @@ def record_request_metrics(
     """Record the GenAI server/client metrics of one generate call; never raises."""
     try:
         _telemetry.histogram(
-            semconv.METRIC_GEN_AI_SERVER_REQUEST_DURATION, "s", "Generate call duration",
+            semconv.METRIC_GEN_AI_SERVER_REQUEST_DURATION,
+            "s",
+            "Generate call duration",
             semconv.BUCKETS_REQUEST_DURATION,
         ).record(duration_s, attrs)
         if ttft_s is not None:
             _telemetry.histogram(
-                semconv.METRIC_GEN_AI_SERVER_TIME_TO_FIRST_TOKEN, "s", "Time to the first output token",
+                semconv.METRIC_GEN_AI_SERVER_TIME_TO_FIRST_TOKEN,
+                "s",
+                "Time to the first output token",
                 semconv.BUCKETS_TIME_TO_FIRST_TOKEN,
             ).record(ttft_s, attrs)
         if tpot_s is not None:
             _telemetry.histogram(
-                semconv.METRIC_GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN, "s",
-                "Time per output token after the first", semconv.BUCKETS_TIME_PER_OUTPUT_TOKEN,
+                semconv.METRIC_GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN,
+                "s",
+                "Time per output token after the first",
+                semconv.BUCKETS_TIME_PER_OUTPUT_TOKEN,
             ).record(tpot_s, attrs)
         if input_tokens is None or output_tokens is None:
             return
         usage = _telemetry.histogram(
-            semconv.METRIC_GEN_AI_CLIENT_TOKEN_USAGE, "{token}", "Tokens used per call",
+            semconv.METRIC_GEN_AI_CLIENT_TOKEN_USAGE,
+            "{token}",
+            "Tokens used per call",
             semconv.BUCKETS_TOKEN_USAGE,
         )
-        usage.record(input_tokens, {**attrs, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_INPUT})
-        usage.record(output_tokens, {**attrs, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_OUTPUT})
+        usage.record(
+            input_tokens, {**attrs, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_INPUT}
+        )
+        usage.record(
+            output_tokens, {**attrs, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_OUTPUT}
+        )
     except Exception:  # noqa: BLE001 - telemetry must never break the caller
         return
 
@@ -124,7 +136,9 @@ def mark(name: str, **attrs: Any) -> Any:
     return _ops.op(name, **attrs)
 
 
-def mark_matmul(layer: int, label: str, rows: int, w_shape: tuple[int, ...], itemsize: int = 4) -> Any:
+def mark_matmul(
+    layer: int, label: str, rows: int, w_shape: tuple[int, ...], itemsize: int = 4
+) -> Any:
     """Op mark for ``x [rows, k] @ W [k, n]``: 2 rows k n flops, weight + in/out bytes."""
     if not _ops.has_listeners():
         return _ops.op(semconv.OP_MATMUL)
@@ -143,14 +157,18 @@ def mark_norm(layer: int, x: Any) -> Any:
     """Op mark for a norm over ``x [T, d]``."""
     if not _ops.has_listeners():
         return _ops.op(semconv.OP_NORM)
-    return _ops.op(semconv.OP_NORM, layer=layer, shape=x.shape, flops=8 * x.size, nbytes=2 * x.nbytes)
+    return _ops.op(
+        semconv.OP_NORM, layer=layer, shape=x.shape, flops=8 * x.size, nbytes=2 * x.nbytes
+    )
 
 
 def mark_activation(layer: int, up: Any) -> Any:
     """Op mark for the MLP activation over ``up [T, ff or 2 ff]``."""
     if not _ops.has_listeners():
         return _ops.op(semconv.OP_MLP)
-    return _ops.op(semconv.OP_MLP, layer=layer, shape=up.shape, flops=8 * up.size, nbytes=2 * up.nbytes)
+    return _ops.op(
+        semconv.OP_MLP, layer=layer, shape=up.shape, flops=8 * up.size, nbytes=2 * up.nbytes
+    )
 
 
 def mark_kv_write(layer: int, k: Any) -> Any:

@@ -96,16 +96,22 @@ class ArchConfig:
 def read_config_file(path: Path) -> dict[str, Any]:
     """Read and JSON-parse ``config.json``; ModelError for a missing, huge or invalid file."""
     if not path.is_file():
-        raise ModelError(f"{path.parent}: no config.json in the checkpoint directory", path=str(path))
+        raise ModelError(
+            f"{path.parent}: no config.json in the checkpoint directory", path=str(path)
+        )
     size = path.stat().st_size
     if size > MAX_CONFIG_BYTES:
-        raise ModelError(f"{path}: config.json is {size} bytes, more than {MAX_CONFIG_BYTES}", path=str(path))
+        raise ModelError(
+            f"{path}: config.json is {size} bytes, more than {MAX_CONFIG_BYTES}", path=str(path)
+        )
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(f"{path}: config.json is not valid JSON: {exc}", path=str(path)) from None
     if not isinstance(raw, dict):
-        raise ModelError(f"{path}: config.json must hold a JSON object, got {type(raw).__name__}", path=str(path))
+        raise ModelError(
+            f"{path}: config.json must hold a JSON object, got {type(raw).__name__}", path=str(path)
+        )
     return raw
 
 
@@ -119,7 +125,9 @@ class _Reader:
     def fail(self, msg: str) -> ModelError:
         return ModelError(f"{self.source}: {msg}", path=self.source)
 
-    def int(self, *names: str, default: int | None = None, lo: int = 1, hi: int | None = None) -> int:
+    def get_int(
+        self, *names: str, default: int | None = None, lo: int = 1, hi: int | None = None
+    ) -> int:
         for name in names:
             value = self.raw.get(name)
             if value is None:
@@ -128,25 +136,31 @@ class _Reader:
                 raise self.fail(f"config field {name!r} must be an integer, got {value!r}")
             if value < lo or (hi is not None and value > hi):
                 bound = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
-                raise self.fail(f"config field {name!r} = {value} is out of range (expected {bound})")
+                raise self.fail(
+                    f"config field {name!r} = {value} is out of range (expected {bound})"
+                )
             return value
         if default is None:
             raise self.fail(f"config field {names[0]!r} is missing")
         return default
 
-    def float(self, *names: str, default: float) -> float:
+    def get_float(self, *names: str, default: float) -> float:
         for name in names:
             value = self.raw.get(name)
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+            ):
                 raise self.fail(f"config field {name!r} must be a finite number, got {value!r}")
             if value <= 0:
                 raise self.fail(f"config field {name!r} = {value} must be > 0")
             return float(value)
         return default
 
-    def bool(self, name: str, default: bool) -> bool:
+    def get_bool(self, name: str, default: bool) -> bool:
         value = self.raw.get(name, default)
         if not isinstance(value, bool):
             raise self.fail(f"config field {name!r} must be true or false, got {value!r}")
@@ -159,7 +173,9 @@ class _Reader:
         items = value if isinstance(value, list) else [value]
         for item in items:
             if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item < vocab:
-                raise self.fail(f"config field {name!r} = {value!r}: token ids must be in [0, {vocab})")
+                raise self.fail(
+                    f"config field {name!r} = {value!r}: token ids must be in [0, {vocab})"
+                )
         return tuple(items)
 
 
@@ -184,9 +200,9 @@ def _family(r: _Reader) -> tuple[str, str]:
 def _rope(r: _Reader) -> tuple[float, tuple[tuple[str, float], ...]]:
     params = r.raw.get("rope_parameters")
     scaling = r.raw.get("rope_scaling")
-    theta = r.float("rope_theta", default=10000.0)
+    theta = r.get_float("rope_theta", default=10000.0)
     if isinstance(params, dict):
-        theta = _Reader(params, r.source + " rope_parameters").float("rope_theta", default=theta)
+        theta = _Reader(params, r.source + " rope_parameters").get_float("rope_theta", default=theta)
         scaling = scaling or params
     if scaling is None:
         return theta, ()
@@ -197,60 +213,69 @@ def _rope(r: _Reader) -> tuple[float, tuple[tuple[str, float], ...]]:
         return theta, ()
     sr = _Reader(scaling, r.source + " rope_scaling")
     if kind == "linear":
-        return theta, (("linear", 1.0), ("factor", sr.float("factor", default=1.0)))
+        return theta, (("linear", 1.0), ("factor", sr.get_float("factor", default=1.0)))
     if kind == "llama3":
         return theta, (
             ("llama3", 1.0),
-            ("factor", sr.float("factor", default=8.0)),
-            ("low_freq_factor", sr.float("low_freq_factor", default=1.0)),
-            ("high_freq_factor", sr.float("high_freq_factor", default=4.0)),
-            ("original_max_position_embeddings", float(sr.int("original_max_position_embeddings", default=8192))),
+            ("factor", sr.get_float("factor", default=8.0)),
+            ("low_freq_factor", sr.get_float("low_freq_factor", default=1.0)),
+            ("high_freq_factor", sr.get_float("high_freq_factor", default=4.0)),
+            (
+                "original_max_position_embeddings",
+                float(sr.get_int("original_max_position_embeddings", default=8192)),
+            ),
         )
-    raise r.fail(f"rope scaling type {kind!r} is not supported (supported: default, linear, llama3)")
+    raise r.fail(
+        f"rope scaling type {kind!r} is not supported (supported: default, linear, llama3)"
+    )
 
 
-def parse_config(raw: Mapping[str, Any], source: str, limits: SizeLimits | None = None) -> ArchConfig:
+def parse_config(  # noqa: PLR0915 - one field after another, kept flat on purpose
+    raw: Mapping[str, Any], source: str, limits: SizeLimits | None = None
+) -> ArchConfig:
     """Turn a config.json mapping into an ``ArchConfig``; ``ModelError`` names the bad field."""
     lim = limits or SizeLimits()
     r = _Reader(raw, source)
     family, hf_arch = _family(r)
-    vocab = r.int("vocab_size", hi=lim.max_vocab)
+    vocab = r.get_int("vocab_size", hi=lim.max_vocab)
     if family == "gpt2":
-        d = r.int("n_embd", "hidden_size", hi=lim.max_hidden)
-        heads = r.int("n_head", "num_attention_heads", hi=lim.max_heads)
+        d = r.get_int("n_embd", "hidden_size", hi=lim.max_hidden)
+        heads = r.get_int("n_head", "num_attention_heads", hi=lim.max_heads)
         kv_heads = heads
-        layers = r.int("n_layer", "num_hidden_layers", hi=lim.max_layers)
-        ff = r.int("n_inner", default=4 * d, hi=lim.max_intermediate)
-        positions = r.int("n_positions", "n_ctx", "max_position_embeddings", hi=lim.max_positions)
-        eps = r.float("layer_norm_epsilon", default=1e-5)
+        layers = r.get_int("n_layer", "num_hidden_layers", hi=lim.max_layers)
+        ff = r.get_int("n_inner", default=4 * d, hi=lim.max_intermediate)
+        positions = r.get_int("n_positions", "n_ctx", "max_position_embeddings", hi=lim.max_positions)
+        eps = r.get_float("layer_norm_epsilon", default=1e-5)
         act = raw.get("activation_function", "gelu_new")
         if act not in ("gelu_new", "gelu_pytorch_tanh", "gelu_fast"):
             raise r.fail(f"activation_function {act!r} is not supported (expected gelu_new)")
-        theta, scaling = 10000.0, ()
-        tie = r.bool("tie_word_embeddings", True)
+        theta, scaling = 10000.0, tuple[tuple[str, float], ...]()
+        tie = r.get_bool("tie_word_embeddings", True)
         attn_bias = mlp_bias = True
     else:
-        d = r.int("hidden_size", hi=lim.max_hidden)
-        heads = r.int("num_attention_heads", hi=lim.max_heads)
-        kv_heads = r.int("num_key_value_heads", default=heads, hi=heads)
-        layers = r.int("num_hidden_layers", hi=lim.max_layers)
-        ff = r.int("intermediate_size", hi=lim.max_intermediate)
-        positions = r.int("max_position_embeddings", default=2048, hi=lim.max_positions)
-        eps = r.float("rms_norm_eps", default=1e-6)
+        d = r.get_int("hidden_size", hi=lim.max_hidden)
+        heads = r.get_int("num_attention_heads", hi=lim.max_heads)
+        kv_heads = r.get_int("num_key_value_heads", default=heads, hi=heads)
+        layers = r.get_int("num_hidden_layers", hi=lim.max_layers)
+        ff = r.get_int("intermediate_size", hi=lim.max_intermediate)
+        positions = r.get_int("max_position_embeddings", default=2048, hi=lim.max_positions)
+        eps = r.get_float("rms_norm_eps", default=1e-6)
         act = raw.get("hidden_act", "silu")
         if act != "silu":
             raise r.fail(f"hidden_act {act!r} is not supported (expected silu)")
         theta, scaling = _rope(r)
-        tie = r.bool("tie_word_embeddings", False)
-        attn_bias = r.bool("attention_bias", False)
-        mlp_bias = r.bool("mlp_bias", False)
-    head_dim = r.int("head_dim", default=d // heads if d % heads == 0 else 0, hi=lim.max_hidden)
+        tie = r.get_bool("tie_word_embeddings", False)
+        attn_bias = r.get_bool("attention_bias", False)
+        mlp_bias = r.get_bool("mlp_bias", False)
+    head_dim = r.get_int("head_dim", default=d // heads if d % heads == 0 else 0, hi=lim.max_hidden)
     if head_dim == 0:
         raise r.fail(f"hidden size {d} is not divisible by the number of heads {heads}")
     if family == "gpt2" and head_dim * heads != d:
         raise r.fail(f"head_dim {head_dim} x heads {heads} != hidden size {d}")
     if heads % kv_heads != 0:
-        raise r.fail(f"num_attention_heads {heads} is not a multiple of num_key_value_heads {kv_heads}")
+        raise r.fail(
+            f"num_attention_heads {heads} is not a multiple of num_key_value_heads {kv_heads}"
+        )
     if family == "llama" and head_dim % 2:
         raise r.fail(f"head_dim {head_dim} must be even for rotary embeddings")
     tokenizer = raw.get("hyperion_tokenizer")
@@ -284,5 +309,7 @@ def parse_config(raw: Mapping[str, Any], source: str, limits: SizeLimits | None 
     )
     params = cfg.parameter_count()
     if params > lim.max_parameters:
-        raise r.fail(f"config implies {params} parameters, more than the limit {lim.max_parameters}")
+        raise r.fail(
+            f"config implies {params} parameters, more than the limit {lim.max_parameters}"
+        )
     return cfg

@@ -6,7 +6,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
@@ -36,7 +36,7 @@ __all__ = [
     "enable_generation_debug",
 ]
 
-Prompt = Union[str, Sequence[int], npt.NDArray[np.integer]]
+Prompt = Union[str, Sequence[int], npt.NDArray[np.integer]]  # noqa: UP007 - runtime alias, py3.10
 MAX_NEW_TOKENS_LIMIT = 1 << 20
 DEBUG_CANDIDATES = 5
 MAX_CAPTURED_CHARS = 16384  # bound on prompt/output text put into telemetry when opted in
@@ -62,7 +62,8 @@ def generation_debug_enabled() -> bool:
 def _bad(field_name: str, value: object, expected: str) -> InvalidInputError:
     return InvalidInputError(
         f"GenerationConfig.{field_name} = {value!r} is invalid: expected {expected}",
-        field=field_name, value=repr(value),
+        field=field_name,
+        value=repr(value),
     )
 
 
@@ -101,7 +102,8 @@ class GenerationConfig:
             raise _bad("max_new_tokens", n, f"an integer in [1, {MAX_NEW_TOKENS_LIMIT}]")
         if self.seed is not None and (not _is_int(self.seed) or self.seed < 0):
             raise _bad("seed", self.seed, "None or an integer >= 0")
-        stop = (self.stop,) if isinstance(self.stop, str) else self.stop
+        given: object = self.stop  # a lone string is accepted as one stop string
+        stop = (given,) if isinstance(given, str) else given
         if not isinstance(stop, (tuple, list)) or not all(isinstance(s, str) and s for s in stop):
             raise _bad("stop", self.stop, "a sequence of non-empty strings")
         object.__setattr__(self, "stop", tuple(stop))
@@ -172,14 +174,19 @@ def _encode(model: Model, prompt: Prompt) -> npt.NDArray[np.int64]:
         if tok is None:
             raise InvalidInputError(
                 f"model {model.name!r} has no tokenizer (no tokenizer.json); pass the prompt as token ids",
-                field="prompt", value=prompt[:80],
+                field="prompt",
+                value=prompt[:80],
             )
         with ins.mark(semconv.OP_TOKENIZE, chars=len(prompt)):
             ids = tok.encode(prompt)
         if tok.add_bos and tok.bos_token_id is not None and (not ids or ids[0] != tok.bos_token_id):
             ids = [tok.bos_token_id, *ids]
         if not ids:
-            raise InvalidInputError("prompt is empty and the model has no BOS token to start from", field="prompt", value="")
+            raise InvalidInputError(
+                "prompt is empty and the model has no BOS token to start from",
+                field="prompt",
+                value="",
+            )
         return model.check_ids(ids, "prompt")
     return model.check_ids(prompt, "prompt")
 
@@ -212,7 +219,11 @@ class _Run:
         if config is None:
             config = GenerationConfig()
         elif not isinstance(config, GenerationConfig):
-            raise InvalidInputError(f"config must be a GenerationConfig, got {type(config).__name__}", field="config", value=repr(config)[:80])
+            raise InvalidInputError(
+                f"config must be a GenerationConfig, got {type(config).__name__}",
+                field="config",
+                value=repr(config)[:80],
+            )
         self.model, self.prompt, self.cfg = model, prompt, config
         self.result: Generation | None = None
 
@@ -233,11 +244,13 @@ class _Run:
             attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = list(c.stop)
         return attrs
 
-    def events(self) -> Iterator[StreamToken]:  # noqa: PLR0912, PLR0915 - one linear loop reads best
+    def events(self) -> Generator[StreamToken, None, None]:  # noqa: PLR0912, PLR0915 - one linear loop reads best
         m, cfg = self.model, self.cfg
         t_start = time.perf_counter()
         capture = ins.capture_content_enabled()
-        span = ins.start_span(f"{semconv.GEN_AI_OPERATION_TEXT_COMPLETION} {m.name}", self._request_attrs())
+        span = ins.start_span(
+            f"{semconv.GEN_AI_OPERATION_TEXT_COMPLETION} {m.name}", self._request_attrs()
+        )
         metric_attrs = {k: v for k, v in self._request_attrs().items() if k in _METRIC_KEYS}
         debug, n_cand = _debug, DEBUG_CANDIDATES if _debug else 0
         params = SamplingParams(cfg.temperature, cfg.top_k, cfg.top_p)
@@ -254,10 +267,14 @@ class _Run:
             with trace.use_span(span, record_exception=False, set_status_on_exception=False):
                 ids = _encode(m, self.prompt)
                 if capture and isinstance(self.prompt, str):
-                    span.set_attribute(semconv.GEN_AI_INPUT_MESSAGES, _messages("user", self.prompt))
+                    span.set_attribute(
+                        semconv.GEN_AI_INPUT_MESSAGES, _messages("user", self.prompt)
+                    )
                 cache = m.new_cache(ins.kv_blocks_callback(m.name))
                 ws = Workspace(m.config, len(ids), 1)
-                pre = ins.start_span(semconv.SPAN_PREFILL, {semconv.HYPERION_PREFILL_TOKENS: len(ids)}, parent=span)
+                pre = ins.start_span(
+                    semconv.SPAN_PREFILL, {semconv.HYPERION_PREFILL_TOKENS: len(ids)}, parent=span
+                )
                 try:
                     cache.reserve(len(ids))
                     logits = m.run(ids, 0, cache, ws, last_only=True)
@@ -298,8 +315,18 @@ class _Run:
                 if finish is not None:
                     break
                 t0 = time.perf_counter()
-                with trace.use_span(decode_span, record_exception=False, set_status_on_exception=False):
-                    step_span = ins.start_span(semconv.SPAN_DECODE_STEP, {semconv.HYPERION_STEP: len(out_ids)}, parent=decode_span) if debug else None
+                with trace.use_span(
+                    decode_span, record_exception=False, set_status_on_exception=False
+                ):
+                    step_span = (
+                        ins.start_span(
+                            semconv.SPAN_DECODE_STEP,
+                            {semconv.HYPERION_STEP: len(out_ids)},
+                            parent=decode_span,
+                        )
+                        if debug
+                        else None
+                    )
                     cache.reserve(1)
                     step_ids[0] = token
                     logits = m.run(step_ids, cache.length, cache, ws, last_only=True)
@@ -308,32 +335,49 @@ class _Run:
                     if step_span is not None:
                         step_span.set_attribute(semconv.HYPERION_TOKEN_ID, token)
                         if cands:
-                            step_span.set_attribute(semconv.HYPERION_TOKEN_PROBABILITY, next((c.probability for c in cands if c.token_id == token), 0.0))
+                            step_span.set_attribute(
+                                semconv.HYPERION_TOKEN_PROBABILITY,
+                                next((c.probability for c in cands if c.token_id == token), 0.0),
+                            )
                         step_span.end()
                 if debug:
                     self._log_step(len(out_ids), token, cands)
                 latencies.append(time.perf_counter() - t0)
             total = time.perf_counter() - t_start
             timings = Timings(latencies[0], tuple(latencies), total)
-            stats = CacheStats(cache.peak_blocks, cache.block_size, cache.peak_blocks * cache.block_nbytes)
-            self.result = Generation(text, out_ids, finish, Usage(len(ids), len(out_ids)), timings, ids.tolist(), stats)
+            stats = CacheStats(
+                cache.peak_blocks, cache.block_size, cache.peak_blocks * cache.block_nbytes
+            )
+            self.result = Generation(
+                text, out_ids, finish, Usage(len(ids), len(out_ids)), timings, ids.tolist(), stats
+            )
             span.set_attribute(semconv.GEN_AI_RESPONSE_MODEL, m.name)
             span.set_attribute(semconv.GEN_AI_RESPONSE_FINISH_REASONS, [finish])
             span.set_attribute(semconv.GEN_AI_USAGE_INPUT_TOKENS, len(ids))
             span.set_attribute(semconv.GEN_AI_USAGE_OUTPUT_TOKENS, len(out_ids))
             span.set_attribute(semconv.HYPERION_KV_CACHE_BLOCKS, cache.peak_blocks)
             if capture:
-                span.set_attribute(semconv.GEN_AI_OUTPUT_MESSAGES, _messages("assistant", text, finish))
+                span.set_attribute(
+                    semconv.GEN_AI_OUTPUT_MESSAGES, _messages("assistant", text, finish)
+                )
             ins.record_request_metrics(
                 {**metric_attrs, semconv.GEN_AI_RESPONSE_MODEL: m.name},
-                total, timings.ttft_s, timings.time_per_output_token_s, len(ids), len(out_ids),
+                total,
+                timings.ttft_s,
+                timings.time_per_output_token_s,
+                len(ids),
+                len(out_ids),
             )
         except BaseException as exc:
             if not isinstance(exc, GeneratorExit):
                 ins.record_failure(span, exc)
                 ins.record_request_metrics(
                     {**metric_attrs, semconv.ERROR_TYPE: type(exc).__qualname__},
-                    time.perf_counter() - t_start, None, None, None, None,
+                    time.perf_counter() - t_start,
+                    None,
+                    None,
+                    None,
+                    None,
                 )
             raise
         finally:
@@ -358,7 +402,11 @@ class _Run:
         _log.debug("generation step %d: sampled %s(%d); top: %s", step, piece(token), token, top)
 
 
-_METRIC_KEYS = {semconv.GEN_AI_OPERATION_NAME, semconv.GEN_AI_PROVIDER_NAME, semconv.GEN_AI_REQUEST_MODEL}
+_METRIC_KEYS = {
+    semconv.GEN_AI_OPERATION_NAME,
+    semconv.GEN_AI_PROVIDER_NAME,
+    semconv.GEN_AI_REQUEST_MODEL,
+}
 
 
 def _messages(role: str, text: str, finish: str | None = None) -> str:

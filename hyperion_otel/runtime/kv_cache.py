@@ -36,12 +36,14 @@ class CacheConfig:
         if isinstance(bs, bool) or not isinstance(bs, int) or not 1 <= bs <= MAX_BLOCK_SIZE:
             raise InvalidInputError(
                 f"block_size must be an integer in [1, {MAX_BLOCK_SIZE}], got {bs!r}",
-                field="block_size", value=repr(bs),
+                field="block_size",
+                value=repr(bs),
             )
         if not isinstance(self.enable_prefetch, bool):
             raise InvalidInputError(
                 f"enable_prefetch must be a bool, got {self.enable_prefetch!r}",
-                field="enable_prefetch", value=repr(self.enable_prefetch),
+                field="enable_prefetch",
+                value=repr(self.enable_prefetch),
             )
 
 
@@ -95,7 +97,8 @@ class PagedKVCache:
         if need > self.max_tokens:
             raise InvalidInputError(
                 f"sequence of {need} tokens exceeds the context length {self.max_tokens}",
-                field="prompt", value=need,
+                field="prompt",
+                value=need,
             )
         while self.capacity < need:
             self._add_block()

@@ -38,7 +38,7 @@ _GELU_C = math.sqrt(2.0 / math.pi)
 def layer_norm(x: F32, w: F32, b: F32 | None, eps: float) -> F32:
     # x [T, d] -> [T, d]
     mu = x.mean(axis=-1, keepdims=True)
-    xc = x - mu
+    xc: F32 = x - mu
     var = np.einsum("td,td->t", xc, xc)[:, None] / x.shape[-1]
     xc *= 1.0 / np.sqrt(var + eps)
     xc *= w
@@ -50,7 +50,7 @@ def layer_norm(x: F32, w: F32, b: F32 | None, eps: float) -> F32:
 def rms_norm(x: F32, w: F32, eps: float) -> F32:
     # x [T, d] -> [T, d]; HF computes in float32: x * rsqrt(mean(x^2) + eps) * w
     ms = np.einsum("td,td->t", x, x)[:, None] / x.shape[-1]
-    out = x * (1.0 / np.sqrt(ms + eps)).astype(np.float32)
+    out: F32 = x * (1.0 / np.sqrt(ms + eps)).astype(np.float32)
     out *= w
     return out
 
@@ -111,7 +111,10 @@ def silu_mul_reference(gate_up: F32, ff: int) -> F32:
 
 
 def rope_tables(
-    positions: npt.NDArray[np.int64], head_dim: int, theta: float, scaling: Sequence[tuple[str, float]] = ()
+    positions: npt.NDArray[np.int64],
+    head_dim: int,
+    theta: float,
+    scaling: Sequence[tuple[str, float]] = (),
 ) -> tuple[F32, F32]:
     # positions [T] -> cos, sin [T, head_dim / 2] (HF halves convention: emb = cat(freqs, freqs))
     inv_freq = 1.0 / theta ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
@@ -176,7 +179,9 @@ def attention(q: F32, k: F32, v: F32, q_pos0: int) -> F32:
     return np.ascontiguousarray(out.reshape(h, t, hd).transpose(1, 0, 2)).reshape(t, h * hd)
 
 
-def attention_paged(q: F32, k_blocks: Sequence[F32], v_blocks: Sequence[F32], length: int, q_pos0: int) -> F32:
+def attention_paged(
+    q: F32, k_blocks: Sequence[F32], v_blocks: Sequence[F32], length: int, q_pos0: int
+) -> F32:
     # q [H, T, hd]; k/v blocks [Hkv, B, hd] each, the first ``length`` positions valid -> [T, H*hd]
     h, t, hd = q.shape
     hkv, bs, _ = k_blocks[0].shape

@@ -39,10 +39,16 @@ def resolve_model_path(path: str | os.PathLike[str]) -> ResolvedPath:
     if isinstance(text, str) and text.startswith(BUILTIN_PREFIX):
         name = text[len(BUILTIN_PREFIX) :]
         if name not in BUILTIN_MODELS:
-            raise ModelError(f"{text}: unknown built-in model {name!r} (available: {', '.join(BUILTIN_MODELS)})", path=text)
+            raise ModelError(
+                f"{text}: unknown built-in model {name!r} (available: {', '.join(BUILTIN_MODELS)})",
+                path=text,
+            )
         directory = Path(str(resources.files("hyperion_otel.runtime") / "builtin" / name))
         if not (directory / CONFIG_FILE).is_file():
-            raise ModelError(f"{text}: the built-in model is not installed ({directory} has no {CONFIG_FILE})", path=text)
+            raise ModelError(
+                f"{text}: the built-in model is not installed ({directory} has no {CONFIG_FILE})",
+                path=text,
+            )
         return ResolvedPath(directory, text, "directory")
     p = Path(text)
     if not p.exists():
@@ -53,7 +59,9 @@ def resolve_model_path(path: str | os.PathLike[str]) -> ResolvedPath:
         return ResolvedPath(p, p.stem, "gguf")
     if p.name == CONFIG_FILE:
         return ResolvedPath(p.parent, p.parent.resolve().name, "directory")
-    raise ModelError(f"{p}: not a checkpoint directory (config.json + safetensors) or a .gguf file", path=str(p))
+    raise ModelError(
+        f"{p}: not a checkpoint directory (config.json + safetensors) or a .gguf file", path=str(p)
+    )
 
 
 def open_checkpoint(

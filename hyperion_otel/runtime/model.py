@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from hyperion_otel._allocator import get_allocator
 from hyperion_otel.errors import InvalidInputError
-from hyperion_otel.runtime import layers as L
+from hyperion_otel.runtime import layers as kernels
 from hyperion_otel.runtime._instrument import (
     mark_activation,
     mark_attention,
@@ -25,7 +25,12 @@ from hyperion_otel.runtime.tokenizer import Tokenizer
 from hyperion_otel.runtime.weights import LayerWeights, Weights
 
 if TYPE_CHECKING:
-    from hyperion_otel.runtime.generate import Generation, GenerationConfig, GenerationStream, Prompt
+    from hyperion_otel.runtime.generate import (
+        Generation,
+        GenerationConfig,
+        GenerationStream,
+        Prompt,
+    )
 
 __all__ = ["Model", "Workspace", "configure_cache_optimization"]
 
@@ -63,7 +68,7 @@ class Model:
         tokenizer: Tokenizer | None,
         name: str,
         path: str,
-        format: str,  # noqa: A002 - mirrors ModelInfo.format
+        format: str,
     ) -> None:
         self.config = config
         self.weights = weights
@@ -88,7 +93,8 @@ class Model:
         ids = self.check_ids(input_ids, "input_ids")
         ws = Workspace(self.config, len(ids), len(ids))
         try:
-            return self.run(ids, 0, None, ws, last_only=False).copy()
+            logits: F32 = self.run(ids, 0, None, ws, last_only=False).copy()
+            return logits
         finally:
             ws.free()
 
@@ -105,39 +111,53 @@ class Model:
         return GenerationStream(self, prompt, config)
 
     # --- internals -------------------------------------------------------------------------
-    def check_ids(self, input_ids: Sequence[int] | npt.NDArray[np.integer], field: str) -> npt.NDArray[np.int64]:
+    def check_ids(
+        self, input_ids: Sequence[int] | npt.NDArray[np.integer], field: str
+    ) -> npt.NDArray[np.int64]:
         arr = np.asarray(input_ids)
         if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):
             raise InvalidInputError(
                 f"{field} must be a non-empty 1-D sequence of token ids, got {_short(input_ids)}",
-                field=field, value=_short(input_ids),
+                field=field,
+                value=_short(input_ids),
             )
         v = self.config.vocab_size
         bad = arr[(arr < 0) | (arr >= v)]
         if bad.size:
             raise InvalidInputError(
                 f"{field} holds token id {int(bad[0])} outside the vocabulary [0, {v})",
-                field=field, value=int(bad[0]),
+                field=field,
+                value=int(bad[0]),
             )
         if arr.size > self.context_length:
             raise InvalidInputError(
                 f"{field} has {arr.size} tokens, more than the context length {self.context_length}",
-                field=field, value=int(arr.size),
+                field=field,
+                value=int(arr.size),
             )
         return arr.astype(np.int64)
 
     def new_cache(self, on_blocks_changed: object = None) -> PagedKVCache:
         c = self.config
         cb = on_blocks_changed if callable(on_blocks_changed) else None
-        return PagedKVCache(c.n_layers, c.n_kv_heads, c.head_dim, c.max_positions, self.cache_config, cb)
+        return PagedKVCache(
+            c.n_layers, c.n_kv_heads, c.head_dim, c.max_positions, self.cache_config, cb
+        )
 
     def _norm(self, x: F32, w: F32, b: F32 | None, layer: int) -> F32:
         with mark_norm(layer, x):
             if self.config.architecture == "gpt2":
-                return L.layer_norm(x, w, b, self.config.norm_eps)
-            return L.rms_norm(x, w, self.config.norm_eps)
+                return kernels.layer_norm(x, w, b, self.config.norm_eps)
+            return kernels.rms_norm(x, w, self.config.norm_eps)
 
-    def run(self, ids: npt.NDArray[np.int64], pos0: int, cache: PagedKVCache | None, ws: Workspace, last_only: bool) -> F32:
+    def run(
+        self,
+        ids: npt.NDArray[np.int64],
+        pos0: int,
+        cache: PagedKVCache | None,
+        ws: Workspace,
+        last_only: bool,
+    ) -> F32:
         """Run ``ids`` (positions ``pos0..``) through the model; logits of all or the last row.
 
         With ``cache`` the new K/V are appended to it and attention reads the paged
@@ -150,7 +170,9 @@ class Model:
             x += w.pos_embed[pos0 : pos0 + t]
         rope = None
         if c.architecture == "llama":
-            rope = L.rope_tables(np.arange(pos0, pos0 + t), c.head_dim, c.rope_theta, c.rope_scaling)
+            rope = kernels.rope_tables(
+                np.arange(pos0, pos0 + t), c.head_dim, c.rope_theta, c.rope_scaling
+            )
         for i, lw in enumerate(w.layers):
             self._layer(i, lw, x, pos0, cache, ws, rope)
         if cache is not None:
@@ -165,12 +187,18 @@ class Model:
 
     def _linear(self, x: F32, wt: F32, b: F32 | None, out: F32) -> F32:
         if SimdOp.MATMUL in self.simd:
-            return L.linear(x, wt, b, out)
-        return L.linear_reference(x, wt, b, out)
+            return kernels.linear(x, wt, b, out)
+        return kernels.linear_reference(x, wt, b, out)
 
     def _layer(
-        self, i: int, lw: LayerWeights, x: F32, pos0: int, cache: PagedKVCache | None,
-        ws: Workspace, rope: tuple[F32, F32] | None,
+        self,
+        i: int,
+        lw: LayerWeights,
+        x: F32,
+        pos0: int,
+        cache: PagedKVCache | None,
+        ws: Workspace,
+        rope: tuple[F32, F32] | None,
     ) -> None:
         # x [T, d] is updated in place with this layer's residual branches.
         c = self.config
@@ -179,10 +207,12 @@ class Model:
         with mark_matmul(i, "qkv", t, lw.w_qkv.shape):
             qkv = self._linear(h, lw.w_qkv, lw.b_qkv, ws.qkv[:t])  # [T, q + 2 kv]
         q = qkv[:, : c.q_dim].reshape(t, nh, hd).transpose(1, 0, 2)  # [H, T, hd]
-        k = qkv[:, c.q_dim : c.q_dim + c.kv_dim].reshape(t, nkv, hd).transpose(1, 0, 2)  # [Hkv, T, hd]
+        k = (
+            qkv[:, c.q_dim : c.q_dim + c.kv_dim].reshape(t, nkv, hd).transpose(1, 0, 2)
+        )  # [Hkv, T, hd]
         v = qkv[:, c.q_dim + c.kv_dim :].reshape(t, nkv, hd).transpose(1, 0, 2)
         if rope is not None:
-            q, k = L.rope(q, *rope), L.rope(k, *rope)
+            q, k = kernels.rope(q, *rope), kernels.rope(k, *rope)
         a = self._attend(i, q, k, v, pos0, cache)  # [T, H*hd]
         with mark_matmul(i, "attn_out", t, lw.w_o.shape):
             x += self._linear(a, lw.w_o, lw.b_o, ws.o[:t])
@@ -192,9 +222,11 @@ class Model:
         vec = SimdOp.ACTIVATION in self.simd
         with mark_activation(i, up):
             if c.architecture == "gpt2":
-                act = L.gelu_tanh(up) if vec else L.gelu_tanh_reference(up)
+                act = kernels.gelu_tanh(up) if vec else kernels.gelu_tanh_reference(up)
             else:
-                act = L.silu_mul(up, c.d_ff) if vec else L.silu_mul_reference(up, c.d_ff)
+                act = (
+                    kernels.silu_mul(up, c.d_ff) if vec else kernels.silu_mul_reference(up, c.d_ff)
+                )
         with mark_matmul(i, "mlp_down", t, lw.w_down.shape):
             x += self._linear(act, lw.w_down, lw.b_down, ws.down[:t])
 
@@ -206,20 +238,28 @@ class Model:
         with mark_attention(i, q, self.config.n_kv_heads, length):
             if SimdOp.ATTENTION in self.simd:
                 if cache is None:
-                    return L.attention(q, k, v, pos0)
-                return L.attention_paged(q, cache.k_views[i], cache.v_views[i], length, pos0)
+                    return kernels.attention(q, k, v, pos0)
+                return kernels.attention_paged(q, cache.k_views[i], cache.v_views[i], length, pos0)
             if cache is not None:
                 k_all, v_all = cache.gather(i, length)
-                return L.attention_reference(q, k_all, v_all, pos0)
-            return L.attention_reference(q, k, v, pos0)
+                return kernels.attention_reference(q, k_all, v_all, pos0)
+            return kernels.attention_reference(q, k, v, pos0)
 
 
 def configure_cache_optimization(model: Model, config: CacheConfig) -> None:
     """Use ``config`` (block size, prefetch) for the KV caches of ``model``'s next generations."""
     if not isinstance(model, Model):
-        raise InvalidInputError(f"model must be a Model, got {type(model).__name__}", field="model", value=repr(model)[:80])
+        raise InvalidInputError(
+            f"model must be a Model, got {type(model).__name__}",
+            field="model",
+            value=repr(model)[:80],
+        )
     if not isinstance(config, CacheConfig):
-        raise InvalidInputError(f"config must be a CacheConfig, got {type(config).__name__}", field="config", value=repr(config)[:80])
+        raise InvalidInputError(
+            f"config must be a CacheConfig, got {type(config).__name__}",
+            field="config",
+            value=repr(config)[:80],
+        )
     model.cache_config = config
 
 

@@ -45,8 +45,8 @@ def _distribution(
         w = np.exp(z - m)
         return np.arange(v, dtype=np.int64), w / w.sum()
     if p.top_p < 1.0:
-        # Smallest most-likely-first prefix whose mass reaches top_p.
-        n = int(np.searchsorted(np.cumsum(probs), p.top_p * (1 - 1e-12))) + 1
+        # Smallest most-likely-first prefix whose mass reaches top_p (within float32 rounding).
+        n = int(np.searchsorted(np.cumsum(probs), p.top_p * (1 - 1e-6))) + 1
         ids, probs = ids[:n], probs[:n]
     return ids, probs / probs.sum()
 
@@ -86,9 +86,11 @@ def sample(
         cands: list[Candidate] = []
         if n_candidates:
             z = logits.astype(np.float64)
-            top = _sort_desc(np.argpartition(-z, min(n_candidates, z.shape[0]) - 1)[:n_candidates], z)
+            top = _sort_desc(
+                np.argpartition(-z, min(n_candidates, z.shape[0]) - 1)[:n_candidates], z
+            )
             pr = np.exp(z[top] - z.max()) / np.exp(z - z.max()).sum()
-            cands = [Candidate(int(i), float(q)) for i, q in zip(top, pr)]
+            cands = [Candidate(int(i), float(q)) for i, q in zip(top, pr, strict=True)]
         return token, cands
     ids, probs = _distribution(logits, params)
     cdf = np.cumsum(probs)

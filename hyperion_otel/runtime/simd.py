@@ -29,5 +29,7 @@ def enable_simd(model: Model, ops: SimdOp = SimdOp.ALL, on: bool = True) -> None
     output looks wrong. All ops are vectorised by default.
     """
     if not isinstance(ops, SimdOp):
-        raise InvalidInputError(f"ops must be a SimdOp flag, got {ops!r}", field="ops", value=repr(ops))
+        raise InvalidInputError(
+            f"ops must be a SimdOp flag, got {ops!r}", field="ops", value=repr(ops)
+        )
     model.simd = (model.simd | ops) if on else (model.simd & ~ops)

@@ -110,7 +110,7 @@ class HFTokenizer:
 
     def __init__(self, path: Path, bos_token_id: int | None) -> None:
         try:
-            from tokenizers import Tokenizer as _HF
+            from tokenizers import Tokenizer as HFLibTokenizer
         except ImportError:  # pragma: no cover - optional dependency
             raise ModelError(
                 f"{path}: reading tokenizer.json needs the 'tokenizers' package "
@@ -118,7 +118,7 @@ class HFTokenizer:
                 path=str(path),
             ) from None
         try:
-            self._tok: Any = _HF.from_file(str(path))
+            self._tok: Any = HFLibTokenizer.from_file(str(path))
         except Exception as exc:  # noqa: BLE001 - the library raises plain Exception
             raise ModelError(f"{path}: cannot read tokenizer.json: {exc}", path=str(path)) from None
         self.bos_token_id = bos_token_id
@@ -135,7 +135,9 @@ class HFTokenizer:
         return _HFDecoder(self)
 
 
-def load_tokenizer(directory: Path | None, kind: str | None, bos_token_id: int | None) -> Tokenizer | None:
+def load_tokenizer(
+    directory: Path | None, kind: str | None, bos_token_id: int | None
+) -> Tokenizer | None:
     """The checkpoint's tokenizer: byte-level when the config says so, else tokenizer.json if present."""
     if kind == "byte":
         return ByteTokenizer(bos_token_id)

@@ -115,7 +115,9 @@ def verify_model(
         source.close()
 
 
-def _verify_tensors(text: str, cfg: ArchConfig, source: TensorSource, max_elems: int) -> ModelVerification:
+def _verify_tensors(
+    text: str, cfg: ArchConfig, source: TensorSource, max_elems: int
+) -> ModelVerification:
     infos = source.infos()
     mapping, problems = resolve_names(cfg, infos)
     expected = expected_tensors(cfg)
@@ -139,6 +141,7 @@ def _verify_tensors(text: str, cfg: ArchConfig, source: TensorSource, max_elems:
             continue
         checked += 1
         if bad:
-            problems.append(f"tensor {name!r} has {bad} NaN or infinite values{' in the sampled rows' if sampled else ''}")
+            problems.append(
+                f"tensor {name!r} has {bad} NaN or infinite values{' in the sampled rows' if sampled else ''}"
+            )
     return ModelVerification(text, not problems, problems, source.format, checked, values, sampled)
-

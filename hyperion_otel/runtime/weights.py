@@ -68,16 +68,27 @@ def expected_tensors(cfg: ArchConfig) -> dict[str, Shape]:
     d, ff, v, q, kv = cfg.d_model, cfg.d_ff, cfg.vocab_size, cfg.q_dim, cfg.kv_dim
     out: dict[str, Shape] = {}
     if cfg.architecture == "gpt2":
-        out |= {"wte.weight": (v, d), "wpe.weight": (cfg.max_positions, d), "ln_f.weight": (d,), "ln_f.bias": (d,)}
+        out |= {
+            "wte.weight": (v, d),
+            "wpe.weight": (cfg.max_positions, d),
+            "ln_f.weight": (d,),
+            "ln_f.bias": (d,),
+        }
         for i in range(cfg.n_layers):
             p = f"h.{i}."
             out |= {
-                p + "ln_1.weight": (d,), p + "ln_1.bias": (d,),
-                p + "attn.c_attn.weight": (d, 3 * d), p + "attn.c_attn.bias": (3 * d,),
-                p + "attn.c_proj.weight": (d, d), p + "attn.c_proj.bias": (d,),
-                p + "ln_2.weight": (d,), p + "ln_2.bias": (d,),
-                p + "mlp.c_fc.weight": (d, ff), p + "mlp.c_fc.bias": (ff,),
-                p + "mlp.c_proj.weight": (ff, d), p + "mlp.c_proj.bias": (d,),
+                p + "ln_1.weight": (d,),
+                p + "ln_1.bias": (d,),
+                p + "attn.c_attn.weight": (d, 3 * d),
+                p + "attn.c_attn.bias": (3 * d,),
+                p + "attn.c_proj.weight": (d, d),
+                p + "attn.c_proj.bias": (d,),
+                p + "ln_2.weight": (d,),
+                p + "ln_2.bias": (d,),
+                p + "mlp.c_fc.weight": (d, ff),
+                p + "mlp.c_fc.bias": (ff,),
+                p + "mlp.c_proj.weight": (ff, d),
+                p + "mlp.c_proj.bias": (d,),
             }
         return out
     out |= {"model.embed_tokens.weight": (v, d), "model.norm.weight": (d,)}
@@ -86,21 +97,35 @@ def expected_tensors(cfg: ArchConfig) -> dict[str, Shape]:
     for i in range(cfg.n_layers):
         p = f"model.layers.{i}."
         out |= {
-            p + "input_layernorm.weight": (d,), p + "post_attention_layernorm.weight": (d,),
-            p + "self_attn.q_proj.weight": (q, d), p + "self_attn.k_proj.weight": (kv, d),
-            p + "self_attn.v_proj.weight": (kv, d), p + "self_attn.o_proj.weight": (d, q),
-            p + "mlp.gate_proj.weight": (ff, d), p + "mlp.up_proj.weight": (ff, d),
+            p + "input_layernorm.weight": (d,),
+            p + "post_attention_layernorm.weight": (d,),
+            p + "self_attn.q_proj.weight": (q, d),
+            p + "self_attn.k_proj.weight": (kv, d),
+            p + "self_attn.v_proj.weight": (kv, d),
+            p + "self_attn.o_proj.weight": (d, q),
+            p + "mlp.gate_proj.weight": (ff, d),
+            p + "mlp.up_proj.weight": (ff, d),
             p + "mlp.down_proj.weight": (d, ff),
         }
         if cfg.attention_bias:
-            out |= {p + "self_attn.q_proj.bias": (q,), p + "self_attn.k_proj.bias": (kv,),
-                    p + "self_attn.v_proj.bias": (kv,), p + "self_attn.o_proj.bias": (d,)}
+            out |= {
+                p + "self_attn.q_proj.bias": (q,),
+                p + "self_attn.k_proj.bias": (kv,),
+                p + "self_attn.v_proj.bias": (kv,),
+                p + "self_attn.o_proj.bias": (d,),
+            }
         if cfg.mlp_bias:
-            out |= {p + "mlp.gate_proj.bias": (ff,), p + "mlp.up_proj.bias": (ff,), p + "mlp.down_proj.bias": (d,)}
+            out |= {
+                p + "mlp.gate_proj.bias": (ff,),
+                p + "mlp.up_proj.bias": (ff,),
+                p + "mlp.down_proj.bias": (d,),
+            }
     return out
 
 
-def resolve_names(cfg: ArchConfig, infos: dict[str, TensorInfo]) -> tuple[dict[str, str], list[str]]:
+def resolve_names(
+    cfg: ArchConfig, infos: dict[str, TensorInfo]
+) -> tuple[dict[str, str], list[str]]:
     """Map canonical names to names in the file; also list the problems found.
 
     Problems: missing tensors, wrong shapes, non-float dtypes. GPT-2 files may carry a
@@ -108,7 +133,11 @@ def resolve_names(cfg: ArchConfig, infos: dict[str, TensorInfo]) -> tuple[dict[s
     """
     expected = expected_tensors(cfg)
     prefix = ""
-    if cfg.architecture == "gpt2" and "wte.weight" not in infos and "transformer.wte.weight" in infos:
+    if (
+        cfg.architecture == "gpt2"
+        and "wte.weight" not in infos
+        and "transformer.wte.weight" in infos
+    ):
         prefix = "transformer."
     mapping: dict[str, str] = {}
     problems: list[str] = []
@@ -152,7 +181,9 @@ def build_weights(cfg: ArchConfig, source: TensorSource) -> Weights:
     if cfg.architecture == "gpt2":
         embed = get("wte.weight")
         layers = [_gpt2_layer(get, f"h.{i}.") for i in range(cfg.n_layers)]
-        return Weights(embed, get("wpe.weight"), layers, get("ln_f.weight"), get("ln_f.bias"), embed.T)
+        return Weights(
+            embed, get("wpe.weight"), layers, get("ln_f.weight"), get("ln_f.bias"), embed.T
+        )
     embed = get("model.embed_tokens.weight")
     layers = [_llama_layer(get, opt, t, f"model.layers.{i}.") for i in range(cfg.n_layers)]
     head = embed if cfg.tie_word_embeddings else get("lm_head.weight")
@@ -161,12 +192,18 @@ def build_weights(cfg: ArchConfig, source: TensorSource) -> Weights:
 
 def _gpt2_layer(get: Callable[[str], F32], p: str) -> LayerWeights:
     return LayerWeights(
-        norm1_w=get(p + "ln_1.weight"), norm1_b=get(p + "ln_1.bias"),
-        w_qkv=get(p + "attn.c_attn.weight"), b_qkv=get(p + "attn.c_attn.bias"),
-        w_o=get(p + "attn.c_proj.weight"), b_o=get(p + "attn.c_proj.bias"),
-        norm2_w=get(p + "ln_2.weight"), norm2_b=get(p + "ln_2.bias"),
-        w_up=get(p + "mlp.c_fc.weight"), b_up=get(p + "mlp.c_fc.bias"),
-        w_down=get(p + "mlp.c_proj.weight"), b_down=get(p + "mlp.c_proj.bias"),
+        norm1_w=get(p + "ln_1.weight"),
+        norm1_b=get(p + "ln_1.bias"),
+        w_qkv=get(p + "attn.c_attn.weight"),
+        b_qkv=get(p + "attn.c_attn.bias"),
+        w_o=get(p + "attn.c_proj.weight"),
+        b_o=get(p + "attn.c_proj.bias"),
+        norm2_w=get(p + "ln_2.weight"),
+        norm2_b=get(p + "ln_2.bias"),
+        w_up=get(p + "mlp.c_fc.weight"),
+        b_up=get(p + "mlp.c_fc.bias"),
+        w_down=get(p + "mlp.c_proj.weight"),
+        b_down=get(p + "mlp.c_proj.bias"),
     )
 
 
@@ -175,16 +212,32 @@ def _llama_layer(
 ) -> LayerWeights:
     a, m = p + "self_attn.", p + "mlp."
     # [d, q | k | v]: one GEMM gives all three projections.
-    w_qkv = np.ascontiguousarray(np.concatenate([t(a + "q_proj.weight"), t(a + "k_proj.weight"), t(a + "v_proj.weight")], axis=1))
+    w_qkv = np.ascontiguousarray(
+        np.concatenate(
+            [t(a + "q_proj.weight"), t(a + "k_proj.weight"), t(a + "v_proj.weight")], axis=1
+        )
+    )
     qb, kb, vb = opt(a + "q_proj.bias"), opt(a + "k_proj.bias"), opt(a + "v_proj.bias")
-    b_qkv = np.concatenate([qb, kb, vb]) if qb is not None and kb is not None and vb is not None else None
-    w_up = np.ascontiguousarray(np.concatenate([t(m + "gate_proj.weight"), t(m + "up_proj.weight")], axis=1))
+    b_qkv = (
+        np.concatenate([qb, kb, vb])
+        if qb is not None and kb is not None and vb is not None
+        else None
+    )
+    w_up = np.ascontiguousarray(
+        np.concatenate([t(m + "gate_proj.weight"), t(m + "up_proj.weight")], axis=1)
+    )
     gb, ub = opt(m + "gate_proj.bias"), opt(m + "up_proj.bias")
     return LayerWeights(
-        norm1_w=get(p + "input_layernorm.weight"), norm1_b=None,
-        w_qkv=w_qkv, b_qkv=b_qkv,
-        w_o=t(a + "o_proj.weight"), b_o=opt(a + "o_proj.bias"),
-        norm2_w=get(p + "post_attention_layernorm.weight"), norm2_b=None,
-        w_up=w_up, b_up=np.concatenate([gb, ub]) if gb is not None and ub is not None else None,
-        w_down=t(m + "down_proj.weight"), b_down=opt(m + "down_proj.bias"),
+        norm1_w=get(p + "input_layernorm.weight"),
+        norm1_b=None,
+        w_qkv=w_qkv,
+        b_qkv=b_qkv,
+        w_o=t(a + "o_proj.weight"),
+        b_o=opt(a + "o_proj.bias"),
+        norm2_w=get(p + "post_attention_layernorm.weight"),
+        norm2_b=None,
+        w_up=w_up,
+        b_up=np.concatenate([gb, ub]) if gb is not None and ub is not None else None,
+        w_down=t(m + "down_proj.weight"),
+        b_down=opt(m + "down_proj.bias"),
     )

@@ -71,10 +71,19 @@ class Checkpoint:
 
 @pytest.fixture
 def make_gpt2(tmp_path: Path) -> Callable[..., Checkpoint]:
-    def make(name: str = "gpt2", dtype: str = "F32", prefix: str = "", shards: int = 1, seed: int = 0, **over: Any) -> Checkpoint:
+    def make(
+        name: str = "gpt2",
+        dtype: str = "F32",
+        prefix: str = "",
+        shards: int = 1,
+        seed: int = 0,
+        **over: Any,
+    ) -> Checkpoint:
         cfg = {**GPT2_CFG, **over}
         w = gpt2_weights(cfg, seed)
-        path = write_checkpoint(tmp_path / name, cfg, {prefix + k: v for k, v in w.items()}, dtype, shards)
+        path = write_checkpoint(
+            tmp_path / name, cfg, {prefix + k: v for k, v in w.items()}, dtype, shards
+        )
         return Checkpoint(path, cfg, w)
 
     return make
@@ -82,7 +91,9 @@ def make_gpt2(tmp_path: Path) -> Callable[..., Checkpoint]:
 
 @pytest.fixture
 def make_llama(tmp_path: Path) -> Callable[..., Checkpoint]:
-    def make(name: str = "llama", dtype: str = "F32", shards: int = 1, seed: int = 0, **over: Any) -> Checkpoint:
+    def make(
+        name: str = "llama", dtype: str = "F32", shards: int = 1, seed: int = 0, **over: Any
+    ) -> Checkpoint:
         cfg = {**LLAMA_CFG, **over}
         w = llama_weights(cfg, seed)
         path = write_checkpoint(tmp_path / name, cfg, w, dtype, shards)
@@ -104,4 +115,6 @@ def llama(make_llama: Callable[..., Checkpoint]) -> Checkpoint:
 @pytest.fixture
 def byte_llama(make_llama: Callable[..., Checkpoint]) -> Checkpoint:
     """A random Llama with the built-in model's byte-level tokenizer contract."""
-    return make_llama("byte", vocab_size=257, bos_token_id=256, eos_token_id=256, hyperion_tokenizer="byte")
+    return make_llama(
+        "byte", vocab_size=257, bos_token_id=256, eos_token_id=256, hyperion_tokenizer="byte"
+    )

@@ -42,10 +42,26 @@ def gpt2_logits(w: dict[str, np.ndarray], cfg: dict[str, Any], ids: list[int]) -
         h = ln(x, w[p + "ln_1.weight"], w[p + "ln_1.bias"])
         qkv = h @ w[p + "attn.c_attn.weight"] + w[p + "attn.c_attn.bias"]
         q, k, v = np.split(qkv, 3, axis=-1)
-        heads = [_causal_attention(q[:, j * hd:(j + 1) * hd], k[:, j * hd:(j + 1) * hd], v[:, j * hd:(j + 1) * hd]) for j in range(nh)]
-        x = x + np.concatenate(heads, axis=-1) @ w[p + "attn.c_proj.weight"] + w[p + "attn.c_proj.bias"]
+        heads = [
+            _causal_attention(
+                q[:, j * hd : (j + 1) * hd],
+                k[:, j * hd : (j + 1) * hd],
+                v[:, j * hd : (j + 1) * hd],
+            )
+            for j in range(nh)
+        ]
+        x = (
+            x
+            + np.concatenate(heads, axis=-1) @ w[p + "attn.c_proj.weight"]
+            + w[p + "attn.c_proj.bias"]
+        )
         h = ln(x, w[p + "ln_2.weight"], w[p + "ln_2.bias"])
-        x = x + gelu(h @ w[p + "mlp.c_fc.weight"] + w[p + "mlp.c_fc.bias"]) @ w[p + "mlp.c_proj.weight"] + w[p + "mlp.c_proj.bias"]
+        x = (
+            x
+            + gelu(h @ w[p + "mlp.c_fc.weight"] + w[p + "mlp.c_fc.bias"])
+            @ w[p + "mlp.c_proj.weight"]
+            + w[p + "mlp.c_proj.bias"]
+        )
     x = ln(x, w["ln_f.weight"], w["ln_f.bias"])
     return x @ w["wte.weight"].T
 
@@ -80,16 +96,20 @@ def llama_logits(w: dict[str, np.ndarray], cfg: dict[str, Any], ids: list[int]) 
         outs = []
         for j in range(nh):
             kv = j // (nh // nkv)
-            qj = q[:, j * hd:(j + 1) * hd]
-            kj = k[:, kv * hd:(kv + 1) * hd]
+            qj = q[:, j * hd : (j + 1) * hd]
+            kj = k[:, kv * hd : (kv + 1) * hd]
             qj = qj * cos + rotate_half(qj) * sin
             kj = kj * cos + rotate_half(kj) * sin
-            outs.append(_causal_attention(qj, kj, v[:, kv * hd:(kv + 1) * hd]))
+            outs.append(_causal_attention(qj, kj, v[:, kv * hd : (kv + 1) * hd]))
         x = x + np.concatenate(outs, axis=-1) @ w[p + "self_attn.o_proj.weight"].T
         h = rms(x, w[p + "post_attention_layernorm.weight"])
         gate = h @ w[p + "mlp.gate_proj.weight"].T
         up = h @ w[p + "mlp.up_proj.weight"].T
         x = x + (gate / (1 + np.exp(-gate)) * up) @ w[p + "mlp.down_proj.weight"].T
     x = rms(x, w["model.norm.weight"])
-    head = w["model.embed_tokens.weight"] if cfg.get("tie_word_embeddings", False) else w["lm_head.weight"]
+    head = (
+        w["model.embed_tokens.weight"]
+        if cfg.get("tie_word_embeddings", False)
+        else w["lm_head.weight"]
+    )
     return x @ head.T

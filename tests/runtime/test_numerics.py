@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hyperion_otel.runtime import CacheConfig, SimdOp, configure_cache_optimization, enable_simd, load_model
+from hyperion_otel.runtime import (
+    CacheConfig,
+    SimdOp,
+    configure_cache_optimization,
+    enable_simd,
+    load_model,
+)
 from hyperion_otel.runtime.model import Workspace
 from runtime.checkpoints import stored_as
 from runtime.reference import gpt2_logits, llama_logits
@@ -41,7 +47,12 @@ def test_llama_gqa_logits_match_reference(make_llama, dtype):
 
 
 def test_llama_tied_head_and_rope_parameters(make_llama):
-    ck = make_llama(tie_word_embeddings=True, num_key_value_heads=6, rope_theta=None, rope_parameters={"rope_theta": 300.0, "rope_type": "default"})
+    ck = make_llama(
+        tie_word_embeddings=True,
+        num_key_value_heads=6,
+        rope_theta=None,
+        rope_parameters={"rope_theta": 300.0, "rope_type": "default"},
+    )
     want = llama_logits(ck.weights, {**ck.cfg, "rope_theta": 300.0}, IDS)
     np.testing.assert_allclose(load_model(ck.path).forward(IDS), want, atol=1e-4, rtol=1e-4)
 
@@ -68,7 +79,9 @@ def _cached_logits(model, ids, split):
 def test_cached_decode_equals_full_recompute(arch, block_size, prefetch, make_gpt2, make_llama):
     ck = make_gpt2() if arch == "gpt2" else make_llama()
     model = load_model(ck.path)
-    configure_cache_optimization(model, CacheConfig(block_size=block_size, enable_prefetch=prefetch))
+    configure_cache_optimization(
+        model, CacheConfig(block_size=block_size, enable_prefetch=prefetch)
+    )
     ids = (IDS * 3)[:29]
     full = model.forward(ids)
     np.testing.assert_allclose(_cached_logits(model, ids, 6), full, atol=1e-5, rtol=0)

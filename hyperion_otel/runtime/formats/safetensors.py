@@ -9,6 +9,7 @@ bfloat16, so BF16 tensors are read from a memory map at the offsets validated he
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import struct
@@ -32,9 +33,25 @@ MAX_INDEX_BYTES = 64 * 1024 * 1024
 
 # Every dtype of the safetensors spec, with its item size in bytes (None: sub-byte).
 DTYPE_SIZES: dict[str, int | None] = {
-    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1,
-    "I16": 2, "U16": 2, "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4,
-    "F64": 8, "I64": 8, "U64": 8, "F4": None, "F6_E2M3": None, "F6_E3M2": None,
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E5M2": 1,
+    "F8_E4M3": 1,
+    "F8_E8M0": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "F64": 8,
+    "I64": 8,
+    "U64": 8,
+    "F4": None,
+    "F6_E2M3": None,
+    "F6_E3M2": None,
     "C64": 8,
 }
 # Dtypes that weights may have (converted to float32 at load).
@@ -67,12 +84,21 @@ def read_header(path: Path, max_header_bytes: int = MAX_HEADER_BYTES) -> Safeten
         with path.open("rb") as fh:
             head = fh.read(8)
             if len(head) < 8:
-                raise _fail(path, f"truncated safetensors file: {size} bytes, the 8-byte header length is missing")
+                raise _fail(
+                    path,
+                    f"truncated safetensors file: {size} bytes, the 8-byte header length is missing",
+                )
             (n,) = struct.unpack("<Q", head)
             if n > max_header_bytes:
-                raise _fail(path, f"safetensors header length {n} exceeds the limit of {max_header_bytes} bytes")
+                raise _fail(
+                    path,
+                    f"safetensors header length {n} exceeds the limit of {max_header_bytes} bytes",
+                )
             if 8 + n > size:
-                raise _fail(path, f"truncated safetensors header: declares {n} bytes, file has {size - 8} after the length")
+                raise _fail(
+                    path,
+                    f"truncated safetensors header: declares {n} bytes, file has {size - 8} after the length",
+                )
             raw = fh.read(n)
     except OSError as exc:
         raise _fail(path, f"cannot read file: {exc.strerror or exc}") from None
@@ -90,7 +116,7 @@ def read_header(path: Path, max_header_bytes: int = MAX_HEADER_BYTES) -> Safeten
         raise _fail(path, "__metadata__ must map strings to strings")
     entries = {name: _entry(path, name, spec, data_start, size) for name, spec in header.items()}
     spans = sorted((e.begin, e.end, name) for name, e in entries.items() if e.end > e.begin)
-    for (_b0, e0, n0), (b1, _e1, n1) in zip(spans, spans[1:]):
+    for (_b0, e0, n0), (b1, _e1, n1) in itertools.pairwise(spans):
         if b1 < e0:
             raise _fail(path, f"tensors {n0!r} and {n1!r} overlap in the data section")
     return SafetensorsHeader(path, entries, dict(metadata), size)
@@ -105,21 +131,32 @@ def _entry(path: Path, name: str, spec: Any, data_start: int, size: int) -> _Ent
     if not isinstance(shape, list) or not all(
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
-        raise _fail(path, f"tensor {name!r}: shape must be a list of non-negative integers, got {shape!r}")
+        raise _fail(
+            path, f"tensor {name!r}: shape must be a list of non-negative integers, got {shape!r}"
+        )
     if (
         not isinstance(offsets, list)
         or len(offsets) != 2
         or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
         or not 0 <= offsets[0] <= offsets[1]
     ):
-        raise _fail(path, f"tensor {name!r}: data_offsets must be [begin, end] with 0 <= begin <= end, got {offsets!r}")
+        raise _fail(
+            path,
+            f"tensor {name!r}: data_offsets must be [begin, end] with 0 <= begin <= end, got {offsets!r}",
+        )
     begin, end = data_start + offsets[0], data_start + offsets[1]
     if end > size:
-        raise _fail(path, f"tensor {name!r}: data_offsets {offsets} run past the end of the file ({size - data_start} data bytes)")
+        raise _fail(
+            path,
+            f"tensor {name!r}: data_offsets {offsets} run past the end of the file ({size - data_start} data bytes)",
+        )
     item = DTYPE_SIZES[dtype]
     count = math.prod(shape)
     if item is not None and count * item != end - begin:
-        raise _fail(path, f"tensor {name!r}: shape {shape} x {dtype} needs {count * item} bytes, data_offsets span {end - begin}")
+        raise _fail(
+            path,
+            f"tensor {name!r}: shape {shape} x {dtype} needs {count * item} bytes, data_offsets span {end - begin}",
+        )
     return _Entry(TensorInfo(name, dtype, tuple(shape), end - begin), begin, end)
 
 
@@ -127,7 +164,7 @@ def _inside(directory: Path, name: Any, index_path: Path) -> Path:
     if not isinstance(name, str) or not name:
         raise _fail(index_path, f"weight_map names an invalid file {name!r}")
     candidate = (directory / name).resolve()
-    if candidate.parent != directory.resolve() and directory.resolve() not in candidate.parents:
+    if directory.resolve() not in candidate.parents:
         raise _fail(index_path, f"weight_map points outside the checkpoint directory: {name!r}")
     return candidate
 
@@ -161,9 +198,15 @@ class SafetensorsCheckpoint:
         elif (directory / SINGLE_FILE).is_file():
             weight_map, files = {}, [directory / SINGLE_FILE]
         else:
-            found = sorted(p.name for p in directory.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".safetensors"))
+            found = sorted(
+                p.name
+                for p in directory.iterdir()
+                if p.suffix in (".bin", ".pt", ".pth", ".safetensors")
+            )
             hint = f" (found {', '.join(found)}; pickled weights are never loaded)" if found else ""
-            raise _fail(directory, f"no {SINGLE_FILE} or {INDEX_FILE} in the checkpoint directory{hint}")
+            raise _fail(
+                directory, f"no {SINGLE_FILE} or {INDEX_FILE} in the checkpoint directory{hint}"
+            )
         self.headers: list[SafetensorsHeader] = []
         self._where: dict[str, tuple[SafetensorsHeader, _Entry]] = {}
         for f in files:
@@ -178,7 +221,10 @@ class SafetensorsCheckpoint:
         for tensor, f in weight_map.items():
             where = self._where.get(tensor)
             if where is None or where[0].path != f:
-                raise _fail(directory / INDEX_FILE, f"weight_map says tensor {tensor!r} is in {f.name!r}, but it is not there")
+                raise _fail(
+                    directory / INDEX_FILE,
+                    f"weight_map says tensor {tensor!r} is in {f.name!r}, but it is not there",
+                )
         self.metadata = {k: v for h in self.headers for k, v in h.metadata.items()}
 
     @property
@@ -192,9 +238,15 @@ class SafetensorsCheckpoint:
         hdr, entry = self._where[name]
         info = entry.info
         if info.dtype not in FLOAT_DTYPES:
-            raise _fail(hdr.path, f"tensor {name!r} has dtype {info.dtype}; weights must be F32, F16, BF16 or F64")
+            raise _fail(
+                hdr.path,
+                f"tensor {name!r} has dtype {info.dtype}; weights must be F32, F16, BF16 or F64",
+            )
         if info.dtype == "BF16" or rows is not None:
-            mm = np.memmap(hdr.path, dtype=FLOAT_DTYPES[info.dtype], mode="r", offset=entry.begin, shape=info.shape) if math.prod(info.shape) else np.zeros(info.shape, FLOAT_DTYPES[info.dtype])
+            np_dtype = FLOAT_DTYPES[info.dtype]
+            if not math.prod(info.shape):
+                return np.zeros(info.shape, np_dtype)
+            mm = np.memmap(hdr.path, dtype=np_dtype, mode="r", offset=entry.begin, shape=info.shape)
             return np.array(mm[rows] if rows is not None else mm)
         from safetensors import SafetensorError, safe_open
 
@@ -206,8 +258,7 @@ class SafetensorsCheckpoint:
         return arr
 
     def read_fp32(self, name: str) -> npt.NDArray[np.float32]:
-        hdr, entry = self._where[name]
-        return _to_fp32(self._raw(name), entry.info.dtype)
+        return _to_fp32(self._raw(name), self._where[name][1].info.dtype)
 
     def sample_fp32(self, name: str, max_elements: int) -> Iterator[npt.NDArray[np.float32]]:
         info = self._where[name][1].info
