@@ -136,6 +136,18 @@ OP_SAMPLING: Final = "sampling"
 OP_KV_CACHE: Final = "kv_cache"
 OP_TOKENIZE: Final = "tokenize"
 
+# --- Library API (hyperion_otel.api) -------------------------------------------------------
+EVENT_TENSOR: Final = "hyperion.tensor"
+HYPERION_TENSOR_NAME: Final = "hyperion.tensor.name"
+HYPERION_TENSOR_SHAPE: Final = "hyperion.tensor.shape"
+HYPERION_TENSOR_DTYPE: Final = "hyperion.tensor.dtype"
+HYPERION_TENSOR_BYTES: Final = "hyperion.tensor.bytes"
+HYPERION_TENSOR_FINITE: Final = "hyperion.tensor.finite"
+EVENT_ALLOCATION: Final = "hyperion.allocation"
+HYPERION_ALLOCATION_BYTES: Final = "hyperion.allocation.bytes"
+HYPERION_ALLOCATION_SITE: Final = "hyperion.allocation.site"
+METRIC_LIBRARY_ALLOCATED: Final = "hyperion.library.allocated"
+
 # --- Profiler --------------------------------------------------------------------------------
 SPAN_PROFILE: Final = "hyperion.profile"
 HYPERION_PROFILE_ID: Final = "hyperion.profile.id"
