@@ -1,0 +1,72 @@
+"""Faults of the logging system itself: counted, warned about rarely, never raised.
+
+A handler that cannot write (disk full, directory deleted, permission lost), format a
+record, compress a rotated file or export a record calls :func:`record_fault`. The
+application goes on; the loss is counted here and as the ``hyperion.telemetry.dropped``
+metric (``hyperion.signal=logs``, ``error.type=<kind>``), and one line per kind goes to
+stderr at most every ``warn_interval_s`` seconds. The warning bypasses ``logging`` on
+purpose: a logging fault reported through logging could loop.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+from hyperion_otel import _telemetry, semconv
+
+__all__ = ["fault_counts", "record_fault", "reset_faults", "set_warn_interval"]
+
+_lock = threading.Lock()
+_counts: dict[str, int] = {}
+_last_warned: dict[str, float] = {}
+_warn_interval_s = 60.0
+
+
+def record_fault(kind: str, exc: BaseException | None = None, detail: str = "") -> None:
+    """Count one lost record (or failed background step) of ``kind``; never raises."""
+    try:
+        now = time.monotonic()
+        with _lock:
+            _counts[kind] = _counts.get(kind, 0) + 1
+            last = _last_warned.get(kind)
+            warn = last is None or now - last >= _warn_interval_s
+            if warn:
+                _last_warned[kind] = now
+            count = _counts[kind]
+        if warn:
+            why = f": {type(exc).__name__}: {exc}" if exc is not None else ""
+            where = f" ({detail})" if detail else ""
+            stream = sys.stderr or sys.__stderr__
+            if stream is not None:
+                stream.write(
+                    f"hyperion-otel logging: {kind} fault{where}{why}; "
+                    f"{count} so far, logging goes on (next warning for this kind "
+                    f"in >= {_warn_interval_s:g} s)\n"
+                )
+        _telemetry.counter(
+            semconv.METRIC_TELEMETRY_DROPPED, "{record}", "Telemetry items lost by hyperion-otel"
+        ).add(1, {semconv.HYPERION_SIGNAL: "logs", semconv.ERROR_TYPE: kind})
+    except Exception:  # noqa: BLE001, S110 - reporting a fault must never become one
+        pass
+
+
+def fault_counts() -> dict[str, int]:
+    """Snapshot of fault counts by kind (``write``, ``format``, ``reopen``, ``compress``, ...)."""
+    with _lock:
+        return dict(_counts)
+
+
+def reset_faults() -> None:
+    with _lock:
+        _counts.clear()
+        _last_warned.clear()
+
+
+def set_warn_interval(seconds: float) -> float:
+    """Set the minimum time between two stderr warnings of one kind; returns the old value."""
+    global _warn_interval_s  # process-wide rate limit
+    with _lock:
+        old, _warn_interval_s = _warn_interval_s, float(seconds)
+    return old

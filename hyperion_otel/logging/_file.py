@@ -1,0 +1,339 @@
+"""Log file handler: one ``write`` per record, size rotation, safe across threads and processes.
+
+Mechanism (documented in the package doc too):
+
+* Each record is formatted **once** into bytes (``formatter.format_bytes``) outside the
+  handler lock; the handler then appends it with a single ``os.write`` on a descriptor
+  opened ``O_APPEND``. On a local Linux file system one such write of a line is atomic
+  with respect to other appenders, so lines of threads and processes never interleave.
+* The size that decides rotation is the end-of-file offset that ``lseek`` reports after
+  our own write (``O_APPEND`` leaves the offset at the end), so it counts what other
+  processes wrote too, without formatting anything a second time.
+* Processes coordinate through :class:`RotationLock` (``<file>.lock``): shared around each
+  write, exclusive around a rotation, plus a generation counter that tells a writer that
+  someone else rotated and it must reopen. Threads of one process share the handler lock.
+* A rotation renames the file to a timestamped backup, opens a fresh file and renames the
+  backups beyond ``max_files`` to trash, all under the exclusive lock (renames only);
+  compression and unlinking run on the :class:`Archiver` thread.
+* Every ``check_interval_s`` the path is ``stat``-ed: a log file deleted or replaced
+  behind our back is reopened. Write errors (disk full, directory gone, permission
+  lost) are counted and warned about by ``record_fault``, never raised; while the file
+  cannot be opened records are dropped (counted) and the open is retried each interval.
+* Files are created with mode 0o640 (the umask can only make that tighter).
+"""
+
+from __future__ import annotations
+
+import logging as _stdlib_logging
+import os
+import stat
+import time
+from collections.abc import Callable
+
+from hyperion_otel.logging._archive import ArchiveJob, Archiver
+from hyperion_otel.logging._backups import backup_stems, new_backup_name, trash_name
+from hyperion_otel.logging._faults import record_fault
+from hyperion_otel.logging._json import JsonFormatter
+from hyperion_otel.logging._rotlock import HAVE_FLOCK, RotationLock
+
+__all__ = ["LogFileHandler"]
+
+_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+_monotonic = time.monotonic
+_getpid = os.getpid
+
+
+class LogFileHandler(_stdlib_logging.Handler):
+    """Appends formatted records to ``path``; rotates at ``max_bytes`` (0 = never)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        max_bytes: int = 0,
+        max_files: int = 5,
+        compress: bool = True,
+        compress_level: int = 1,
+        multiprocess: bool = True,
+        check_interval_s: float = 1.0,
+        max_pending_archives: int = 16,
+        close_timeout_s: float = 5.0,
+        formatter: _stdlib_logging.Formatter | None = None,
+    ) -> None:
+        super().__init__()
+        self.path = os.path.abspath(os.fspath(path))
+        self.max_bytes = max_bytes
+        self.max_files = max_files
+        self.compress = compress
+        self.compress_level = compress_level
+        self.multiprocess = multiprocess and HAVE_FLOCK
+        self.check_interval_s = check_interval_s
+        self.max_pending_archives = max_pending_archives
+        self.close_timeout_s = close_timeout_s
+        self._fd = -1
+        self._ident = (0, 0)  # (st_ino, st_dev) of the open file
+        self._regular = False
+        self._size = 0
+        self._gen = b""
+        self._rlock: RotationLock | None = None
+        self._archiver: Archiver | None = None
+        self._pid = _getpid()
+        self._next_check = 0.0
+        self._closed = False
+        self._encode: Callable[[_stdlib_logging.LogRecord], bytes] = self._encode_generic
+        self.setFormatter(formatter or JsonFormatter())
+
+    # --- configuration ------------------------------------------------------------------
+    def setFormatter(self, fmt: _stdlib_logging.Formatter | None) -> None:  # noqa: N802
+        super().setFormatter(fmt)
+        fast = getattr(fmt, "format_bytes", None)
+        self._encode = fast if callable(fast) else self._encode_generic
+
+    def set_rotation(self, max_bytes: int, max_files: int, compress: bool) -> None:
+        self.acquire()
+        try:
+            self.max_bytes, self.max_files, self.compress = max_bytes, max_files, compress
+        finally:
+            self.release()
+
+    def _encode_generic(self, record: _stdlib_logging.LogRecord) -> bytes:
+        return (self.format(record) + "\n").encode("utf-8", "backslashreplace")
+
+    # --- the hot path -------------------------------------------------------------------
+    def handle(self, record: _stdlib_logging.LogRecord) -> bool:
+        rv: object = self.filter(record)
+        if isinstance(rv, _stdlib_logging.LogRecord):  # Python 3.12+: a filter may swap it
+            record = rv
+        if rv:
+            self.emit(record)
+        return bool(rv)
+
+    def emit(self, record: _stdlib_logging.LogRecord) -> None:
+        try:
+            data = self._encode(record)  # outside the lock: formatting is the costly part
+        except Exception as exc:  # noqa: BLE001 - a record that cannot be formatted is dropped
+            record_fault("format", exc, f"{record.pathname}:{record.lineno}")
+            return
+        self.acquire()
+        try:
+            self._write(data)
+        finally:
+            self.release()
+
+    def handleError(self, record: _stdlib_logging.LogRecord) -> None:  # noqa: N802
+        record_fault("write", None, self.path)
+
+    def _write(self, data: bytes) -> None:
+        if self._closed:
+            return
+        try:
+            if self._pid != _getpid():
+                self._after_fork()
+            if (self._fd < 0 or _monotonic() >= self._next_check) and not self._check_path():
+                record_fault("write", None, f"{self.path} cannot be opened; record dropped")
+                return
+            if (
+                self.max_bytes > 0
+                and self._regular
+                and self._size > 0
+                and self._size + len(data) > self.max_bytes
+            ):
+                self._rotate(len(data))
+            lock = self._rlock
+            if lock is not None:
+                lock.shared()
+                try:
+                    if lock.generation() != self._gen:  # another process rotated
+                        self._reopen(lock)
+                    self._write_all(data)
+                finally:
+                    lock.release()
+            else:
+                self._write_all(data)
+            if self._regular:
+                self._size = os.lseek(self._fd, 0, os.SEEK_CUR)
+        except OSError as exc:
+            record_fault("write", exc, self.path)
+
+    def _write_all(self, data: bytes) -> None:
+        n = os.write(self._fd, data)
+        if n < len(data):  # only on errors such as a nearly full disk
+            view = memoryview(data)
+            while n < len(data):
+                n += os.write(self._fd, view[n:])
+
+    # --- opening and following the path -------------------------------------------------
+    def _check_path(self) -> bool:
+        """Open the file if needed, reopen it if it was deleted or replaced; ``False`` if
+        it cannot be opened now (retried after ``check_interval_s``)."""
+        self._next_check = _monotonic() + self.check_interval_s
+        if self._fd >= 0:
+            if not self._regular:
+                return True
+            try:
+                st = os.stat(self.path)
+                if (st.st_ino, st.st_dev) == self._ident:
+                    return True
+            except OSError:
+                pass
+        try:
+            self._open()
+        except OSError as exc:
+            self._close_fd()
+            record_fault("open", exc, self.path)
+            return False
+        return True
+
+    def _open(self) -> None:
+        """Open (or reopen) the path, under the shared lock when processes coordinate."""
+        if self.multiprocess and self._rlock is None and _is_regular_or_missing(self.path):
+            try:
+                self._rlock = RotationLock(self.path + ".lock")
+            except OSError as exc:
+                record_fault("lock", exc, self.path + ".lock")
+        lock = self._rlock
+        if lock is None:
+            self._reopen(None)
+            return
+        lock.shared()
+        try:
+            self._reopen(lock)
+        finally:
+            lock.release()
+
+    def _reopen(self, lock: RotationLock | None) -> None:
+        """Point ``self._fd`` at the current path; caller holds ``lock`` (any mode)."""
+        fd = os.open(self.path, _OPEN_FLAGS, 0o640)
+        st = os.fstat(fd)
+        self._close_fd()
+        self._fd, self._ident = fd, (st.st_ino, st.st_dev)
+        self._regular = stat.S_ISREG(st.st_mode)
+        self._size = st.st_size if self._regular else 0
+        self._gen = lock.generation() if lock is not None else b""
+        if not self._regular and lock is not None:  # a device or FIFO: nothing to rotate
+            lock.close()
+            self._rlock = None
+
+    def _close_fd(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            try:
+                os.close(fd)
+            except OSError as exc:
+                record_fault("close", exc, self.path)
+
+    def _after_fork(self) -> None:
+        # A child shares the parent's open file descriptions, and flock belongs to those:
+        # reopen everything so the child's lock really excludes the parent. The parent's
+        # archiver thread does not exist here; its state is abandoned, not touched.
+        self._pid = _getpid()
+        self._archiver = None
+        if self._rlock is not None:
+            self._rlock.close()
+            self._rlock = None
+        self._close_fd()
+        self._open()
+        self._next_check = _monotonic() + self.check_interval_s
+
+    # --- rotation -----------------------------------------------------------------------
+    def _rotate(self, incoming: int) -> None:
+        lock = self._rlock
+        job = ArchiveJob()
+        if lock is not None:
+            lock.exclusive()
+        try:
+            if lock is not None and lock.generation() != self._gen:
+                self._reopen(lock)  # another process rotated first: follow it
+                return
+            try:
+                st = os.stat(self.path)
+            except FileNotFoundError:
+                self._reopen(lock)
+                return
+            if (st.st_ino, st.st_dev) != self._ident:
+                self._reopen(lock)  # replaced behind our back: write to the new file
+                return
+            if st.st_size == 0 or st.st_size + incoming <= self.max_bytes:
+                self._size = st.st_size
+                return
+            backup = new_backup_name(self.path)
+            try:
+                os.rename(self.path, backup)
+            except OSError as exc:  # keep writing to the current file
+                record_fault("rotate", exc, self.path)
+                return
+            if lock is not None:
+                lock.bump()
+            # If this reopen fails, the next write sees the new generation and retries.
+            self._reopen(lock)
+            pruned = self._prune(job)
+            if self.compress and backup not in pruned:
+                job.compress = backup
+        finally:
+            if lock is not None:
+                lock.release()
+        if job.compress or job.delete:
+            self._submit(job)
+
+    def _prune(self, job: ArchiveJob) -> set[str]:
+        """Rename backups beyond ``max_files - 1`` to trash (unlinked by the archiver);
+        returns the pruned stems. Caller holds the exclusive lock."""
+        stems = backup_stems(self.path)
+        victims = stems[: max(0, len(stems) - (self.max_files - 1))]
+        for _stem, files in victims:
+            for f in files:
+                trash = trash_name(f)
+                try:
+                    os.rename(f, trash)
+                    job.delete.append(trash)
+                except FileNotFoundError:
+                    pass  # pruned by another process meanwhile
+        return {stem for stem, _files in victims}
+
+    def _submit(self, job: ArchiveJob) -> None:
+        if self._archiver is None:
+            lock_path = self._rlock.path if self._rlock is not None else None
+            self._archiver = Archiver(
+                self.path, lock_path, self.compress_level, self.max_pending_archives
+            )
+        if not self._archiver.submit(job):  # full: the archiver sweeps later; delete here
+            for path in job.delete:
+                try:
+                    os.unlink(path)
+                except OSError as exc:
+                    record_fault("delete", exc, path)
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def flush(self) -> None:
+        """Nothing is buffered: every record is in the kernel once ``handle`` returns."""
+
+    def wait_archived(self, timeout: float = 10.0) -> bool:
+        """Block until background compression/deletion is done (tests, shutdown)."""
+        archiver = self._archiver
+        return archiver.wait_idle(timeout) if archiver is not None else True
+
+    def close(self) -> None:
+        self.acquire()
+        try:
+            if self._closed:
+                return
+            self._closed = True
+            archiver, self._archiver = self._archiver, None
+            self._close_fd()
+            if self._rlock is not None:
+                self._rlock.close()
+                self._rlock = None
+        finally:
+            self.release()
+        if archiver is not None and self._pid == _getpid():
+            archiver.close(self.close_timeout_s)
+        super().close()
+
+
+def _is_regular_or_missing(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
