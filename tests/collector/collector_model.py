@@ -158,17 +158,14 @@ def problems(cfg: dict[str, Any]) -> list[str]:
         if "batch" in map(component_type, procs) and component_type(procs[-1]) != "batch":
             errs.append(f"pipeline {pname}: batch must come last (after sampling), got {procs}")
     for kind in ("receivers", "processors", "exporters"):
-        for cid in defined.get(kind, {}):
-            if cid not in used[kind]:
-                errs.append(f"{kind}.{cid} is defined but used by no pipeline")
+        errs += [f"{kind}.{cid} is defined but used by no pipeline"
+                 for cid in defined.get(kind, {}) if cid not in used[kind]]
 
     enabled_ext = service.get("extensions") or []
-    for ext in enabled_ext:
-        if ext not in defined.get("extensions", {}):
-            errs.append(f"service.extensions: {ext!r} is not defined")
-    for ext in defined.get("extensions", {}):
-        if ext not in enabled_ext:
-            errs.append(f"extensions.{ext} is defined but not enabled in service.extensions")
+    errs += [f"service.extensions: {ext!r} is not defined"
+             for ext in enabled_ext if ext not in defined.get("extensions", {})]
+    errs += [f"extensions.{ext} is defined but not enabled in service.extensions"
+             for ext in defined.get("extensions", {}) if ext not in enabled_ext]
     for kind in ("receivers", "exporters"):
         for cid, body in defined.get(kind, {}).items():
             storage = (body or {}).get("storage") if isinstance(body, dict) else None
@@ -180,8 +177,8 @@ def problems(cfg: dict[str, Any]) -> list[str]:
 def exporter_endpoints(cfg: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
     """Exporter id -> endpoint after env expansion (load_balancing: its resolver host)."""
     out: dict[str, str] = {}
-    for cid, body in (cfg.get("exporters") or {}).items():
-        body = expand_env(body or {}, environ)
+    for cid, raw in (cfg.get("exporters") or {}).items():
+        body = expand_env(raw or {}, environ)
         if "endpoint" in body:
             out[cid] = body["endpoint"]
         elif component_type(cid) == "load_balancing":

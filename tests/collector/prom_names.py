@@ -104,13 +104,13 @@ PROMQL_KEYWORDS = frozenset({"by", "without", "on", "ignoring", "group_left", "g
 RESERVED_LABELS = frozenset({"job", "instance", "le", "__name__"})
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-_GROUPING = re.compile(r"\b(by|without)\s*\(([^)]*)\)")
+_GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)")
 _MATCHERS = re.compile(r"\{([^}]*)\}")
 _IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 
 def promql_labels(expr: str) -> set[str]:
-    """Label names used in matchers and in by/without clauses."""
+    """Label names used in matchers and in by/without/on/ignoring/group_x clauses."""
     no_strings = _STRING.sub('""', expr)
     labels = set()
     for clause in _GROUPING.finditer(no_strings):

@@ -15,6 +15,7 @@ from collector_model import (
     CONFIG_DIR,
     component_type,
     env_references,
+    expand_env,
     exporter_endpoints,
     load,
     problems,
@@ -92,11 +93,25 @@ def test_agent_reads_the_live_log_and_its_rotations() -> None:
     assert receiver["start_at"] == "beginning"
     assert receiver["compression"] == "auto"
     assert receiver["storage"] == "file_storage"
-    patterns = [p.rsplit("/", 1)[1] for p in receiver["include"]]
-    names = ["hyperion.log", "hyperion.log.1", "hyperion.log.2.gz", "hyperion.log.10"]
-    for name in names:
+    patterns = [expand_env(p, {}).rsplit("/", 1)[1] for p in receiver["include"]]
+    backup = "hyperion.log.20261125T180000.123456Z"
+    for name in ["hyperion.log", backup, backup + ".gz"]:
         assert any(PurePosixPath(name).match(p) for p in patterns), name
-    assert not any(PurePosixPath("traces.jsonl").match(p) for p in patterns)
+    # Never the logger's temporaries, nor other files of the output directory.
+    for name in [backup + ".gz.tmp.4242", backup + ".deleted.4242.0", "hyperion.log.lock",
+                 "traces.jsonl", "hyperion.logx"]:
+        assert not any(PurePosixPath(name).match(p) for p in patterns), name
+
+
+def test_agent_log_names_match_what_the_logger_writes(tmp_path: Path) -> None:
+    from hyperion_otel.logging._backups import new_backup_name
+
+    receiver = load("agent.yaml")["receivers"]["file_log/hyperion"]
+    env = {"HYPERION_LOG_DIR": str(tmp_path), "HYPERION_LOG_NAME": "app.log"}
+    patterns = [expand_env(p, env) for p in receiver["include"]]
+    backup = new_backup_name(str(tmp_path / "app.log"))
+    for name in [str(tmp_path / "app.log"), backup, backup + ".gz"]:
+        assert any(PurePosixPath(name).match(p) for p in patterns), name
 
 
 def test_tier1_routes_traces_by_trace_id_to_every_tier2_replica() -> None:
