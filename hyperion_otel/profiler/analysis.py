@@ -29,6 +29,7 @@ __all__ = ["analyze_bottlenecks", "recommend"]
 
 DEFAULT_PROMPT = "The quick brown fox jumps over the lazy dog."
 _MAX_DECODE_EVENTS = 100_000
+LOW_EFFICIENCY = 0.3
 
 
 def _decode_ops(model: Any, prompt: Any, max_new_tokens: int) -> tuple[list[OpEvent], float | None]:
@@ -84,12 +85,16 @@ def recommend(
     share = _pct(by_bound[dominant], total)
     top = next((r for r in rows if r.bound == dominant), rows[0])
     if dominant == MEMORY:
-        return (
+        text = (
             f"Memory-bound: {share:.0f}% of op time streams memory; {top.name} ({top.phase}) "
             f"moves {top.bytes_per_s / 1e9:.1f} GB/s of the {peaks.bytes_per_s / 1e9:.1f} GB/s "
             "this machine reaches, so only fewer bytes per token helps: smaller weights "
             "(fp16/int8) or several requests batched per decode step."
         )
+        if top.efficiency < LOW_EFFICIENCY:
+            text += (" It reaches only a fraction of that bandwidth: look for other processes "
+                     "or too many BLAS threads competing for memory.")
+        return text
     if dominant == COMPUTE:
         return (
             f"Compute-bound: {share:.0f}% of op time is arithmetic; {top.name} ({top.phase}) "
@@ -116,7 +121,7 @@ def analyze_bottlenecks(
     max_new_tokens: int = 16,
     fresh: bool = False,
     overhead_us: float = 20.0,
-    min_efficiency: float = 0.1,
+    min_efficiency: float = 0.5,
     max_rows: int = 20,
 ) -> BottleneckReport:
     """Classify each op as compute-, memory- or overhead-bound against measured peaks.

@@ -2,11 +2,15 @@
 
 Roofline reasoning per op call: arithmetic intensity ``I = flops / bytes``; below the
 machine's ridge (peak FLOP/s / peak bytes/s) the op can at best stream memory, above it
-it can at best compute. Efficiency is the achieved rate over that bound. A call is
-*overhead-bound* when it is too short for the hardware to matter (< ``overhead_us``) or
-runs far below both roofs (efficiency < ``min_efficiency``): Python dispatch, allocation
-and small-array numpy work dominate it. Rows group calls by op, label and phase; a row's
-class is the class holding most of its time.
+it can at best compute. The roofline time of a call is its work at those peaks, and its
+efficiency the roofline time over the measured time. A call is *overhead-bound* when
+its roofline time is below ``overhead_us`` (the cost of a Python-level dispatch) and it
+runs below ``min_efficiency``: the hardware work is too small to matter and dispatch,
+allocation and small-array numpy work dominate. A big op that runs slowly stays memory-
+or compute-bound, with its low efficiency shown (contention or a poor kernel, not
+dispatch). Calls without flops/bytes counts are overhead-bound when short or when they
+only glue child ops together, else unknown. Rows group calls by op, label and phase; a
+row's class is the class holding most of its time.
 """
 
 from __future__ import annotations
@@ -95,21 +99,21 @@ class BottleneckReport:
 
 
 def _classify(op: OpEvent, peaks: MachinePeaks, overhead_ns: float, min_eff: float) -> tuple[str, float]:
-    dur = op.end_ns - op.start_ns
+    dur = max(op.end_ns - op.start_ns, 1)
     flops, nbytes = op.flops, op.nbytes
     if flops <= 0 and nbytes <= 0:
         # A container's own time is glue between its children: dispatch overhead.
         if op.self_ns < dur or op.self_ns < overhead_ns:
             return OVERHEAD, 0.0
         return UNKNOWN, 0.0
-    if dur < overhead_ns:
-        return OVERHEAD, 0.0
-    secs = dur / 1e9
-    if nbytes > 0 and flops / nbytes < peaks.ridge_intensity:
-        bound, eff = MEMORY, nbytes / secs / peaks.bytes_per_s
-    else:
-        bound, eff = COMPUTE, flops / secs / peaks.flops_per_s
-    return (OVERHEAD if eff < min_eff else bound), eff
+    memory_ns = nbytes / peaks.bytes_per_s * 1e9
+    compute_ns = flops / peaks.flops_per_s * 1e9
+    bound = MEMORY if memory_ns >= compute_ns else COMPUTE
+    roofline_ns = max(memory_ns, compute_ns)
+    eff = roofline_ns / dur
+    if roofline_ns < overhead_ns and eff < min_eff:
+        return OVERHEAD, eff
+    return bound, eff
 
 
 @dataclass
@@ -130,7 +134,7 @@ def classify_ops(
     peaks: MachinePeaks,
     *,
     overhead_us: float = 20.0,
-    min_efficiency: float = 0.1,
+    min_efficiency: float = 0.5,
     max_rows: int = 20,
 ) -> tuple[list[OpBottleneck], dict[str, float], float]:
     """Rows (largest self time first, at most ``max_rows``), seconds per class, total s."""

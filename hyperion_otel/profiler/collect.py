@@ -1,9 +1,9 @@
 """A running profiling session: installs the hooks, collects, undoes them at stop.
 
 Hooks and their undo, in start order (stop undoes them in reverse):
-counting allocator (``track_memory``) -> op listener -> tag registry -> call tracer
-(``trace_calls``) -> GIL switch interval (``adjust_switch_interval``) -> sampler thread
--> session span.
+counting allocator (``track_memory``) -> op listener -> tag registry -> GIL switch
+interval (``adjust_switch_interval``) -> sampler thread -> call tracer (``trace_calls``;
+after the sampler, whose thread must not inherit the profile hook) -> session span.
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ __all__ = ["Session"]
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _TRACE_EXCLUDE = (_PACKAGE_DIR, os.path.abspath(_ops.__file__))
 HOTSPOTS_LOGGED = 10
+# Code objects of these files are the session's own start/stop (see build_profile).
+_OWN_FILES = frozenset(
+    os.path.join(_PACKAGE_DIR, name) for name in ("collect.py", "api.py", "sampler.py")
+)
 
 
 class Session:
@@ -80,18 +84,6 @@ class Session:
         )
         _ops.add_listener(self._recorder)
         context.activate(self.tags)
-        if cfg.trace_calls:
-            tracer = CallTracer(t0_ns=self._t0, max_events=cfg.max_events,
-                                exclude_prefixes=_TRACE_EXCLUDE)
-            try:
-                tracer.start()
-            except TracerBusyError as exc:
-                self._undo()
-                raise PerformanceError(
-                    f"cannot trace calls (trace_calls=True): {exc}; stop the other profiler "
-                    "or set trace_calls=False",
-                ) from exc
-            self._tracer = tracer
         interval_s = cfg.sample_interval_ms / 1000.0
         if cfg.adjust_switch_interval:
             previous = sys.getswitchinterval()
@@ -108,6 +100,19 @@ class Session:
             tick_every_ns=int(cfg.counter_interval_ms * 1e6),
         )
         self._sampler.start(self._t0)
+        if cfg.trace_calls:
+            tracer = CallTracer(t0_ns=self._t0, max_events=cfg.max_events,
+                                exclude_prefixes=_TRACE_EXCLUDE,
+                                exclude_threads=self._sampler.thread_idents())
+            try:
+                tracer.start()
+            except TracerBusyError as exc:
+                self._undo()
+                raise PerformanceError(
+                    f"cannot trace calls (trace_calls=True): {exc}; stop the other profiler "
+                    "or set trace_calls=False",
+                ) from exc
+            self._tracer = tracer
         self._session_span = emit.start_session_span(self.profile_id, cfg.sample_interval_ms)
         self.running = True
 
@@ -193,6 +198,7 @@ class Session:
             first_thread=self.start_thread,
             dropped=dropped,
             notes=notes,
+            exclude_files=_OWN_FILES,
         )
 
     def _thread_names(self) -> dict[int, str]:

@@ -55,11 +55,8 @@ def log_hotspots(span: trace.Span, report: HotspotReport) -> None:
         if not _log.isEnabledFor(logging.INFO):
             return
         top = report.hotspots[:LOG_TOP]
-        if top:
-            parts = [f"{h.name} {h.percent:.1f}% ({h.file}:{h.line})" for h in top]
-            message = "profile %s hotspots: " + "; ".join(parts)
-        else:
-            message = "profile %s: no samples collected"
+        summary = "; ".join(f"{h.name} {h.percent:.1f}% ({h.file}:{h.line})" for h in top)
+        message = "profile %s hotspots: %s" if top else "profile %s: no samples collected%s"
         extra: dict[str, object] = {
             semconv.HYPERION_PROFILE_ID: report.profile_id,
             semconv.HYPERION_PROFILE_SAMPLES: report.sample_count,
@@ -71,6 +68,6 @@ def log_hotspots(span: trace.Span, report: HotspotReport) -> None:
             extra[semconv.CODE_LINE_NUMBER] = top[0].line
             extra[semconv.HYPERION_PROFILE_HOTSPOT_PERCENT] = round(top[0].percent, 2)
         with trace.use_span(span, end_on_exit=False):
-            _log.info(message, report.profile_id, extra=extra)
+            _log.info(message, report.profile_id, summary, extra=extra)
     except Exception:  # noqa: BLE001
         return

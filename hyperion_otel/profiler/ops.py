@@ -69,6 +69,14 @@ def _phase_of_span(span: trace.Span) -> str | None:
     return _SPAN_PHASES.get(name) if isinstance(name, str) else None
 
 
+def _multi_token(name: str, attrs: Mapping[str, Any]) -> bool:
+    """A matmul over more than one row (``shape=(rows, k, n)``) is prefill work."""
+    if name != "matmul":
+        return False
+    shape = attrs.get("shape")
+    return isinstance(shape, tuple) and bool(shape) and isinstance(shape[0], int) and shape[0] > 1
+
+
 class OpRecorder:
     """``OpListener`` that records ops of a session into bounded buffers."""
 
@@ -95,8 +103,9 @@ class OpRecorder:
         self._stacks: dict[int, list[list[Any]]] = {}
         self._marked_span: dict[int, int] = {}
         self._kv_counts: dict[str, float] = {}
-        # Phase by sequence, for runtimes that do not say: a tokenize op or a new trace
-        # starts a prefill, a top-level sampling op ends it (and each decode step).
+        # Phase by sequence, for runtimes that do not say: a tokenize op, a new trace or a
+        # multi-row matmul starts a prefill; a top-level sampling op ends it (and each
+        # decode step). A thread's first ops count as prefill.
         self._seq_phase: dict[int, str] = {}
         self._last_trace: dict[int, int] = {}
 
@@ -138,7 +147,11 @@ class OpRecorder:
             self._last_trace[tid] = ctx.trace_id
             self._seq_phase[tid] = "prefill"  # a new request starts with its prefill
         if phase is None:
-            phase = _phase_of_span(span) or self._seq_phase.get(tid, "other")
+            phase = _phase_of_span(span)
+        if phase is None:
+            if _multi_token(token[_NAME], token[_ATTRS]):
+                self._seq_phase[tid] = "prefill"
+            phase = self._seq_phase.get(tid, "prefill")
         elif phase == "tokenization":
             self._seq_phase[tid] = "prefill"
         token[_PHASE] = phase

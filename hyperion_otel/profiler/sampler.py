@@ -71,6 +71,10 @@ class Sampler:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout_s)
 
+    def thread_idents(self) -> frozenset[int]:
+        thread = self._thread
+        return frozenset() if thread is None or thread.ident is None else frozenset({thread.ident})
+
     @property
     def dropped(self) -> int:
         return self.taken - len(self.samples)

@@ -177,6 +177,7 @@ def build_profile(
     first_thread: int,
     dropped: dict[str, int],
     notes: list[str],
+    exclude_files: frozenset[str] = frozenset(),
 ) -> Profile:
     """Resolve interned codes to frames and put raw buffers into their public shapes."""
     frames = [_frame_info(c) for c in codes]
@@ -189,7 +190,11 @@ def build_profile(
             frames.append(_frame_info(code))
         return i
 
-    samples = [Sample(*s) for s in raw_samples]
+    # Samples taken while a thread was inside the session's own start/stop are dropped:
+    # a profile should not show its profiler.
+    own = {i for i, c in enumerate(codes) if c.co_filename in exclude_files}
+    skip = {i for i, stack in enumerate(raw_stacks) if own.intersection(stack)} if own else set()
+    samples = [Sample(*s) for s in raw_samples if s[2] not in skip]
     ops = [OpEvent(*o) for o in raw_ops]
     calls = [CallEvent(frame_of(c), tid, t0, t1) for c, tid, t0, t1 in raw_calls]
     counts = None

@@ -27,12 +27,20 @@ class TracerBusyError(RuntimeError):
 
 
 class CallTracer:
-    def __init__(self, *, t0_ns: int, max_events: int, exclude_prefixes: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        *,
+        t0_ns: int,
+        max_events: int,
+        exclude_prefixes: tuple[str, ...],
+        exclude_threads: frozenset[int] = frozenset(),
+    ) -> None:
         self.calls: deque[RawCall] = deque(maxlen=max_events)
         self.recorded = 0
         self.backend = ""
         self._t0 = t0_ns
         self._exclude = exclude_prefixes
+        self._exclude_threads = exclude_threads  # sys.monitoring sees every thread
         self._codes: dict[int, tuple[CodeType, bool]] = {}  # id -> (code kept alive, traced?)
         self._counts: dict[int, int] = {}
         self._stacks: dict[int, list[tuple[CodeType, int]]] = {}
@@ -59,6 +67,8 @@ class CallTracer:
         if not self._traced(code):
             return
         tid = threading.get_ident()
+        if tid in self._exclude_threads:
+            return
         stack = self._stacks.get(tid)
         if stack is None:
             stack = self._stacks[tid] = []

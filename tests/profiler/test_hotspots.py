@@ -1,0 +1,90 @@
+"""Hotspots: the known hot function comes out on top; detection on/off; the log record."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from hyperion_otel import profiler as prof
+from hyperion_otel import semconv
+from hyperion_otel.errors import InvalidInputError
+from profiler.workload import cold_python, hot_python
+
+
+def _burn(seconds: float) -> None:
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        hot_python(20_000)
+        cold_python(20_000)
+
+
+def test_known_hot_function_is_the_top_hotspot() -> None:
+    prof.start_profiling()
+    _burn(0.3)
+    profile = prof.stop_profiling()
+    report = prof.get_hotspots(top=5)
+    assert report.profile_id == profile.profile_id
+    top = report.hotspots[0]
+    assert top.name == "hot_python"
+    assert top.file.endswith("workload.py")
+    assert top.line == hot_python.__code__.co_firstlineno
+    assert top.percent > 50
+    assert 0 < top.self_seconds <= top.total_seconds <= report.total_seconds + 1e-9
+    assert top.calls >= 1 and not report.calls_exact
+    selfs = [h.self_seconds for h in report.hotspots]
+    assert selfs == sorted(selfs, reverse=True) and len(report.hotspots) <= 5
+    assert "hot_python" in str(report).splitlines()[2]
+
+
+def test_traced_calls_give_exact_call_counts() -> None:
+    prof.init_profiler(prof.ProfilerConfig(trace_calls=True))
+    prof.start_profiling()
+    for _ in range(25):
+        hot_python(20_000)
+    profile = prof.stop_profiling()
+    report = profile.hotspots(3)
+    assert report.calls_exact
+    hot = next(h for h in report.hotspots if h.name == "hot_python")
+    assert hot.calls == 25
+    assert sum(1 for c in profile.calls if profile.frames[c.frame].name == "hot_python") == 25
+
+
+def test_enable_hotspot_detection_runs_a_session_until_turned_off() -> None:
+    assert prof.get_hotspots().hotspots == []
+    prof.enable_hotspot_detection(True)
+    assert prof.is_profiling()
+    _burn(0.2)
+    live = prof.get_hotspots(1)
+    assert live.hotspots[0].name == "hot_python"
+    prof.enable_hotspot_detection(False)
+    assert not prof.is_profiling()
+    assert prof.get_hotspots(1).hotspots[0].name == "hot_python"
+
+
+def test_detection_off_does_not_stop_a_user_session() -> None:
+    prof.start_profiling()
+    prof.enable_hotspot_detection(True)
+    prof.enable_hotspot_detection(False)
+    assert prof.is_profiling()
+    prof.stop_profiling()
+
+
+@pytest.mark.parametrize("top", [0, -1, 2.5, True, "3"])
+def test_bad_top_is_rejected(top: object) -> None:
+    with pytest.raises(InvalidInputError, match="top must be a positive int"):
+        prof.get_hotspots(top)  # type: ignore[arg-type]
+
+
+def test_hotspots_are_summarised_in_a_performance_log_record(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="hyperion.performance")
+    prof.start_profiling()
+    _burn(0.2)
+    profile = prof.stop_profiling()
+    records = [r for r in caplog.records if r.name == "hyperion.performance"]
+    assert len(records) == 1
+    record = records[0]
+    assert "hot_python" in record.getMessage() and profile.profile_id in record.getMessage()
+    assert getattr(record, semconv.HYPERION_PROFILE_ID) == profile.profile_id
+    assert getattr(record, semconv.CODE_FUNCTION_NAME) == "hot_python"
