@@ -1,0 +1,289 @@
+"""Decode throughput on a GPT-2-small-shaped random model: ours, ours + telemetry, torch eager.
+
+Shape: 12 layers, d=768, 12 heads, vocab 50257, 1024 positions, fp32, batch 1, a 32-token
+prompt and 64 new tokens (greedy, so every runner does the same work). All runners share
+the same weights and run interleaved in one process, so the ratios hold on a noisy
+machine. Also measured in-run: the memory-bandwidth bound, the time to read every weight
+byte once through the same GEMVs a decode step does (``1 / that`` is the best possible
+tokens/s for a memory-bound decode).
+
+    python benchmarks/bench_decode.py [--quick] [--repeats N] [--new-tokens N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from hyperion_otel.runtime import GenerationConfig
+from hyperion_otel.runtime.config import ArchConfig
+from hyperion_otel.runtime.model import Model
+from hyperion_otel.runtime.weights import LayerWeights, Weights
+
+SHAPE = {"n_layers": 12, "d_model": 768, "n_heads": 12, "vocab_size": 50257, "max_positions": 1024}
+
+
+def build_model(seed: int = 0, **shape: int) -> Model:
+    s = {**SHAPE, **shape}
+    d, v, p = s["d_model"], s["vocab_size"], s["max_positions"]
+    cfg = ArchConfig(
+        architecture="gpt2",
+        hf_architecture="GPT2LMHeadModel",
+        n_layers=s["n_layers"],
+        d_model=d,
+        n_heads=s["n_heads"],
+        n_kv_heads=s["n_heads"],
+        head_dim=d // s["n_heads"],
+        d_ff=4 * d,
+        vocab_size=v,
+        max_positions=p,
+        norm_eps=1e-5,
+        attention_bias=True,
+        mlp_bias=True,
+    )
+    rng = np.random.default_rng(seed)
+
+    def r(*shape: int, scale: float = 0.02) -> np.ndarray:
+        return rng.standard_normal(shape, dtype=np.float32) * np.float32(scale)
+
+    def ones(n: int) -> np.ndarray:
+        return np.ones(n, np.float32)
+
+    layers = [
+        LayerWeights(
+            ones(d),
+            r(d),
+            r(d, 3 * d),
+            r(3 * d),
+            r(d, d),
+            r(d),
+            ones(d),
+            r(d),
+            r(d, 4 * d),
+            r(4 * d),
+            r(4 * d, d),
+            r(d),
+        )
+        for _ in range(cfg.n_layers)
+    ]
+    embed = r(v, d)
+    weights = Weights(embed, r(p, d, scale=0.01), layers, ones(d), r(d), embed.T)
+    return Model(cfg, weights, None, "gpt2-small-random", "<memory>", "memory")
+
+
+def run_ours(model: Model, prompt: list[int], new_tokens: int) -> tuple[float, list[int]]:
+    """Decode tokens/s (tokens after the first / their time) and the token ids."""
+    g = model.generate(prompt, GenerationConfig(temperature=0.0, max_new_tokens=new_tokens))
+    decode_s = g.timings.total_s - g.timings.ttft_s
+    return (len(g.token_ids) - 1) / decode_s, g.token_ids
+
+
+def bandwidth_bound(model: Model, repeats: int) -> tuple[float, float]:
+    """(tokens/s bound, GB/s): read every weight matrix once via x @ W, as one decode step does."""
+    w = model.weights
+    mats = [m for lw in w.layers for m in (lw.w_qkv, lw.w_o, lw.w_up, lw.w_down)] + [w.head_t]
+    xs = [np.ones((1, m.shape[0]), np.float32) for m in mats]
+    outs = [np.empty((1, m.shape[1]), np.float32) for m in mats]
+    nbytes = sum(m.nbytes for m in mats)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for x, m, o in zip(xs, mats, outs, strict=True):
+            np.matmul(x, m, out=o)
+        best = min(best, time.perf_counter() - t0)
+    return 1.0 / best, nbytes / best / 1e9
+
+
+def torch_runner(model: Model) -> Callable[[list[int], int], tuple[float, list[int]]] | None:
+    """A hand-written torch eager decode with a KV cache over the same weights, or None."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    c, w = model.config, model.weights
+    t = torch.from_numpy
+    wte, wpe = t(w.embed), t(w.pos_embed)  # type: ignore[arg-type]
+    lw = [{k: t(v) for k, v in vars(x).items()} for x in w.layers]
+    lnf_w, lnf_b = t(w.final_norm_w), t(w.final_norm_b)  # type: ignore[arg-type]
+    nh, hd, d = c.n_heads, c.head_dim, c.d_model
+
+    def ln(x: Any, g: Any, b: Any) -> Any:
+        return torch.nn.functional.layer_norm(x, (d,), g, b, c.norm_eps)
+
+    def step(ids: Any, pos0: int, kc: Any, vc: Any) -> Any:
+        n = ids.shape[0]
+        x = wte[ids] + wpe[pos0 : pos0 + n]
+        for i, p in enumerate(lw):
+            h = ln(x, p["norm1_w"], p["norm1_b"])
+            q, k, v = torch.addmm(p["b_qkv"], h, p["w_qkv"]).split(d, dim=1)
+            q = q.view(n, nh, hd).transpose(0, 1)
+            kc[i, :, pos0 : pos0 + n] = k.view(n, nh, hd).transpose(0, 1)
+            vc[i, :, pos0 : pos0 + n] = v.view(n, nh, hd).transpose(0, 1)
+            kk, vv = kc[i, :, : pos0 + n], vc[i, :, : pos0 + n]
+            att = (q @ kk.transpose(1, 2)) / hd**0.5
+            if n > 1:
+                mask = torch.ones(n, pos0 + n, dtype=torch.bool).tril(pos0)
+                att = att.masked_fill(~mask, float("-inf"))
+            a = (att.softmax(-1) @ vv).transpose(0, 1).reshape(n, d)
+            x = x + torch.addmm(p["b_o"], a, p["w_o"])
+            h = ln(x, p["norm2_w"], p["norm2_b"])
+            u = torch.nn.functional.gelu(torch.addmm(p["b_up"], h, p["w_up"]), approximate="tanh")
+            x = x + torch.addmm(p["b_down"], u, p["w_down"])
+        return ln(x[-1:], lnf_w, lnf_b) @ wte.T
+
+    def run(prompt: list[int], new_tokens: int) -> tuple[float, list[int]]:
+        with torch.inference_mode():
+            total = len(prompt) + new_tokens
+            kc = torch.zeros(c.n_layers, nh, total, hd)
+            vc = torch.zeros(c.n_layers, nh, total, hd)
+            tok = int(step(torch.tensor(prompt), 0, kc, vc).argmax())
+            out = [tok]
+            t0 = time.perf_counter()
+            for _ in range(new_tokens - 1):
+                tok = int(step(torch.tensor([tok]), len(prompt) + len(out) - 1, kc, vc).argmax())
+                out.append(tok)
+            return (new_tokens - 1) / (time.perf_counter() - t0), out
+
+    return run
+
+
+class _DroppingSpanExporter:
+    def export(self, spans: Sequence[Any]) -> Any:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def install_dropping_sdk() -> Callable[[], None]:
+    """Global SDK providers whose exporters drop everything; returns their shutdown."""
+    from opentelemetry import metrics, trace
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from hyperion_otel import _telemetry
+
+    tp = TracerProvider()
+    tp.add_span_processor(BatchSpanProcessor(_DroppingSpanExporter()))  # type: ignore[arg-type]
+    mp = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    trace.set_tracer_provider(tp)
+    metrics.set_meter_provider(mp)
+    _telemetry.refresh()
+
+    def shutdown() -> None:
+        tp.shutdown()
+        mp.shutdown()
+
+    return shutdown
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="1 repeat, 16 new tokens")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--new-tokens", type=int, default=64)
+    ap.add_argument("--prompt-tokens", type=int, default=32)
+    ap.add_argument("--no-torch", action="store_true")
+    args = ap.parse_args(argv)
+    repeats, new = (1, 16) if args.quick else (args.repeats, args.new_tokens)
+
+    model = build_model()
+    prompt = [
+        int(i)
+        for i in np.random.default_rng(1).integers(0, SHAPE["vocab_size"], args.prompt_tokens)
+    ]
+    torch_run = None if args.no_torch else torch_runner(model)
+    run_ours(model, prompt, 4)  # warm up BLAS threads and page in the weights
+    if torch_run is not None:
+        torch_run(prompt, 4)
+
+    ours: list[float] = []
+    torch_tps: list[float] = []
+    ids_ours: list[int] = []
+    ids_torch: list[int] = []
+    for _ in range(repeats):
+        tps, ids_ours = run_ours(model, prompt, new)
+        ours.append(tps)
+        if torch_run is not None:
+            tps, ids_torch = torch_run(prompt, new)
+            torch_tps.append(tps)
+    shutdown = install_dropping_sdk()
+    try:
+        with_tel = [run_ours(model, prompt, new)[0] for _ in range(repeats)]
+        ours.extend(run_ours(model, prompt, new)[0] for _ in range(repeats))  # interleave after too
+    finally:
+        shutdown()
+    bound_tps, gbps = bandwidth_bound(model, max(3, repeats))
+
+    res: dict[str, Any] = {
+        "ours_tok_s": statistics.median(ours),
+        "ours_telemetry_tok_s": statistics.median(with_tel),
+        "bound_tok_s": bound_tps,
+        "gemv_gb_s": gbps,
+        "weight_mb_per_token": sum(
+            m.nbytes for lw in model.weights.layers for m in (lw.w_qkv, lw.w_o, lw.w_up, lw.w_down)
+        )
+        / 1e6
+        + model.weights.head_t.nbytes / 1e6,
+        "repeats": repeats,
+        "new_tokens": new,
+    }
+    res["telemetry_overhead"] = res["ours_tok_s"] / res["ours_telemetry_tok_s"] - 1
+    res["ours_vs_bound"] = res["ours_tok_s"] / bound_tps
+    if torch_tps:
+        res["torch_eager_tok_s"] = statistics.median(torch_tps)
+        res["ours_vs_torch"] = res["ours_tok_s"] / res["torch_eager_tok_s"]
+        res["same_tokens_as_torch"] = ids_ours == ids_torch
+    return res
+
+
+def _table(res: dict[str, Any]) -> str:
+    rows = [
+        ("ours (numpy, no SDK)", f"{res['ours_tok_s']:.1f}", "1.00"),
+        (
+            "ours + telemetry (SDK, dropping exporter)",
+            f"{res['ours_telemetry_tok_s']:.1f}",
+            f"{res['ours_telemetry_tok_s'] / res['ours_tok_s']:.3f}",
+        ),
+    ]
+    if "torch_eager_tok_s" in res:
+        rows.append(
+            (
+                "torch eager (hand-written, KV cache)",
+                f"{res['torch_eager_tok_s']:.1f}",
+                f"{res['torch_eager_tok_s'] / res['ours_tok_s']:.3f}",
+            )
+        )
+    rows.append(
+        (
+            f"bandwidth bound ({res['weight_mb_per_token']:.0f} MB/token at {res['gemv_gb_s']:.1f} GB/s)",
+            f"{res['bound_tok_s']:.1f}",
+            f"{res['bound_tok_s'] / res['ours_tok_s']:.3f}",
+        )
+    )
+    lines = ["| runner | decode tok/s | vs ours |", "|---|---:|---:|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    extra = f"\ntelemetry overhead: {100 * res['telemetry_overhead']:+.2f}%"
+    if "ours_vs_torch" in res:
+        extra += f"; ours / torch eager: {res['ours_vs_torch']:.3f}x; same greedy tokens: {res['same_tokens_as_torch']}"
+    return (
+        "\n".join(lines)
+        + extra
+        + f"\n(median of {res['repeats']} runs, {res['new_tokens']} new tokens)"
+    )
+
+
+if __name__ == "__main__":
+    print(_table(main()))
