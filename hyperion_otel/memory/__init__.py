@@ -47,7 +47,7 @@ from hyperion_otel.memory.optimizer import (
     set_memory_speed_tradeoff,
 )
 from hyperion_otel.memory.pool import MemoryPool
-from hyperion_otel.memory.spans import SpanMemory, span_memory
+from hyperion_otel.memory.spans import SpanMemory, span_memory, start_span_memory
 from hyperion_otel.memory.tracker import AllocationInfo, MemoryDebugInfo
 
 __all__ = [
@@ -80,4 +80,5 @@ __all__ = [
     "set_memory_speed_tradeoff",
     "shutdown_memory",
     "span_memory",
+    "start_span_memory",
 ]

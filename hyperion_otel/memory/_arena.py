@@ -3,8 +3,9 @@
 Each segment keeps its free blocks as a sorted list of start offsets plus a dict
 ``start -> size``. Allocation is address-ordered first fit (low fragmentation in practice
 and O(number of free blocks), which stays small because frees coalesce). Freeing merges a
-block with its free neighbours (bisect on the starts). Size-class reuse bins live in the
-pool, in front of this free list.
+block with its free neighbours (bisect on the starts). The ``Arena`` puts size-class reuse
+bins in front of the free lists and adds segments up to a budget. Not thread-safe: the
+pool calls it with its lock held.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from collections.abc import Iterator
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ALIGN", "Segment", "merged_free_runs", "round_up"]
+__all__ = ["ALIGN", "Arena", "Segment", "merged_free_runs", "round_up"]
+
+MIN_GROWTH = 1024 * 1024
 
 ALIGN = 64
 
@@ -89,6 +92,111 @@ class Segment:
 
     def contains(self, addr: int) -> bool:
         return self.base <= addr < self.base + self.size
+
+
+class Arena:
+    """Segments, reuse bins and the budget: hands out ``(segment, offset)`` of blocks."""
+
+    def __init__(self, initial: int, maximum: int) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self.segments: list[Segment] = []
+        self.bins: dict[int, list[tuple[Segment, int]]] = {}
+        self.cached = 0  # bytes sitting in reuse bins
+        self.reserved = 0  # bytes of all segments
+        self._created = 0
+        if initial:
+            self._add_segment(initial)
+
+    def take(self, size: int) -> tuple[Segment, int] | None:
+        """A block of ``size`` bytes (a multiple of ALIGN), or None if the budget forbids it.
+
+        Order: a binned block of the same size, first fit in the free lists, the same after
+        merging the bins back, a new segment.
+        """
+        bin_ = self.bins.get(size)
+        if bin_:
+            self.cached -= size
+            seg, off = bin_.pop()
+        else:
+            found = self._first_fit(size)
+            if found is None and self.cached:
+                self.flush_bins()
+                found = self._first_fit(size)
+            if found is None:
+                found = self._grow(size)
+                if found is None:
+                    return None
+            seg, off = found
+        seg.live += 1
+        return seg, off
+
+    def give(self, seg: Segment, offset: int, size: int, reuse: bool) -> None:
+        """Take a block back: into its size bin with ``reuse``, else into the free list."""
+        seg.live -= 1
+        if reuse:
+            bin_ = self.bins.get(size)
+            if bin_ is None:
+                self.bins[size] = [(seg, offset)]
+            else:
+                bin_.append((seg, offset))
+            self.cached += size
+            return
+        if self.cached:
+            self.flush_bins()
+        seg.release(offset, size)
+
+    def flush_bins(self) -> None:
+        for size, entries in self.bins.items():
+            for seg, off in entries:
+                seg.release(off, size)
+        self.bins.clear()
+        self.cached = 0
+
+    def release_idle(self, seg: Segment, retain: int) -> bool:
+        """Drop ``seg`` (never the first) if nothing in it is live and the arena holds more
+        than ``retain`` bytes. Returns True if it was dropped."""
+        if seg.live or seg is self.segments[0] or self.reserved <= retain:
+            return False
+        for size, entries in self.bins.items():
+            kept = [(s, o) for s, o in entries if s is not seg]
+            if len(kept) != len(entries):
+                for s, o in entries:
+                    if s is seg:
+                        seg.release(o, size)
+                self.cached -= size * (len(entries) - len(kept))
+                entries[:] = kept
+        if not seg.is_empty():
+            return False
+        self.segments.remove(seg)
+        self.reserved -= seg.size
+        return True
+
+    def contains(self, addr: int) -> bool:
+        return any(seg.contains(addr) for seg in self.segments)
+
+    def _first_fit(self, size: int) -> tuple[Segment, int] | None:
+        for seg in self.segments:
+            off = seg.carve(size)
+            if off >= 0:
+                return seg, off
+        return None
+
+    def _grow(self, size: int) -> tuple[Segment, int] | None:
+        room = self.maximum - self.reserved
+        if size > room:
+            return None
+        # Double the arena (at least MIN_GROWTH, at least the request) within the budget.
+        grow = max(size, min(max(self.reserved, self.initial, MIN_GROWTH), room) & -ALIGN)
+        seg = self._add_segment(grow)
+        return seg, seg.carve(size)
+
+    def _add_segment(self, size: int) -> Segment:
+        seg = Segment(size, self._created)
+        self._created += 1
+        self.segments.append(seg)
+        self.reserved += size
+        return seg
 
 
 def merged_free_runs(free: list[tuple[int, int]]) -> Iterator[int]:

@@ -23,19 +23,20 @@ def heap_stats(pool: MemoryPool) -> HeapStats:
     if pool._guard:
         # Each guard region is wholly devoted to its allocation: nothing is free to reuse.
         return HeapStats(
-            pool_bytes=pool._reserved,
-            used_bytes=pool._reserved,
+            pool_bytes=pool._guard_reserved,
+            used_bytes=pool._guard_reserved,
             allocation_count=len(pool._live),
             total_allocations=pool._total_allocations,
             peak_used_bytes=pool._used_peak,
             max_pool_bytes=pool.config.max_pool_size,
         )
+    arena = pool._arena
     return compute_heap_stats(
-        pool._segments,
-        pool._bins,
-        pool_bytes=pool._reserved,
+        arena.segments,
+        arena.bins,
+        pool_bytes=arena.reserved,
         used_bytes=pool._used,
-        cached_bytes=pool._cached,
+        cached_bytes=arena.cached,
         allocation_count=len(pool._live),
         total_allocations=pool._total_allocations,
         peak_used_bytes=pool._used_peak,

@@ -40,14 +40,23 @@ DEFAULT_MAX_TRACKED_ALLOCATIONS = 100_000
 DEFAULT_MAX_STACKS = 10_000
 
 
+# Checks run in __post_init__, called by the generated __init__: the user's line is 4 frames up.
+_POST_INIT = 4
+
+
 def _check_bool(owner: str, name: str, value: Any) -> None:
     if not isinstance(value, bool):
         raise ConfigError(
-            f"{owner}.{name} must be a bool, got {value!r}", stacklevel=3, field=name, value=repr(value)
+            f"{owner}.{name} must be a bool, got {value!r}",
+            stacklevel=_POST_INIT,
+            field=name,
+            value=repr(value),
         )
 
 
-def _check_int(owner: str, name: str, value: Any, low: int, high: int | None = None) -> None:
+def _check_int(
+    owner: str, name: str, value: Any, low: int, high: int | None = None, stacklevel: int = _POST_INIT
+) -> None:
     ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
     if ok and high is not None:
         ok = value <= high
@@ -55,7 +64,7 @@ def _check_int(owner: str, name: str, value: Any, low: int, high: int | None = N
         bound = f">= {low}" if high is None else f"in [{low}, {high}]"
         raise ConfigError(
             f"{owner}.{name} must be an int {bound}, got {value!r}",
-            stacklevel=3,
+            stacklevel=stacklevel,
             field=name,
             value=repr(value),
         )
@@ -72,7 +81,8 @@ class MemoryConfig:
     at least one page of address space per allocation plus a syscall or three; never use it
     in production). ``check_corruption``: canary bytes around each block, verified at free and
     by ``check_memory_corruption()``. ``initial_pool_size``/``max_pool_size``: bytes reserved
-    up front / budget the pool never exceeds. ``enable_optimization``: let the pool follow the
+    up front / budget the pool never exceeds (with only ``max_pool_size`` given below 64 MiB,
+    the reservation shrinks to it). ``enable_optimization``: let the pool follow the
     memory optimizer (size-class reuse, release of idle segments); off, it is a plain arena.
     """
 
@@ -94,11 +104,14 @@ class MemoryConfig:
             _check_bool(o, name, getattr(self, name))
         _check_int(o, "initial_pool_size", self.initial_pool_size, 0)
         _check_int(o, "max_pool_size", self.max_pool_size, 1)
+        if DEFAULT_INITIAL_POOL_SIZE == self.initial_pool_size > self.max_pool_size:
+            # Only the budget was given, below the default reservation: reserve the budget.
+            object.__setattr__(self, "initial_pool_size", self.max_pool_size)
         if self.initial_pool_size > self.max_pool_size:
             raise ConfigError(
                 f"MemoryConfig.initial_pool_size ({self.initial_pool_size} bytes) must not exceed "
                 f"max_pool_size ({self.max_pool_size} bytes)",
-                stacklevel=2,
+                stacklevel=3,
                 field="initial_pool_size",
                 value=repr(self.initial_pool_size),
             )
@@ -123,7 +136,7 @@ class MemoryConfig:
         ``_STACK_DEPTH``, ``_GUARD_PAGES``, ``_CHECK_CORRUPTION``, ``_POOL_INITIAL_MB`` and
         ``_POOL_MAX_MB`` (pool sizes in MiB here, bytes in the config)."""
         for name, mb in (("pool_initial_mb", pool_initial_mb), ("pool_max_mb", pool_max_mb)):
-            _check_int("MemoryConfig.from_settings", name, mb, 0)
+            _check_int("MemoryConfig.from_settings", name, mb, 0, stacklevel=3)
         return cls(
             track_allocations=tracking or stack_traces,
             track_stack_traces=stack_traces,

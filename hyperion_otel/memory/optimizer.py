@@ -64,8 +64,9 @@ class MemoryOptimizer:
         """Idle pool bytes the pool may keep: ``initial + tradeoff * (max - initial)``."""
         return initial_pool_size + int(self._tradeoff * (max_pool_size - initial_pool_size))
 
-    def set_tradeoff(self, value: float) -> None:
-        self._tradeoff = check_tradeoff(value, stacklevel=2)
+    def set_tradeoff(self, value: float, _stacklevel: int = 2) -> None:
+        """Change the tradeoff (a ``ConfigError`` for a value outside [0, 1])."""
+        self._tradeoff = check_tradeoff(value, stacklevel=_stacklevel)
 
     def __repr__(self) -> str:
         return (
@@ -110,7 +111,7 @@ def set_memory_speed_tradeoff(optimizer: MemoryOptimizer, value: float) -> None:
             f"set_memory_speed_tradeoff expects a MemoryOptimizer, got {optimizer!r}",
             value=repr(optimizer),
         )
-    optimizer.set_tradeoff(value)
+    optimizer.set_tradeoff(value, _stacklevel=3)
 
 
 def reset_memory_optimizer() -> None:

@@ -2,24 +2,24 @@
 
 Memory comes from numpy byte segments (``initial_pool_size`` reserved up front, more
 segments added on demand up to ``max_pool_size``); blocks are 64-byte aligned and freed
-blocks coalesce (see ``_arena``). With tensor reuse on, freed blocks first go to per-size
-bins and are handed out again in O(1). A request that would take the pool past its budget
-raises ``HyperionMemoryError`` naming the usage and the biggest holders, instead of letting
-the OS kill the process. Arrays are views into a segment; the pool finds an allocation by
-the array's data pointer, so ``free`` also accepts a reshaped view of the same start.
+blocks coalesce; with tensor reuse on, freed blocks first go to per-size bins and are
+handed out again in O(1) (see ``_arena``). A request that would take the pool past its
+budget raises ``HyperionMemoryError`` naming the usage and the biggest holders, instead of
+letting the OS kill the process. Arrays are views into a segment.
 
-Hot path budget (tracking on, stacks 16 deep): a few microseconds per allocate+free pair,
-so that a decode step with a few hundred allocations slows by well under 5%.
+Hot path: ``free`` finds the record by the identity of the array it handed out (falling
+back to the data pointer for a view that starts at the same byte); stacks are captured by
+a bounded inline frame walk and interned (see ``_stacks``). Measured cost is a few
+microseconds per allocate+free pair with stacks 16 deep.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import operator
 import sys
 import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,8 @@ from opentelemetry import trace
 from hyperion_otel import _allocator
 from hyperion_otel.errors import HyperionMemoryError, InvalidInputError
 from hyperion_otel.memory import _report, optimizer
-from hyperion_otel.memory._arena import ALIGN, Segment
+from hyperion_otel.memory._arena import ALIGN, Arena
+from hyperion_otel.memory._shapes import DTYPES, as_dtype, as_shape
 from hyperion_otel.memory._stacks import StackTable, capture_key
 from hyperion_otel.memory.config import MemoryConfig
 from hyperion_otel.memory.guard import (
@@ -44,37 +45,12 @@ from hyperion_otel.memory.guard import (
 from hyperion_otel.memory.heap import HeapStats
 from hyperion_otel.memory.tracker import Alloc, AllocationInfo, MemoryDebugInfo, describe
 
-__all__ = ["MemoryPool"]
+__all__ = ["MAX_OPEN_WINDOWS", "MemoryPool"]
 
-_MIN_GROWTH = 1024 * 1024
-_DTYPES: dict[Any, np.dtype[Any]] = {}
+MAX_OPEN_WINDOWS = 256  # span measurements open at once (see spans)
+_MAX_RETIRED = 4096  # freed guard-page addresses remembered to catch double frees
 _get_span = trace.get_current_span
 _getframe = sys._getframe
-
-
-def _as_dtype(dtype: Any) -> np.dtype[Any]:
-    try:
-        cached = _DTYPES.get(dtype)
-    except TypeError:  # unhashable dtype spec
-        cached = None
-    if cached is not None:
-        return cached
-    try:
-        dt: np.dtype[Any] = np.dtype(dtype)
-    except TypeError as exc:
-        raise InvalidInputError(
-            f"dtype {dtype!r} is not a numpy dtype", stacklevel=3, value=repr(dtype)
-        ) from exc
-    if dt.hasobject:
-        raise InvalidInputError(
-            f"dtype {dt} holds Python objects; the pool only holds plain numeric data",
-            stacklevel=3,
-            value=str(dt),
-        )
-    if len(_DTYPES) < 256:
-        with contextlib.suppress(TypeError):
-            _DTYPES[dtype] = dt
-    return dt
 
 
 class MemoryPool:
@@ -104,14 +80,12 @@ class MemoryPool:
         self._canary = cfg.check_corruption and not cfg.enable_guard_pages
         self._extra = CANARY_FRONT + CANARY_BACK_MIN if self._canary else 0
         self._front = CANARY_FRONT if self._canary else 0
-        self._segments: list[Segment] = []
-        self._seg_count = 0
-        self._bins: dict[int, list[tuple[Segment, int]]] = {}
-        self._cached = 0  # bytes sitting in reuse bins
+        self._optimize = cfg.enable_optimization
+        self._arena = Arena(0 if self._guard else cfg.initial_pool_size, cfg.max_pool_size)
+        self._guard_reserved = 0  # bytes of live guard regions
+        self._retired: OrderedDict[int, None] = OrderedDict()
         self._live: dict[int, Alloc] = {}  # data address -> record
         self._by_obj: dict[int, Alloc] = {}  # id(array handed out) -> record
-        self._optimize = cfg.enable_optimization
-        self._reserved = 0  # bytes of all segments (or guard regions)
         self._used = 0  # block bytes handed out
         self._used_peak = 0
         self._next_id = 1
@@ -120,24 +94,18 @@ class MemoryPool:
         self._total_bytes = 0
         self._total_allocations = 0
         self._hw = 0  # high-water of active bytes since the last span window opened
-        self._windows: list[list[int]] = []  # [start_total_bytes, peak] per open span window
+        self._windows: list[list[int]] = []  # [start_total_bytes, peak] per open window
         self._stacks = StackTable(cfg.max_stacks)
         self._max_tracked = cfg.max_tracked_allocations
         self._tracked_live = 0
         self._dropped_records = 0
-        self._track = False
-        self._traces = False
+        self._track = self._traces = False
         self._stack_depth = cfg.stack_depth
         self._depth = 0  # frames captured per allocation: 0 (off), 1 (site), stack_depth
-        self.set_tracking(
-            cfg.track_allocations or cfg.track_stack_traces or cfg.check_corruption,
-            cfg.track_stack_traces,
-            cfg.stack_depth,
-        )
+        # Canary errors name the allocating line, so that mode records at least the site.
+        self.set_tracking(cfg.track_allocations or cfg.check_corruption, cfg.track_stack_traces)
         if self._guard:
             FAULT_HANDLER.acquire()
-        if cfg.initial_pool_size and not self._guard:
-            self._add_segment(cfg.initial_pool_size)
 
     # ---------------------------------------------------------------- configuration
     def set_tracking(self, allocations: bool, stack_traces: bool, depth: int | None = None,
@@ -185,11 +153,10 @@ class MemoryPool:
                 return
             self._closed = True
             installed, self._installed = self._installed, False
-            self._bins.clear()
-            self._segments = []
-            self._live = {}
-            self._by_obj = {}
-            self._windows = []
+            self._arena = Arena(0, self.config.max_pool_size)
+            self._live, self._by_obj, self._windows = {}, {}, []
+            self._retired.clear()
+            self._guard_reserved = 0
         if installed and _allocator.get_allocator() is self:
             _allocator.set_allocator(self._previous)
         self._previous = None
@@ -203,18 +170,23 @@ class MemoryPool:
         self.close()
 
     # ---------------------------------------------------------------- hot path
-    def allocate(self, shape: tuple[int, ...] | int, dtype: npt.DTypeLike = np.float32) -> npt.NDArray[Any]:
+    def allocate(
+        self, shape: tuple[int, ...] | int, dtype: npt.DTypeLike = np.float32
+    ) -> npt.NDArray[Any]:
         """Uninitialised C-contiguous array of ``shape`` and ``dtype`` from the pool."""
         if type(shape) is not tuple:
-            shape = _as_shape(shape)
-        dt = _DTYPES.get(dtype) if type(dtype) is type else None
+            shape = as_shape(shape)
+        dt = DTYPES.get(dtype) if type(dtype) is type else None
         if dt is None:
-            dt = _as_dtype(dtype)
+            dt = as_dtype(dtype)
         nbytes = math.prod(shape) * dt.itemsize
-        if nbytes < 0:  # an even number of negative dims is caught by np.ndarray below
-            raise InvalidInputError(
-                f"shape {shape} has a negative dimension", stacklevel=2, value=repr(shape)
-            )
+        if type(nbytes) is not int or nbytes < 0:
+            shape = as_shape(shape)  # numpy ints become ints; floats and the like are refused
+            nbytes = math.prod(shape) * dt.itemsize
+            if nbytes < 0:  # an even number of negative dims is caught by np.ndarray below
+                raise InvalidInputError(
+                    f"shape {shape} has a negative dimension", stacklevel=2, value=repr(shape)
+                )
         if self._guard:
             return self._allocate_guarded(shape, dt, nbytes)
         size = (nbytes + self._extra + ALIGN - 1) & -ALIGN or ALIGN
@@ -233,15 +205,11 @@ class MemoryPool:
         with self._lock:
             if self._closed:
                 raise HyperionMemoryError("allocate() on a closed MemoryPool", stacklevel=2)
-            bin_ = self._bins.get(size)
-            if bin_:
-                seg, off = bin_.pop()
-                self._cached -= size
-            else:
-                seg, off = self._carve(size, shape, dt)
-            seg.live += 1
-            addr = seg.base + off + self._front
-            rec = Alloc(addr, seg, off, size, nbytes, self._next_id, shape, dt)
+            block = self._arena.take(size)
+            if block is None:
+                raise _report.budget_error(self, size, shape, dt)
+            seg, off = block
+            rec = Alloc(seg.base + off + self._front, seg, off, size, nbytes, self._next_id, shape, dt)
             self._next_id += 1
             self._account(rec)
         if self._canary:
@@ -312,11 +280,15 @@ class MemoryPool:
             ) from None
         with self._lock:
             rec = self._live.get(addr)
-            if rec is None:
-                err = self._unknown_free(addr)
-                if err is not None:
-                    raise err
-        return rec
+            if rec is None and (addr in self._retired or self._arena.contains(addr)):
+                raise HyperionMemoryError(
+                    f"free() of address 0x{addr:x}, inside the pool but not the start of a live "
+                    "allocation: a double free, or a view that does not start where the "
+                    "allocation starts",
+                    stacklevel=3,
+                    address=addr,
+                )
+        return rec  # None: not ours, left to the garbage collector as the numpy allocator does
 
     def _release(self, rec: Alloc) -> HyperionMemoryError | None:
         with self._lock:
@@ -328,111 +300,41 @@ class MemoryPool:
             self._active_bytes -= rec.nbytes
             if rec.tracked:
                 self._tracked_live -= 1
-            owner = rec.owner
+            seg = rec.owner
             if self._guard:
-                self._reserved -= owner.length
-                owner.retire()
+                self._guard_reserved -= seg.length
+                seg.retire()
+                self._retired[rec.addr] = None
+                if len(self._retired) > _MAX_RETIRED:
+                    self._retired.popitem(last=False)
                 return None
             damaged = None
             if self._canary:
-                bad = check_canaries(owner.buf, rec.offset, rec.offset + CANARY_FRONT, rec.nbytes,
+                bad = check_canaries(seg.buf, rec.offset, rec.offset + CANARY_FRONT, rec.nbytes,
                                      rec.offset + rec.size)
                 if bad is not None:
                     damaged = _report.corruption_error(rec, bad, self._stacks, "free()")
-            owner.live -= 1
             opt = (optimizer._current or optimizer.get_memory_optimizer()) if self._optimize else None
-            if opt is not None and opt.reuse_enabled:
-                bin_ = self._bins.get(rec.size)
-                if bin_ is None:
-                    self._bins[rec.size] = [(owner, rec.offset)]
-                else:
-                    bin_.append((owner, rec.offset))
-                self._cached += rec.size
-            else:
-                if self._cached:
-                    self._flush_bins()
-                owner.release(rec.offset, rec.size)
-            if opt is not None and owner.live == 0:
-                self._maybe_release_segment(owner, opt)
+            arena = self._arena
+            arena.give(seg, rec.offset, rec.size, opt is not None and opt.reuse_enabled)
+            if opt is not None and seg.live == 0:
+                cfg = self.config
+                arena.release_idle(seg, opt.retained_bytes(cfg.initial_pool_size, cfg.max_pool_size))
             return damaged
-
-    def _unknown_free(self, addr: int) -> HyperionMemoryError | None:
-        for seg in self._segments:
-            if seg.contains(addr):
-                return HyperionMemoryError(
-                    f"free() of address 0x{addr:x}, inside the pool but not the start of a live "
-                    "allocation: a double free, or a view that does not start where the "
-                    "allocation starts",
-                    stacklevel=3,
-                    address=addr,
-                )
-        return None  # not ours: left to the garbage collector, as the numpy allocator does
-
-    # ---------------------------------------------------------------- arena management
-    def _carve(self, size: int, shape: tuple[int, ...], dt: np.dtype[Any]) -> tuple[Segment, int]:
-        for seg in self._segments:
-            off = seg.carve(size)
-            if off >= 0:
-                return seg, off
-        if self._cached:
-            self._flush_bins()
-            for seg in self._segments:
-                off = seg.carve(size)
-                if off >= 0:
-                    return seg, off
-        room = self.config.max_pool_size - self._reserved
-        if size > room:
-            raise _report.budget_error(self, size, shape, dt)
-        grow = max(size, min(max(self._reserved, self.config.initial_pool_size, _MIN_GROWTH), room))
-        seg = self._add_segment(grow & -ALIGN if grow & -ALIGN >= size else size)
-        off = seg.carve(size)
-        return seg, off
-
-    def _add_segment(self, size: int) -> Segment:
-        seg = Segment(size, self._seg_count)
-        self._seg_count += 1
-        self._segments.append(seg)
-        self._reserved += size
-        return seg
-
-    def _flush_bins(self) -> None:
-        for size, entries in self._bins.items():
-            for seg, off in entries:
-                seg.release(off, size)
-        self._bins.clear()
-        self._cached = 0
-
-    def _maybe_release_segment(self, seg: Segment, opt: optimizer.MemoryOptimizer) -> None:
-        """Drop an idle segment (never the first) when the pool keeps more than it may."""
-        if seg is self._segments[0]:
-            return
-        cfg = self.config
-        if self._reserved <= opt.retained_bytes(cfg.initial_pool_size, cfg.max_pool_size):
-            return
-        for size, entries in self._bins.items():
-            kept = [(s, o) for s, o in entries if s is not seg]
-            if len(kept) != len(entries):
-                for s, o in entries:
-                    if s is seg:
-                        seg.release(o, size)
-                self._cached -= size * (len(entries) - len(kept))
-                entries[:] = kept
-        if seg.is_empty():
-            self._segments.remove(seg)
-            self._reserved -= seg.size
 
     def _allocate_guarded(self, shape: tuple[int, ...], dt: np.dtype[Any], nbytes: int) -> npt.NDArray[Any]:
         with self._lock:
             if self._closed:
                 raise HyperionMemoryError("allocate() on a closed MemoryPool", stacklevel=3)
             length = GuardRegion.length_for(nbytes)
-            if self._reserved + length > self.config.max_pool_size:
+            if self._guard_reserved + length > self.config.max_pool_size:
                 raise _report.budget_error(self, length, shape, dt)
             region = GuardRegion(nbytes)
-            self._reserved += region.length
+            self._guard_reserved += region.length
             rec = Alloc(region.data_addr(nbytes), region, 0, region.data_len, nbytes,
                         self._next_id, shape, dt)
             self._next_id += 1
+            self._retired.pop(rec.addr, None)
             self._account(rec)
         out = region.array(shape, dt, nbytes)
         rec.array = out
@@ -445,6 +347,11 @@ class MemoryPool:
         return out
 
     # ---------------------------------------------------------------- inspection
+    @property
+    def reserved_bytes(self) -> int:
+        """Bytes the pool holds: all segments, or all guard regions in guard-page mode."""
+        return self._guard_reserved if self._guard else self._arena.reserved
+
     def debug_info(self) -> MemoryDebugInfo:
         with self._lock:
             return MemoryDebugInfo(
@@ -484,10 +391,8 @@ class MemoryPool:
             rec = self._live.get(addr)
             if rec is not None:
                 return rec
-            for r in self._live.values():
-                if r.addr <= addr < r.addr + max(r.nbytes, 1):
-                    return r
-        return None
+            return next((r for r in self._live.values()
+                         if r.addr <= addr < r.addr + max(r.nbytes, 1)), None)
 
     def describe(self, array: npt.NDArray[Any]) -> AllocationInfo | None:
         rec = self.find(array)
@@ -518,11 +423,13 @@ class MemoryPool:
     def open_window(self) -> list[int]:
         """Start measuring bytes allocated and peak active bytes (see ``spans``)."""
         with self._lock:
-            for w in self._windows:
+            for w in self._windows:  # fold the high-water so far into the open windows
                 w[1] = max(w[1], self._hw)
             self._hw = self._active_bytes
             w = [self._total_bytes, self._active_bytes]
             self._windows.append(w)
+            if len(self._windows) > MAX_OPEN_WINDOWS:
+                del self._windows[0]
             return w
 
     def close_window(self, w: list[int]) -> tuple[int, int]:
@@ -530,21 +437,5 @@ class MemoryPool:
         with self._lock:
             for x in self._windows:
                 x[1] = max(x[1], self._hw)
-            if w in self._windows:
-                self._windows.remove(w)
+            self._windows = [x for x in self._windows if x is not w]
             return self._total_bytes - w[0], w[1]
-
-
-def _as_shape(shape: Any) -> tuple[int, ...]:
-    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
-        return (operator.index(shape),)
-    try:
-        out = tuple(operator.index(d) for d in shape)
-    except TypeError:
-        raise InvalidInputError(
-            f"shape must be an int or a sequence of ints, got {shape!r}",
-            stacklevel=3,
-            value=repr(shape),
-        ) from None
-    return out
-
