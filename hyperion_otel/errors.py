@@ -29,7 +29,7 @@ span it escapes but emits no second log record, count or callback round.
 unchanged; they are recorded with ``error.type`` = their own class name and category
 ``internal`` (``memory`` for ``MemoryError``, ``io`` for ``OSError``). Callbacks and
 ``get_last_error()`` see a ``HyperionError`` of that category whose ``__cause__`` is the
-original. ``KeyboardInterrupt``/``SystemExit`` are not errors and are not recorded.
+original. ``error_boundary`` lets ``KeyboardInterrupt``/``SystemExit`` pass unrecorded.
 
 **Callbacks** run on the thread that records, in registration order. A callback that
 returns ``False`` (exactly ``False``; ``None`` keeps everything, so a plain function that
