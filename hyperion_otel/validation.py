@@ -109,12 +109,11 @@ def validate_token_ids(
         raise _fail(field, "a list of integer token ids", type(ids).__name__, stacklevel)
     if not values and not allow_empty:
         raise _fail(field, "at least one token id", "an empty sequence", stacklevel)
-    if vocab_size is not None:
-        for i, v in enumerate(values):
-            if not 0 <= v < vocab_size:
-                raise _fail(
-                    f"{field}[{i}]", f"a token id in [0, {vocab_size})", str(v), stacklevel
-                )
+    upper = vocab_size if vocab_size is not None else math.inf
+    for i, v in enumerate(values):
+        if not 0 <= v < upper:
+            expected = f"a token id in [0, {vocab_size})" if vocab_size else "a token id >= 0"
+            raise _fail(f"{field}[{i}]", expected, str(v), stacklevel)
     if context_length is not None and len(values) > context_length - reserve:
         limit = context_length - reserve
         room = f" (leaving room for {reserve} new)" if reserve else ""
