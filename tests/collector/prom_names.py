@@ -112,7 +112,7 @@ _IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 def promql_labels(expr: str) -> set[str]:
     """Label names used in matchers and in by/without/on/ignoring/group_x clauses."""
     no_strings = _STRING.sub('""', expr)
-    labels = set()
+    labels: set[str] = set()
     for clause in _GROUPING.finditer(no_strings):
         labels.update(x.strip() for x in clause.group(2).split(",") if x.strip())
     for block in _MATCHERS.finditer(no_strings):

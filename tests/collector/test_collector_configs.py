@@ -226,7 +226,7 @@ def test_readme_states_the_pinned_versions_and_component_names() -> None:
     assert COLLECTOR_VERSION in readme
     for svc in compose()["services"].values():
         assert _image_tag(svc["image"])[1] in readme, svc["image"]
-    used_types = set()
+    used_types: set[str] = set()
     for name in COLLECTOR_CONFIGS:
         cfg = load(name)
         for kind in ("receivers", "processors", "exporters", "extensions"):
