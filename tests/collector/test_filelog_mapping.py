@@ -101,8 +101,8 @@ def check_mapping(entry: Entry, raw: dict[str, Any]) -> None:
         assert entry.trace_id == entry.span_id == entry.trace_flags == b""
     attrs = entry.attributes
     assert attrs[semconv.HYPERION_LOG_CATEGORY] == raw["category"]
-    assert attrs["thread.id"] == raw["thread_id"] and isinstance(attrs["thread.id"], int)
-    assert attrs["thread.name"] == raw["thread_name"]
+    assert attrs[semconv.THREAD_ID] == raw["thread_id"] and isinstance(attrs[semconv.THREAD_ID], int)
+    assert attrs[semconv.THREAD_NAME] == raw["thread_name"]
     assert entry.resource["process.pid"] == raw["process_id"]
     assert entry.resource["service.name"] == "hyperion-otel"
     for key in (semconv.CODE_FILE_PATH, semconv.CODE_LINE_NUMBER, semconv.CODE_FUNCTION_NAME):
