@@ -83,13 +83,14 @@ def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phoenix]:
     workdir = tmp_path_factory.mktemp("phoenix")
     ph = Phoenix(free_port(), free_port(), workdir / "phoenix.log")
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PHOENIX_"))},
         "PHOENIX_HOST": "127.0.0.1",
         "PHOENIX_PORT": str(ph.http_port),
         "PHOENIX_GRPC_PORT": str(ph.grpc_port),
         "PHOENIX_WORKING_DIR": str(workdir),
-        # Loopback only: no usage telemetry to the outside.
+        # Loopback only: no usage telemetry, no external resources.
         "PHOENIX_TELEMETRY_ENABLED": "false",
+        "PHOENIX_ALLOW_EXTERNAL_RESOURCES": "false",
     }
     with ph.log.open("wb") as log:
         proc = subprocess.Popen(
