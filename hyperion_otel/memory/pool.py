@@ -317,7 +317,7 @@ class MemoryPool:
             opt = (optimizer._current or optimizer.get_memory_optimizer()) if self._optimize else None
             arena = self._arena
             arena.give(seg, rec.offset, rec.size, opt is not None and opt.reuse_enabled)
-            if opt is not None and seg.live == 0:
+            if opt is not None and seg.live == 0 and seg is not arena.segments[0]:
                 cfg = self.config
                 arena.release_idle(seg, opt.retained_bytes(cfg.initial_pool_size, cfg.max_pool_size))
             return damaged

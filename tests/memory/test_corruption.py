@@ -105,6 +105,8 @@ def test_guard_page_arrays_end_at_a_page_boundary_and_count_against_the_budget()
         pool.allocate((5 * page,), np.uint8)
     pool.free(a)
     assert get_heap_stats().pool_bytes == 2 * page
+    with pytest.raises(HyperionMemoryError, match="double free"):
+        pool.free(a)  # reads only the array header, never the protected data
 
 
 GUARD_SCRIPT = """

@@ -196,3 +196,22 @@ def test_config_from_settings_values():
                                check_corruption=True, initial_pool_size=2 << 20,
                                max_pool_size=3 << 20)
     assert MemoryConfig.from_settings() == MemoryConfig()
+
+
+def test_importing_the_package_has_no_side_effects():
+    import subprocess
+    from pathlib import Path
+
+    code = (
+        "import threading, faulthandler, tracemalloc\n"
+        "from hyperion_otel import _allocator\n"
+        "before = (threading.active_count(), faulthandler.is_enabled(), tracemalloc.is_tracing(),"
+        " type(_allocator.get_allocator()).__name__)\n"
+        "import hyperion_otel.memory as m\n"
+        "after = (threading.active_count(), faulthandler.is_enabled(), tracemalloc.is_tracing(),"
+        " type(_allocator.get_allocator()).__name__)\n"
+        "assert before == after == (1, False, False, 'NumpyAllocator'), (before, after)\n"
+        "assert m.current_pool() is None\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=repo, timeout=60)
