@@ -164,3 +164,8 @@ HYPERION_LOG_CATEGORY: Final = "hyperion.log.category"
 # --- Telemetry pipeline health ---------------------------------------------------------------
 METRIC_TELEMETRY_DROPPED: Final = "hyperion.telemetry.dropped"
 HYPERION_SIGNAL: Final = "hyperion.signal"  # traces | metrics | logs
+
+# --- Doctor (test items that ``hyperion-otel doctor`` exports to check each pipeline) -------
+SPAN_DOCTOR_PROBE: Final = "hyperion.doctor.probe"
+METRIC_DOCTOR_PROBE: Final = "hyperion.doctor.probe"
+HYPERION_DOCTOR_RUN_ID: Final = "hyperion.doctor.run_id"
