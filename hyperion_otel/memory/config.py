@@ -128,22 +128,38 @@ class MemoryConfig:
         stack_depth: int = DEFAULT_STACK_DEPTH,
         guard_pages: bool = False,
         check_corruption: bool = False,
-        pool_initial_mb: int = DEFAULT_INITIAL_POOL_SIZE // MiB,
-        pool_max_mb: int = DEFAULT_MAX_POOL_SIZE // MiB,
+        pool_initial_mb: float = DEFAULT_INITIAL_POOL_SIZE / MiB,
+        pool_max_mb: float | None = DEFAULT_MAX_POOL_SIZE / MiB,
         enable_optimization: bool = True,
     ) -> MemoryConfig:
         """Config from the values of ``HYPERION_MEMORY_TRACKING``, ``_STACK_TRACES``,
         ``_STACK_DEPTH``, ``_GUARD_PAGES``, ``_CHECK_CORRUPTION``, ``_POOL_INITIAL_MB`` and
-        ``_POOL_MAX_MB`` (pool sizes in MiB here, bytes in the config)."""
+        ``_POOL_MAX_MB``. Pool sizes are MiB here (bytes in the config); ``pool_max_mb=None``
+        means "no limit", i.e. the machine's physical memory; the reservation is clipped to
+        the budget. Stack traces imply tracking."""
         for name, mb in (("pool_initial_mb", pool_initial_mb), ("pool_max_mb", pool_max_mb)):
-            _check_int("MemoryConfig.from_settings", name, mb, 0, stacklevel=3)
+            if mb is None and name == "pool_max_mb":
+                continue
+            if isinstance(mb, bool) or not isinstance(mb, (int, float)) or not mb >= 0:
+                raise ConfigError(
+                    f"MemoryConfig.from_settings: {name} must be a number of MiB >= 0, got {mb!r}",
+                    stacklevel=2,
+                    field=name,
+                    value=repr(mb),
+                )
+        if pool_max_mb is None:
+            import psutil
+
+            max_bytes = int(psutil.virtual_memory().total)
+        else:
+            max_bytes = max(1, int(pool_max_mb * MiB))
         return cls(
             track_allocations=tracking or stack_traces,
             track_stack_traces=stack_traces,
             enable_guard_pages=guard_pages,
             check_corruption=check_corruption,
-            initial_pool_size=pool_initial_mb * MiB,
-            max_pool_size=pool_max_mb * MiB,
+            initial_pool_size=min(int(pool_initial_mb * MiB), max_bytes),
+            max_pool_size=max_bytes,
             enable_optimization=enable_optimization,
             stack_depth=stack_depth,
         )

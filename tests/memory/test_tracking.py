@@ -179,6 +179,7 @@ def test_wrong_argument_types_are_invalid_input():
         (lambda: MemoryOptimizerConfig(memory_speed_tradeoff=1.5), "memory_speed_tradeoff"),
         (lambda: MemoryOptimizerConfig(memory_speed_tradeoff=float("nan")), "memory_speed_tradeoff"),
         (lambda: MemoryConfig.from_settings(pool_max_mb=-1), "pool_max_mb"),
+        (lambda: MemoryConfig.from_settings(pool_initial_mb="16"), "pool_initial_mb"),
     ],
 )
 def test_bad_config_values_raise_config_error_naming_field_and_value(make, field):
@@ -196,6 +197,9 @@ def test_config_from_settings_values():
                                check_corruption=True, initial_pool_size=2 << 20,
                                max_pool_size=3 << 20)
     assert MemoryConfig.from_settings() == MemoryConfig()
+    unlimited = MemoryConfig.from_settings(pool_initial_mb=16.5, pool_max_mb=None)
+    assert unlimited.max_pool_size > 1 << 28 and unlimited.initial_pool_size == int(16.5 * (1 << 20))
+    assert MemoryConfig.from_settings(pool_initial_mb=64, pool_max_mb=8).initial_pool_size == 8 << 20
 
 
 def test_importing_the_package_has_no_side_effects():
