@@ -54,25 +54,25 @@ def build_model(seed: int = 0, **shape: int) -> Model:
     def ones(n: int) -> np.ndarray:
         return np.ones(n, np.float32)
 
-    layers = [
+    layers = [  # nn.Linear layout [out, in], as the loader produces
         LayerWeights(
             ones(d),
             r(d),
-            r(d, 3 * d),
+            r(3 * d, d),
             r(3 * d),
             r(d, d),
             r(d),
             ones(d),
             r(d),
-            r(d, 4 * d),
-            r(4 * d),
             r(4 * d, d),
+            r(4 * d),
+            r(d, 4 * d),
             r(d),
         )
         for _ in range(cfg.n_layers)
     ]
     embed = r(v, d)
-    weights = Weights(embed, r(p, d, scale=0.01), layers, ones(d), r(d), embed.T)
+    weights = Weights(embed, r(p, d, scale=0.01), layers, ones(d), r(d), embed)
     return Model(cfg, weights, None, "gpt2-small-random", "<memory>", "memory")
 
 
@@ -84,17 +84,17 @@ def run_ours(model: Model, prompt: list[int], new_tokens: int) -> tuple[float, l
 
 
 def bandwidth_bound(model: Model, repeats: int) -> tuple[float, float]:
-    """(tokens/s bound, GB/s): read every weight matrix once via x @ W, as one decode step does."""
+    """(tokens/s bound, GB/s): read every weight matrix once via x @ W.T, as a decode step does."""
     w = model.weights
-    mats = [m for lw in w.layers for m in (lw.w_qkv, lw.w_o, lw.w_up, lw.w_down)] + [w.head_t]
-    xs = [np.ones((1, m.shape[0]), np.float32) for m in mats]
-    outs = [np.empty((1, m.shape[1]), np.float32) for m in mats]
+    mats = [m for lw in w.layers for m in (lw.w_qkv, lw.w_o, lw.w_up, lw.w_down)] + [w.head]
+    xs = [np.ones((1, m.shape[1]), np.float32) for m in mats]
+    outs = [np.empty((1, m.shape[0]), np.float32) for m in mats]
     nbytes = sum(m.nbytes for m in mats)
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
         for x, m, o in zip(xs, mats, outs, strict=True):
-            np.matmul(x, m, out=o)
+            np.matmul(x, m.T, out=o)
         best = min(best, time.perf_counter() - t0)
     return 1.0 / best, nbytes / best / 1e9
 
@@ -103,6 +103,7 @@ def torch_runner(model: Model) -> Callable[[list[int], int], tuple[float, list[i
     """A hand-written torch eager decode with a KV cache over the same weights, or None."""
     try:
         import torch
+        import torch.nn.functional as F  # noqa: N812 - the usual torch alias
     except ImportError:
         return None
     c, w = model.config, model.weights
@@ -113,14 +114,14 @@ def torch_runner(model: Model) -> Callable[[list[int], int], tuple[float, list[i
     nh, hd, d = c.n_heads, c.head_dim, c.d_model
 
     def ln(x: Any, g: Any, b: Any) -> Any:
-        return torch.nn.functional.layer_norm(x, (d,), g, b, c.norm_eps)
+        return F.layer_norm(x, (d,), g, b, c.norm_eps)
 
     def step(ids: Any, pos0: int, kc: Any, vc: Any) -> Any:
         n = ids.shape[0]
         x = wte[ids] + wpe[pos0 : pos0 + n]
         for i, p in enumerate(lw):
             h = ln(x, p["norm1_w"], p["norm1_b"])
-            q, k, v = torch.addmm(p["b_qkv"], h, p["w_qkv"]).split(d, dim=1)
+            q, k, v = F.linear(h, p["w_qkv"], p["b_qkv"]).split(d, dim=1)
             q = q.view(n, nh, hd).transpose(0, 1)
             kc[i, :, pos0 : pos0 + n] = k.view(n, nh, hd).transpose(0, 1)
             vc[i, :, pos0 : pos0 + n] = v.view(n, nh, hd).transpose(0, 1)
@@ -130,11 +131,11 @@ def torch_runner(model: Model) -> Callable[[list[int], int], tuple[float, list[i
                 mask = torch.ones(n, pos0 + n, dtype=torch.bool).tril(pos0)
                 att = att.masked_fill(~mask, float("-inf"))
             a = (att.softmax(-1) @ vv).transpose(0, 1).reshape(n, d)
-            x = x + torch.addmm(p["b_o"], a, p["w_o"])
+            x = x + F.linear(a, p["w_o"], p["b_o"])
             h = ln(x, p["norm2_w"], p["norm2_b"])
-            u = torch.nn.functional.gelu(torch.addmm(p["b_up"], h, p["w_up"]), approximate="tanh")
-            x = x + torch.addmm(p["b_down"], u, p["w_down"])
-        return ln(x[-1:], lnf_w, lnf_b) @ wte.T
+            u = F.gelu(F.linear(h, p["w_up"], p["b_up"]), approximate="tanh")
+            x = x + F.linear(u, p["w_down"], p["b_down"])
+        return F.linear(ln(x[-1:], lnf_w, lnf_b), wte)
 
     def run(prompt: list[int], new_tokens: int) -> tuple[float, list[int]]:
         with torch.inference_mode():
@@ -236,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             m.nbytes for lw in model.weights.layers for m in (lw.w_qkv, lw.w_o, lw.w_up, lw.w_down)
         )
         / 1e6
-        + model.weights.head_t.nbytes / 1e6,
+        + model.weights.head.nbytes / 1e6,
         "repeats": repeats,
         "new_tokens": new,
     }

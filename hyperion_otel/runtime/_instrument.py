@@ -6,7 +6,6 @@ of it is a cheap no-op. Op attributes are computed only when an op listener is a
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,6 +13,8 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from hyperion_otel import _ops, _telemetry, semconv
+from hyperion_otel.errors import ConfigError, record_error
+from hyperion_otel.settings import read_setting
 
 __all__ = [
     "capture_content_enabled",
@@ -33,13 +34,27 @@ AttrValue = str | bool | int | float | list[str] | list[int] | list[float]
 _TRUE = {"1", "true", "yes", "on"}
 
 
+class _Pin:
+    capture: bool | None = None  # set by configure() from its settings
+
+
+def set_capture_content(value: bool | None) -> None:
+    """Pin the content opt-in (``configure()`` passes its setting); ``None`` reads env again."""
+    _Pin.capture = value
+
+
 def capture_content_enabled(environ: Mapping[str, str] | None = None) -> bool:
     """Whether prompt/output text may go into telemetry (GenAI opt-in switch).
 
-    Read at generate time so that flipping the variable takes effect without reloading.
+    Without ``configure()`` the variable is read at generate time, so flipping it takes
+    effect without reloading; a value that is not a boolean counts as off.
     """
-    env = os.environ if environ is None else environ
-    return env.get(semconv.ENV_CAPTURE_MESSAGE_CONTENT, "").strip().lower() in _TRUE
+    if _Pin.capture is not None and environ is None:
+        return _Pin.capture
+    try:
+        return bool(read_setting("capture_message_content", environ))
+    except ConfigError:
+        return False
 
 
 def start_span(
@@ -54,16 +69,17 @@ def start_span(
 
 
 def record_failure(span: Span, exc: BaseException) -> None:
-    """Mark ``span`` as failed by ``exc`` (status ERROR + ``error.type``); never raises.
-
-    The single place where the runtime reports a failure, so it can later also call
-    the errors facility's recorder.
-    """
-    try:
-        span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
-        span.set_status(Status(StatusCode.ERROR, str(exc)[:1024]))
-    except Exception:  # noqa: BLE001 - telemetry must never break the caller
+    """The single place where the runtime reports a failure: through ``record_error``
+    (span status ERROR + ``error.type``, exception log record, ``hyperion.errors``, last
+    error, callbacks). Never raises; an exception already recorded deeper is not counted
+    twice, but this span is still marked."""
+    if not isinstance(exc, Exception):  # KeyboardInterrupt and friends: mark, don't record
+        try:
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+        except Exception:  # noqa: BLE001 - telemetry must never break the caller
+            return
         return
+    record_error(exc, span=span)
 
 
 def record_request_metrics(
@@ -139,10 +155,10 @@ def mark(name: str, **attrs: Any) -> Any:
 def mark_matmul(
     layer: int, label: str, rows: int, w_shape: tuple[int, ...], itemsize: int = 4
 ) -> Any:
-    """Op mark for ``x [rows, k] @ W [k, n]``: 2 rows k n flops, weight + in/out bytes."""
+    """Op mark for ``x [rows, k] @ W[n, k].T``: 2 rows k n flops, weight + in/out bytes."""
     if not _ops.has_listeners():
         return _ops.op(semconv.OP_MATMUL)
-    k, n = w_shape[0], w_shape[1]
+    n, k = w_shape[0], w_shape[1]
     return _ops.op(
         semconv.OP_MATMUL,
         layer=layer,

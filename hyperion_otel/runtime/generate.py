@@ -264,7 +264,10 @@ class _Run:
         text, emitted = "", 0
         decoder = m.tokenizer.decoder() if m.tokenizer is not None else None
         try:
-            with trace.use_span(span, record_exception=False, set_status_on_exception=False):
+            with (
+                trace.use_span(span, record_exception=False, set_status_on_exception=False),
+                m.work(),
+            ):
                 ids = _encode(m, self.prompt)
                 if capture and isinstance(self.prompt, str):
                     span.set_attribute(
@@ -315,8 +318,9 @@ class _Run:
                 if finish is not None:
                     break
                 t0 = time.perf_counter()
-                with trace.use_span(
-                    decode_span, record_exception=False, set_status_on_exception=False
+                with (
+                    trace.use_span(decode_span, record_exception=False, set_status_on_exception=False),
+                    m.work(),
                 ):
                     step_span = (
                         ins.start_span(

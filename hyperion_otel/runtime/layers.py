@@ -56,8 +56,8 @@ def rms_norm(x: F32, w: F32, eps: float) -> F32:
 
 
 def linear(x: F32, w: F32, b: F32 | None, out: F32 | None = None) -> F32:
-    # x [T, in] @ w [in, out] (+ b [out]) -> [T, out]
-    y = np.matmul(x, w, out=out)
+    # x [T, in] @ w[out, in].T (+ b [out]) -> [T, out]
+    y = np.matmul(x, w.T, out=out)
     if b is not None:
         y += b
     return y
@@ -65,7 +65,7 @@ def linear(x: F32, w: F32, b: F32 | None, out: F32 | None = None) -> F32:
 
 def linear_reference(x: F32, w: F32, b: F32 | None, out: F32 | None = None) -> F32:
     # Same contract as ``linear``, accumulated in float64.
-    y = x.astype(np.float64) @ w.astype(np.float64)
+    y: F64 = x.astype(np.float64) @ w.T.astype(np.float64)
     if b is not None:
         y += b
     if out is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Model", "Workspace", "configure_cache_optimization"]
 
+_NO_GOVERNOR: AbstractContextManager[object] = nullcontext()
+
 F32 = npt.NDArray[np.float32]
 
 
@@ -60,6 +63,11 @@ class Workspace:
 
 class Model:
     """A loaded checkpoint, ready to run. Build it with ``load_model``."""
+
+    # Entered around each unit of work (forward, prefill, one decode step) when set: the
+    # resource governor of ``hyperion_otel.resources`` (BLAS threads, memory, CPU throttle).
+    # Set per model by ``set_resource_limits``; the class attribute is the process default.
+    governor: AbstractContextManager[object] | None = None
 
     def __init__(
         self,
@@ -91,12 +99,13 @@ class Model:
     def forward(self, input_ids: Sequence[int] | npt.NDArray[np.integer]) -> F32:
         """Logits ``[n_tokens, vocab]`` for every position, computed without a cache."""
         ids = self.check_ids(input_ids, "input_ids")
-        ws = Workspace(self.config, len(ids), len(ids))
-        try:
-            logits: F32 = self.run(ids, 0, None, ws, last_only=False).copy()
-            return logits
-        finally:
-            ws.free()
+        with self.work():
+            ws = Workspace(self.config, len(ids), len(ids))
+            try:
+                logits: F32 = self.run(ids, 0, None, ws, last_only=False).copy()
+                return logits
+            finally:
+                ws.free()
 
     def generate(self, prompt: Prompt, config: GenerationConfig | None = None) -> Generation:
         """Generate a completion of ``prompt`` (a string or token ids); see ``GenerationConfig``."""
@@ -111,6 +120,11 @@ class Model:
         return GenerationStream(self, prompt, config)
 
     # --- internals -------------------------------------------------------------------------
+    def work(self) -> AbstractContextManager[object]:
+        """Context around one unit of work: the resource governor, or a shared no-op."""
+        gov = self.governor
+        return _NO_GOVERNOR if gov is None else gov
+
     def check_ids(
         self, input_ids: Sequence[int] | npt.NDArray[np.integer], field: str
     ) -> npt.NDArray[np.int64]:
@@ -181,8 +195,8 @@ class Model:
             x = x[-1:]
         h = self._norm(x, w.final_norm_w, w.final_norm_b, -1)
         out = ws.logits[: h.shape[0]]
-        with mark_matmul(-1, "lm_head", h.shape[0], w.head_t.shape):
-            self._linear(h, w.head_t, None, out)
+        with mark_matmul(-1, "lm_head", h.shape[0], w.head.shape):
+            self._linear(h, w.head, None, out)
         return out
 
     def _linear(self, x: F32, wt: F32, b: F32 | None, out: F32) -> F32:

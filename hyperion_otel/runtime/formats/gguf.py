@@ -1,0 +1,250 @@
+"""GGUF files (llama.cpp) through the ``gguf`` package: Llama and GPT-2, F32/F16/BF16/Q8_0.
+
+Tensors are presented under the HF names and shapes the rest of the runtime expects, so
+GGUF and safetensors share one weight builder. Two GGUF conventions are undone here:
+llama.cpp permutes Llama's Q/K rows for its interleaved-pair RoPE (we use HF's halves),
+and GPT-2 matrices are stored ``[out, in]`` where HF's Conv1D is ``[in, out]``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hyperion_otel.errors import ModelError
+from hyperion_otel.runtime.config import ArchConfig, SizeLimits, parse_config
+from hyperion_otel.runtime.formats import TensorInfo
+from hyperion_otel.runtime.tokenizer import Tokenizer, load_tokenizer
+
+__all__ = ["GGUFSource", "open_gguf"]
+
+SUPPORTED_VERSIONS = (2, 3)
+F32 = npt.NDArray[np.float32]
+
+_LLAMA_NAMES = {
+    "token_embd.weight": "model.embed_tokens.weight",
+    "output_norm.weight": "model.norm.weight",
+    "output.weight": "lm_head.weight",
+}
+_LLAMA_BLOCK = {
+    "attn_norm.weight": "input_layernorm.weight",
+    "attn_q.weight": "self_attn.q_proj.weight",
+    "attn_k.weight": "self_attn.k_proj.weight",
+    "attn_v.weight": "self_attn.v_proj.weight",
+    "attn_output.weight": "self_attn.o_proj.weight",
+    "ffn_norm.weight": "post_attention_layernorm.weight",
+    "ffn_gate.weight": "mlp.gate_proj.weight",
+    "ffn_up.weight": "mlp.up_proj.weight",
+    "ffn_down.weight": "mlp.down_proj.weight",
+}
+_GPT2_NAMES = {
+    "token_embd.weight": "wte.weight",
+    "position_embd.weight": "wpe.weight",
+    "output_norm.weight": "ln_f.weight",
+    "output_norm.bias": "ln_f.bias",
+}
+_GPT2_BLOCK = {
+    "attn_norm.weight": "ln_1.weight",
+    "attn_norm.bias": "ln_1.bias",
+    "attn_qkv.weight": "attn.c_attn.weight",
+    "attn_qkv.bias": "attn.c_attn.bias",
+    "attn_output.weight": "attn.c_proj.weight",
+    "attn_output.bias": "attn.c_proj.bias",
+    "ffn_norm.weight": "ln_2.weight",
+    "ffn_norm.bias": "ln_2.bias",
+    "ffn_up.weight": "mlp.c_fc.weight",
+    "ffn_up.bias": "mlp.c_fc.bias",
+    "ffn_down.weight": "mlp.c_proj.weight",
+    "ffn_down.bias": "mlp.c_proj.bias",
+}
+_BLOCK = re.compile(r"^blk\.(\d+)\.(.+)$")
+
+
+def _fail(path: Path, msg: str) -> ModelError:
+    return ModelError(f"{path}: {msg}", path=str(path))
+
+
+def _field(reader: Any, key: str) -> Any:
+    f = reader.fields.get(key)
+    if f is None:
+        return None
+    try:
+        return f.contents()
+    except Exception:  # noqa: BLE001 - a malformed field reads as absent
+        return None
+
+
+def _hf_name(arch: str, gguf_name: str) -> str | None:
+    names, block = (_LLAMA_NAMES, _LLAMA_BLOCK) if arch == "llama" else (_GPT2_NAMES, _GPT2_BLOCK)
+    if gguf_name in names:
+        return names[gguf_name]
+    m = _BLOCK.match(gguf_name)
+    if m and m.group(2) in block:
+        prefix = "model.layers." if arch == "llama" else "h."
+        return f"{prefix}{m.group(1)}.{block[m.group(2)]}"
+    return None
+
+
+def _unpermute(w: F32, n_heads: int) -> F32:
+    # llama.cpp's permute: rows (head, 2, hd/2) -> (head, hd/2, 2); this is its inverse.
+    rows = w.shape[0]
+    return np.ascontiguousarray(
+        w.reshape(n_heads, rows // n_heads // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+    )
+
+
+class GGUFSource:
+    """A GGUF file's tensors under HF names (see module doc)."""
+
+    format = "gguf"
+
+    def __init__(self, path: Path, reader: Any, arch: str, version: int) -> None:
+        self.path = str(path)
+        self.format_version: str | None = str(version)
+        self._reader = reader
+        self._arch = arch
+        self._tensors: dict[str, Any] = {}
+        self._infos: dict[str, TensorInfo] = {}
+        self._fix: dict[str, Callable[[F32], F32]] = {}
+        for t in reader.tensors:
+            hf = _hf_name(arch, t.name)
+            if hf is None:
+                continue
+            shape = tuple(int(d) for d in reversed(t.shape))  # GGML order -> numpy order
+            if (
+                arch == "gpt2"
+                and hf.endswith("weight")
+                and len(shape) == 2
+                and "wte" not in hf
+                and "wpe" not in hf
+            ):
+                shape = (shape[1], shape[0])  # presented as HF Conv1D [in, out]
+            self._tensors[hf] = t
+            self._infos[hf] = TensorInfo(hf, t.tensor_type.name, shape, int(t.n_bytes))
+
+    def set_heads(self, n_heads: int, n_kv_heads: int) -> None:
+        if self._arch == "llama":
+            for name in self._tensors:
+                if name.endswith("q_proj.weight"):
+                    self._fix[name] = lambda w: _unpermute(w, n_heads)
+                elif name.endswith("k_proj.weight"):
+                    self._fix[name] = lambda w: _unpermute(w, n_kv_heads)
+        else:
+            for name, info in self._infos.items():
+                if (
+                    name.endswith("weight")
+                    and len(info.shape) == 2
+                    and not name.startswith(("wte", "wpe"))
+                ):
+                    self._fix[name] = lambda w: np.ascontiguousarray(w.T)
+
+    def infos(self) -> dict[str, TensorInfo]:
+        return dict(self._infos)
+
+    def read_fp32(self, name: str) -> F32:
+        t = self._tensors[name]
+        kind = t.tensor_type.name
+        try:
+            if kind in ("F32", "F16"):
+                arr = np.asarray(t.data, dtype=np.float32)
+            elif kind in ("Q8_0", "BF16"):
+                from gguf.quants import dequantize
+
+                arr = np.asarray(dequantize(np.asarray(t.data), t.tensor_type), dtype=np.float32)
+            else:
+                raise _fail(
+                    Path(self.path),
+                    f"tensor {t.name!r} has type {kind}; supported: F32, F16, BF16, Q8_0",
+                )
+            numpy_shape = tuple(int(d) for d in reversed(t.shape))
+            arr = arr.reshape(numpy_shape)
+        except ModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - gguf raises assorted errors on corrupt data
+            raise _fail(Path(self.path), f"tensor {t.name!r} cannot be read: {exc}") from None
+        fix = self._fix.get(name)
+        return np.ascontiguousarray(fix(arr) if fix else arr)
+
+    def sample_fp32(self, name: str, max_elements: int) -> Iterator[F32]:
+        # Quantised blocks make row slicing awkward; GGUF tensors are read whole, one at a time.
+        yield self.read_fp32(name)
+
+    def close(self) -> None:
+        self._reader = None
+        self._tensors = {}
+
+
+def _hf_config(path: Path, reader: Any, arch: str, source: GGUFSource) -> dict[str, Any]:
+    def get(key: str) -> Any:
+        return _field(reader, f"{arch}.{key}")
+
+    infos = source.infos()
+    emb = infos.get("model.embed_tokens.weight" if arch == "llama" else "wte.weight")
+    tokens = _field(reader, "tokenizer.ggml.tokens")
+    vocab = emb.shape[0] if emb is not None else (len(tokens) if isinstance(tokens, list) else None)
+    common = {
+        "vocab_size": vocab,
+        "bos_token_id": _field(reader, "tokenizer.ggml.bos_token_id"),
+        "eos_token_id": _field(reader, "tokenizer.ggml.eos_token_id"),
+        "_name_or_path": _field(reader, "general.name") or path.stem,
+    }
+    if arch == "llama":
+        heads = get("attention.head_count")
+        return {
+            **common,
+            "architectures": ["LlamaForCausalLM"],
+            "hidden_size": get("embedding_length"),
+            "intermediate_size": get("feed_forward_length"),
+            "num_hidden_layers": get("block_count"),
+            "num_attention_heads": heads,
+            "num_key_value_heads": get("attention.head_count_kv") or heads,
+            "max_position_embeddings": get("context_length"),
+            "rms_norm_eps": get("attention.layer_norm_rms_epsilon"),
+            "rope_theta": get("rope.freq_base"),
+            "tie_word_embeddings": "lm_head.weight" not in infos,
+        }
+    return {
+        **common,
+        "architectures": ["GPT2LMHeadModel"],
+        "n_embd": get("embedding_length"),
+        "n_inner": get("feed_forward_length"),
+        "n_layer": get("block_count"),
+        "n_head": get("attention.head_count"),
+        "n_positions": get("context_length"),
+        "layer_norm_epsilon": get("attention.layer_norm_epsilon"),
+    }
+
+
+def open_gguf(
+    path: Path, limits: SizeLimits | None = None
+) -> tuple[ArchConfig, GGUFSource, Tokenizer | None]:
+    """Open a GGUF file: config from its metadata, tensors under HF names."""
+    try:
+        from gguf import GGUFReader
+    except ImportError:  # pragma: no cover - optional dependency
+        raise _fail(
+            path, "reading GGUF needs the 'gguf' package (pip install hyperion-otel[models])"
+        ) from None
+    try:
+        reader = GGUFReader(str(path))
+    except Exception as exc:  # noqa: BLE001 - the reader raises ValueError, struct errors, ...
+        raise _fail(path, f"not a readable GGUF file: {exc}") from None
+    version = _field(reader, "GGUF.version")
+    if version not in SUPPORTED_VERSIONS:
+        raise _fail(path, f"GGUF version {version!r} is not supported (supported: 2, 3)")
+    arch = _field(reader, "general.architecture")
+    if arch not in ("llama", "gpt2"):
+        raise _fail(
+            path, f"unknown architecture {arch!r} in general.architecture (supported: llama, gpt2)"
+        )
+    source = GGUFSource(path, reader, arch, version)
+    raw = {k: v for k, v in _hf_config(path, reader, arch, source).items() if v is not None}
+    cfg = parse_config(raw, str(path), limits)
+    source.set_heads(cfg.n_heads, cfg.n_kv_heads)
+    # GGUF embeds its own tokenizer data; we use a tokenizer.json placed beside the file.
+    return cfg, source, load_tokenizer(path.parent, None, cfg.bos_token_id)
