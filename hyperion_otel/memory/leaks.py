@@ -19,6 +19,7 @@ import logging
 import os
 import threading
 import tracemalloc
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from hyperion_otel import semconv
 from hyperion_otel.errors import InvalidInputError
 from hyperion_otel.memory import _arena
 from hyperion_otel.memory.current import current_pool
+from hyperion_otel.memory.pool import MemoryPool
 from hyperion_otel.memory.tracker import group_by_site, site_of
 
 __all__ = [
@@ -99,6 +101,8 @@ class LeakCheckpoint:
     def __init__(self, include_numpy: bool = False, numpy_depth: int = DEFAULT_NUMPY_DEPTH) -> None:
         pool = current_pool()
         self.allocation_id = pool.last_allocation_id if pool is not None else 0
+        # Allocation ids are per pool: the checkpoint only applies to the pool it was taken on.
+        self.pool: weakref.ref[MemoryPool] | None = weakref.ref(pool) if pool is not None else None
         self.include_numpy = include_numpy
         self.started_tracemalloc = False
         self.snapshot: tracemalloc.Snapshot | None = None
@@ -169,9 +173,14 @@ def check_memory_leaks(
             f"max_sites must be an int >= 0, got {max_sites!r}", value=repr(max_sites)
         )
     cp = checkpoint if checkpoint is not None else _checkpoint
-    since = cp.allocation_id if cp is not None else 0
     notes: list[str] = []
     pool = current_pool()
+    since = 0
+    if cp is not None and pool is not None:
+        if cp.pool is not None and cp.pool() is pool:
+            since = cp.allocation_id
+        else:
+            notes.append("the checkpoint was taken on another pool: reporting everything live")
     leaks: list[LeakSite] = []
     total_bytes = total_count = omitted = 0
     if pool is None:

@@ -136,3 +136,14 @@ def test_max_sites_must_be_a_non_negative_int():
 
     with pytest.raises(InvalidInputError, match="max_sites"):
         check_memory_leaks(max_sites=-1)
+
+
+def test_a_checkpoint_of_another_pool_does_not_hide_allocations():
+    init_memory(MemoryConfig(track_allocations=True)).allocate(10)
+    set_leak_checkpoint()
+    pool = init_memory(MemoryConfig(track_allocations=True))
+    kept = pool.allocate(5)
+    report = check_memory_leaks(log=False)
+    assert report.total_count == 1 and report.since_allocation_id == 0
+    assert any("another pool" in n for n in report.notes)
+    del kept
