@@ -174,6 +174,21 @@ def problems(cfg: dict[str, Any]) -> list[str]:
     return errs
 
 
+_COMPOSE_VAR = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+
+
+def compose_default(text: str) -> str:
+    """A compose value with every ``${VAR:-default}`` at its default (what runs when the
+    variable is unset)."""
+    return _COMPOSE_VAR.sub(lambda m: m.group(2) or "", text)
+
+
+def compose_volume(spec: str) -> tuple[str, str]:
+    """``host:container[:mode]`` of a short-syntax compose volume, defaults applied."""
+    src, dst = compose_default(spec).split(":")[:2]
+    return src, dst
+
+
 def exporter_endpoints(cfg: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
     """Exporter id -> endpoint after env expansion (load_balancing: its resolver host)."""
     out: dict[str, str] = {}

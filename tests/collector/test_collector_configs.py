@@ -14,6 +14,8 @@ from collector_model import (
     COLLECTOR_VERSION,
     CONFIG_DIR,
     component_type,
+    compose_default,
+    compose_volume,
     env_references,
     expand_env,
     exporter_endpoints,
@@ -184,7 +186,7 @@ def test_compose_mounts_exist_and_every_collector_runs_a_config_of_ours() -> Non
     for name, svc in services.items():
         mounts = {}
         for vol in svc.get("volumes", []):
-            src, dst = vol.split(":")[:2]
+            src, dst = compose_volume(vol)
             if src.startswith("./"):
                 assert (CONFIG_DIR / src).exists(), f"{name}: {src} does not exist"
             mounts[dst] = src
@@ -202,8 +204,7 @@ def test_compose_backends_are_the_hosts_the_collectors_export_to() -> None:
         if _image_tag(svc["image"])[0] != COLLECTOR_IMAGE:
             continue
         cfg_name = Path(svc["command"][0].removeprefix("--config=")).name
-        env = {k: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(v))
-               for k, v in (svc.get("environment") or {}).items()}
+        env = {k: compose_default(str(v)) for k, v in (svc.get("environment") or {}).items()}
         for exporter, endpoint in exporter_endpoints(load(cfg_name), env).items():
             host = urlparse(endpoint).hostname if "://" in endpoint else endpoint.split(":")[0]
             assert host in services, f"{svc_name}/{exporter}: {endpoint} is no compose service"
