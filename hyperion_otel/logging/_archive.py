@@ -51,10 +51,16 @@ class Archiver:
     """One worker thread per file handler, started on the first job."""
 
     def __init__(
-        self, log_path: str, lock_path: str | None, compress_level: int = 1, max_pending: int = 16
+        self,
+        log_path: str,
+        lock_path: str | None,
+        mutex: threading.Lock,
+        compress_level: int = 1,
+        max_pending: int = 16,
     ) -> None:
         self._log_path = log_path
         self._lock_path = lock_path
+        self._mutex = mutex  # the handler's: excludes its rotation/pruning in this process
         self._level = compress_level
         self._max_pending = max_pending
         self._jobs: collections.deque[ArchiveJob] = collections.deque()
@@ -165,6 +171,7 @@ class Archiver:
     def _publish(self, src: str, tmp: str, ident: tuple[int, int]) -> None:
         lock = RotationLock(self._lock_path) if self._lock_path else None
         trash: str | None = None
+        self._mutex.acquire()
         try:
             if lock is not None:
                 lock.exclusive()
@@ -182,6 +189,7 @@ class Archiver:
         finally:
             if lock is not None:
                 lock.close()  # closing the descriptor releases the flock
+            self._mutex.release()
         if trash is not None:
             _unlink_all([trash])
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging as _stdlib_logging
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable
 
@@ -77,6 +78,9 @@ class LogFileHandler(_stdlib_logging.Handler):
         self._gen = b""
         self._rlock: RotationLock | None = None
         self._archiver: Archiver | None = None
+        # Rotation/pruning vs. the archiver's publish step, within this process (the flock
+        # does it across processes, and is absent with multiprocess=False).
+        self._rotation_mutex = threading.Lock()
         self._pid = _getpid()
         self._next_check = 0.0
         self._closed = False
@@ -150,8 +154,10 @@ class LogFileHandler(_stdlib_logging.Handler):
                     lock.release()
             else:
                 self._write_all(data)
-            if self._regular:
+            if lock is not None:  # the end of file, including other processes' writes
                 self._size = os.lseek(self._fd, 0, os.SEEK_CUR)
+            elif self._regular:
+                self._size += len(data)
         except OSError as exc:
             record_fault("write", exc, self.path)
 
@@ -228,6 +234,7 @@ class LogFileHandler(_stdlib_logging.Handler):
         # archiver thread does not exist here; its state is abandoned, not touched.
         self._pid = _getpid()
         self._archiver = None
+        self._rotation_mutex = threading.Lock()  # the parent's may have been held at fork
         if self._rlock is not None:
             self._rlock.close()
             self._rlock = None
@@ -239,41 +246,47 @@ class LogFileHandler(_stdlib_logging.Handler):
     def _rotate(self, incoming: int) -> None:
         lock = self._rlock
         job = ArchiveJob()
-        if lock is not None:
-            lock.exclusive()
-        try:
-            if lock is not None and lock.generation() != self._gen:
-                self._reopen(lock)  # another process rotated first: follow it
-                return
-            try:
-                st = os.stat(self.path)
-            except FileNotFoundError:
-                self._reopen(lock)
-                return
-            if (st.st_ino, st.st_dev) != self._ident:
-                self._reopen(lock)  # replaced behind our back: write to the new file
-                return
-            if st.st_size == 0 or st.st_size + incoming <= self.max_bytes:
-                self._size = st.st_size
-                return
-            backup = new_backup_name(self.path)
-            try:
-                os.rename(self.path, backup)
-            except OSError as exc:  # keep writing to the current file
-                record_fault("rotate", exc, self.path)
-                return
+        with self._rotation_mutex:
             if lock is not None:
-                lock.bump()
-            # If this reopen fails, the next write sees the new generation and retries.
-            self._reopen(lock)
-            pruned = self._prune(job)
-            if self.compress and backup not in pruned:
-                job.compress = backup
-        finally:
-            if lock is not None:
-                lock.release()
+                lock.exclusive()
+            try:
+                self._rotate_locked(lock, incoming, job)
+            finally:
+                if lock is not None:
+                    lock.release()
         if job.compress or job.delete:
             self._submit(job)
+
+    def _rotate_locked(self, lock: RotationLock | None, incoming: int, job: ArchiveJob) -> None:
+        """Rename the full file away and open a fresh one, unless another process (or
+        someone else) already did; fills ``job`` with what the archiver must do."""
+        if lock is not None and lock.generation() != self._gen:
+            self._reopen(lock)  # another process rotated first: follow it
+            return
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            self._reopen(lock)
+            return
+        if (st.st_ino, st.st_dev) != self._ident:
+            self._reopen(lock)  # replaced behind our back: write to the new file
+            return
+        if st.st_size == 0 or st.st_size + incoming <= self.max_bytes:
+            self._size = st.st_size
+            return
+        backup = new_backup_name(self.path)
+        try:
+            os.rename(self.path, backup)
+        except OSError as exc:  # keep writing to the current file
+            record_fault("rotate", exc, self.path)
+            return
+        if lock is not None:
+            lock.bump()
+        # If this reopen fails, the next write sees the new generation and retries.
+        self._reopen(lock)
+        pruned = self._prune(job)
+        if self.compress and backup not in pruned:
+            job.compress = backup
 
     def _prune(self, job: ArchiveJob) -> set[str]:
         """Rename backups beyond ``max_files - 1`` to trash (unlinked by the archiver);
@@ -288,13 +301,16 @@ class LogFileHandler(_stdlib_logging.Handler):
                     job.delete.append(trash)
                 except FileNotFoundError:
                     pass  # pruned by another process meanwhile
+                except OSError as exc:
+                    record_fault("delete", exc, f)
         return {stem for stem, _files in victims}
 
     def _submit(self, job: ArchiveJob) -> None:
         if self._archiver is None:
             lock_path = self._rlock.path if self._rlock is not None else None
             self._archiver = Archiver(
-                self.path, lock_path, self.compress_level, self.max_pending_archives
+                self.path, lock_path, self._rotation_mutex, self.compress_level,
+                self.max_pending_archives,
             )
         if not self._archiver.submit(job):  # full: the archiver sweeps later; delete here
             for path in job.delete:

@@ -7,6 +7,7 @@ exception fields, as the OTel semantic conventions name them.
 
 from __future__ import annotations
 
+import itertools
 import logging as _stdlib_logging
 import time
 import traceback
@@ -83,7 +84,13 @@ def extras_of(record: _stdlib_logging.LogRecord) -> dict[str, Any] | None:
     d = record.__dict__
     if len(d) <= _N_STANDARD:
         return None
-    out = {k: v for k, v in d.items() if k not in STANDARD_ATTRS}
+    # LogRecord.__init__ sets the standard attributes first, makeRecord adds extra= after
+    # them: only the tail needs filtering (against what other formatters may append).
+    out = {
+        k: v
+        for k, v in itertools.islice(d.items(), _N_STANDARD, None)
+        if k not in STANDARD_ATTRS
+    }
     return out or None
 
 

@@ -195,9 +195,10 @@ def test_four_threads_rotating_tiny_file_lose_and_tear_nothing(tmp_path: pathlib
     assert stray_files(path) == []
 
 
-def test_four_threads_with_pruning_respect_max_files(tmp_path: pathlib.Path, attach: Any) -> None:
+@pytest.mark.parametrize("multiprocess", [True, False])
+def test_four_threads_with_pruning_respect_max_files(tmp_path: pathlib.Path, attach: Any, multiprocess: bool) -> None:
     path = str(tmp_path / "app.log")
-    handler = LogFileHandler(path, max_bytes=8 * 1024, max_files=3, compress=True)
+    handler = LogFileHandler(path, max_bytes=8 * 1024, max_files=3, compress=True, multiprocess=multiprocess)
     lg = attach(handler)
     _write_threads(lg, 4, 500)
     assert handler.wait_archived(20)
@@ -208,6 +209,7 @@ def test_four_threads_with_pruning_respect_max_files(tmp_path: pathlib.Path, att
     for seqs in by_thread.values():  # what is kept is each thread's newest records, no gap
         assert sorted(seqs) == list(range(500 - len(seqs), 500))
     assert stray_files(path) == []
+    assert fault_counts() == {}
 
 
 _WORKER = r"""
