@@ -27,6 +27,18 @@ class MachinePeaks:
     flops_per_s: float
     bytes_per_s: float
     seconds: float  # calibration time
+    raised_by_ops: bool = False  # an op ran faster than calibration measured
+
+    def at_least(self, flops_per_s: float, bytes_per_s: float) -> MachinePeaks:
+        """Peaks no lower than rates ops were seen to reach.
+
+        Calibration is a best-of-a-few on a possibly busy machine; a rate the machine
+        demonstrably reached is a better lower bound of its peak.
+        """
+        if flops_per_s <= self.flops_per_s and bytes_per_s <= self.bytes_per_s:
+            return self
+        return MachinePeaks(max(self.flops_per_s, flops_per_s),
+                            max(self.bytes_per_s, bytes_per_s), self.seconds, True)
 
     @property
     def ridge_intensity(self) -> float:

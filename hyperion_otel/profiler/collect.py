@@ -199,7 +199,19 @@ class Session:
             dropped=dropped,
             notes=notes,
             exclude_files=_OWN_FILES,
+            stats=self._stats(),
         )
+
+    def _stats(self) -> dict[str, float]:
+        sampler = self._sampler
+        if sampler is None:
+            return {}
+        return {
+            "sampler_ticks": float(sampler.ticks),
+            "sampler_busy_s": sampler.busy_ns / 1e9,
+            "samples_taken": float(sampler.taken),
+            "stacks": float(len(sampler.stacks)),
+        }
 
     def _thread_names(self) -> dict[int, str]:
         names = dict(self.tags.thread_names)

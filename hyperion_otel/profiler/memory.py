@@ -21,13 +21,18 @@ from hyperion_otel.profiler.ops import AllocCounts
 __all__ = ["CountingAllocator", "install_counting", "read_memory_series", "uninstall_counting"]
 
 _STATS_METHODS = ("stats", "heap_stats", "get_stats", "get_heap_stats")
+# Fields of the memory pool's HeapStats / MemoryDebugInfo, and common spellings.
 _STATS_FIELDS = (
     "pool_bytes",
     "used_bytes",
     "free_bytes",
+    "cached_bytes",
+    "peak_used_bytes",
+    "largest_free_block",
+    "fragmentation",
+    "allocation_count",
     "active_bytes",
     "peak_bytes",
-    "largest_free_block",
     "active_allocations",
 )
 
@@ -69,10 +74,14 @@ def uninstall_counting(wrapper: CountingAllocator) -> None:
     """Put back the wrapped allocator, unless someone replaced the wrapper meanwhile.
 
     If another allocator was installed while profiling (``init_memory()``), it stays;
-    should it later hand the wrapper back, the wrapper keeps forwarding, only counting.
+    should it later hand the wrapper back (closing the pool), the wrapper stays installed,
+    forwarding and counting only.
     """
     if _allocator.get_allocator() is wrapper:
-        _allocator.set_allocator(wrapper.inner)
+        # A pool closed meanwhile could not put its predecessor back (we were on top of it):
+        # plain numpy then, rather than an allocator that refuses to allocate.
+        closed = getattr(wrapper.inner, "closed", False) is True
+        _allocator.set_allocator(None if closed else wrapper.inner)
 
 
 def _number(value: object) -> float | None:

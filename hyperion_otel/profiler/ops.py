@@ -14,10 +14,11 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from hyperion_otel import semconv
-from hyperion_otel.profiler.context import NO_TAG, SessionTags
+from hyperion_otel.profiler.context import NO_TAG, SessionTags, Tag
 
 __all__ = ["AllocCounts", "CounterPoint", "OpRecorder", "RawOp", "phase_of_name"]
 
@@ -28,6 +29,9 @@ RawOp = tuple[str, int, int, int, int, int, Mapping[str, Any], int, int, int, in
 CounterPoint = tuple[int, str, dict[str, float]]
 
 KV_CACHE_PREFIX = "kv_cache"
+_clock = time.perf_counter_ns
+_ident = threading.get_ident
+_current_context = otel_context.get_current
 _SPAN_PHASES = {
     semconv.SPAN_PREFILL: "prefill",
     semconv.SPAN_DECODE: "decode",
@@ -77,6 +81,21 @@ def _multi_token(name: str, attrs: Mapping[str, Any]) -> bool:
     return isinstance(shape, tuple) and bool(shape) and isinstance(shape[0], int) and shape[0] > 1
 
 
+class _Thread:
+    """Per-thread op state; only its own thread touches it."""
+
+    __slots__ = ("context", "marked_span", "seq_phase", "span_phase", "stack", "tag", "trace_id")
+
+    def __init__(self) -> None:
+        self.stack: list[list[Any]] = []
+        self.seq_phase = "prefill"
+        self.trace_id = 0
+        self.marked_span = 0
+        self.context: object = None  # the OTel Context last seen at a top-level op
+        self.tag: Tag = NO_TAG
+        self.span_phase: str | None = None
+
+
 class OpRecorder:
     """``OpListener`` that records ops of a session into bounded buffers."""
 
@@ -100,91 +119,98 @@ class OpRecorder:
         self._track_cache = track_cache
         self._allocs = allocs
         self._counters = counters
-        self._stacks: dict[int, list[list[Any]]] = {}
-        self._marked_span: dict[int, int] = {}
+        self._threads: dict[int, _Thread] = {}
+        self._name_phase: dict[str, str | None] = {}
         self._kv_counts: dict[str, float] = {}
-        # Phase by sequence, for runtimes that do not say: a tokenize op, a new trace or a
-        # multi-row matmul starts a prefill; a top-level sampling op ends it (and each
-        # decode step). A thread's first ops count as prefill.
-        self._seq_phase: dict[int, str] = {}
-        self._last_trace: dict[int, int] = {}
 
     @property
     def dropped(self) -> int:
         return self.recorded - len(self.events)
 
     def on_op_start(self, name: str, attrs: Mapping[str, Any]) -> object:
-        t = time.perf_counter_ns()
-        tid = threading.get_ident()
-        stack = self._stacks.get(tid)
-        if stack is None:
-            stack = self._stacks[tid] = []
+        t = _clock()
+        tid = _ident()
+        th = self._threads.get(tid)
+        if th is None:
+            th = self._threads[tid] = _Thread()
             self.tags.enroll_current_thread()
+        stack = th.stack
+        phase = attrs.get("phase")
+        if not isinstance(phase, str):
+            try:
+                phase = self._name_phase[name]
+            except KeyError:
+                phase = self._name_phase[name] = phase_of_name(name)
         allocs = self._allocs
-        token: list[Any] = [name, attrs, t, len(stack), "", 0, 0, 0, NO_TAG, False]
-        if allocs is not None:
-            token[_ALLOCS], token[_ABYTES] = allocs.count, allocs.nbytes
-        explicit = attrs.get("phase")
-        phase = explicit if isinstance(explicit, str) else phase_of_name(name)
         if stack:
             parent = stack[-1]
-            token[_TAG] = parent[_TAG]
-            token[_PHASE] = phase or parent[_PHASE]
+            token = [name, attrs, t, len(stack), phase or parent[_PHASE], 0, 0, 0,
+                     parent[_TAG], False]
         else:
+            token = [name, attrs, t, 0, phase, 0, 0, 0, NO_TAG, False]
             try:
-                self._top_level(token, tid, phase)
+                self._top_level(token, tid, th, phase)
             except Exception:  # noqa: BLE001 - never raise into the runtime
                 self.errors += 1
                 token[_PHASE] = phase or "other"
+        if allocs is not None:
+            token[_ALLOCS], token[_ABYTES] = allocs.count, allocs.nbytes
         stack.append(token)
         return token
 
-    def _top_level(self, token: list[Any], tid: int, phase: str | None) -> None:
-        published = self.tags.tags.get(tid)
-        span = trace.get_current_span()
-        ctx = span.get_span_context()
-        if ctx.is_valid and self._last_trace.get(tid) != ctx.trace_id:
-            self._last_trace[tid] = ctx.trace_id
-            self._seq_phase[tid] = "prefill"  # a new request starts with its prefill
+    def _top_level(self, token: list[Any], tid: int, th: _Thread, phase: str | None) -> None:
+        ctx = _current_context()
+        if ctx is not th.context:  # the OTel context changed: read the span again
+            th.context = ctx
+            span = trace.get_current_span(ctx)
+            sc = span.get_span_context()
+            th.span_phase = _phase_of_span(span)
+            if sc.is_valid:
+                th.tag = (sc.trace_id, sc.span_id)
+                if sc.trace_id != th.trace_id:
+                    th.trace_id = sc.trace_id
+                    th.seq_phase = "prefill"  # a new request starts with its prefill
+                if sc.span_id != th.marked_span:
+                    th.marked_span = sc.span_id
+                    span.set_attribute(semconv.HYPERION_PROFILE_ID, self.tags.profile_id)
+            else:
+                th.tag = NO_TAG
         if phase is None:
-            phase = _phase_of_span(span)
-        if phase is None:
-            if _multi_token(token[_NAME], token[_ATTRS]):
-                self._seq_phase[tid] = "prefill"
-            phase = self._seq_phase.get(tid, "prefill")
+            phase = th.span_phase
+            if phase is None:
+                if _multi_token(token[_NAME], token[_ATTRS]):
+                    th.seq_phase = "prefill"
+                phase = th.seq_phase
         elif phase == "tokenization":
-            self._seq_phase[tid] = "prefill"
+            th.seq_phase = "prefill"
         token[_PHASE] = phase
+        published = self.tags.tags.get(tid)
         if published is not None:
             token[_TAG] = published
-            return
-        if not ctx.is_valid:
-            return
-        tag = (ctx.trace_id, ctx.span_id)
-        token[_TAG] = tag
-        token[_PUBLISHED] = True
-        self.tags.tags[tid] = tag
-        if self._marked_span.get(tid) != ctx.span_id:
-            self._marked_span[tid] = ctx.span_id
-            span.set_attribute(semconv.HYPERION_PROFILE_ID, self.tags.profile_id)
+        elif th.tag is not NO_TAG:
+            token[_TAG] = th.tag
+            token[_PUBLISHED] = True
+            self.tags.tags[tid] = th.tag
 
     def on_op_end(self, token: object) -> None:
-        t1 = time.perf_counter_ns()
+        t1 = _clock()
         if not isinstance(token, list):
             return
-        tid = threading.get_ident()
-        stack = self._stacks.get(tid)
-        if not stack or stack[-1] is not token:
+        tid = _ident()
+        th = self._threads.get(tid)
+        if th is None or not th.stack or th.stack[-1] is not token:
             return  # an op ended on another thread than it started: ignore it
+        stack = th.stack
         stack.pop()
-        dur = t1 - token[_T0]
+        t0 = token[_T0]
+        dur = t1 - t0
         if stack:
             stack[-1][_CHILD] += dur
         else:
             if token[_PUBLISHED]:
                 self.tags.tags.pop(tid, None)
             if token[_PHASE] == "sampling":
-                self._seq_phase[tid] = "decode"  # after a token is sampled, decode steps follow
+                th.seq_phase = "decode"  # after a token is sampled, decode steps follow
         name: str = token[_NAME]
         allocs = self._allocs
         n_alloc = n_bytes = 0
@@ -193,11 +219,11 @@ class OpRecorder:
         if self._track_cache and name.startswith(KV_CACHE_PREFIX):
             self._count_cache(name, token[_ATTRS], t1 - self._t0)
         if self._record_ops:
-            trace_id, span_id = token[_TAG]
+            base = self._t0
+            tag = token[_TAG]
             self.events.append((
-                name, tid, token[_T0] - self._t0, t1 - self._t0, dur - token[_CHILD],
-                token[_DEPTH], token[_ATTRS], n_alloc, n_bytes, trace_id, span_id,
-                token[_PHASE],
+                name, tid, t0 - base, t1 - base, dur - token[_CHILD], token[_DEPTH],
+                token[_ATTRS], n_alloc, n_bytes, tag[0], tag[1], token[_PHASE],
             ))
             self.recorded += 1
 

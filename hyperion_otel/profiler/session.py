@@ -129,6 +129,7 @@ class Profile:
     call_counts: dict[int, int] | None  # frame index -> calls, when calls were traced
     dropped: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    stats: dict[str, float] = field(default_factory=dict)  # sampler ticks, cost, ...
 
     @property
     def duration_s(self) -> float:
@@ -178,6 +179,7 @@ def build_profile(
     dropped: dict[str, int],
     notes: list[str],
     exclude_files: frozenset[str] = frozenset(),
+    stats: dict[str, float] | None = None,
 ) -> Profile:
     """Resolve interned codes to frames and put raw buffers into their public shapes."""
     frames = [_frame_info(c) for c in codes]
@@ -224,4 +226,5 @@ def build_profile(
         call_counts=counts,
         dropped=dropped,
         notes=notes,
+        stats=dict(stats or {}),
     )

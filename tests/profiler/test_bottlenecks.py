@@ -114,3 +114,22 @@ def test_empty_profile_recommends_how_to_get_data() -> None:
         pass
     report = prof.analyze_bottlenecks(profile=handle.profile)
     assert "No ops were recorded" in report.recommendation and report.ops == []
+
+
+def test_peaks_are_raised_to_rates_ops_reached() -> None:
+    fast = op("gemv", 200, flops=2e6, nbytes=7e6)  # 35 GB/s: above the calibrated 20
+    report = prof.analyze_bottlenecks(profile=_profile_of([fast]))
+    assert report.peaks.bytes_per_s >= 35e9 * 0.999 and report.peaks.raised_by_ops
+    assert "raised to rates ops reached" in str(report)
+    assert PEAKS.at_least(1.0, 1.0) is PEAKS
+
+
+def _profile_of(ops: list[OpEvent]) -> prof.Profile:
+    from hyperion_otel.profiler.config import ProfilerConfig
+    from hyperion_otel.profiler.session import ThreadInfo
+
+    return prof.Profile(
+        profile_id="synthetic", config=ProfilerConfig(), start_unix_ns=0,
+        duration_ns=max(o.end_ns for o in ops), pid=1, threads={1: ThreadInfo(1, "main", 1)},
+        frames=[], stacks=[], samples=[], ops=ops, calls=[], counters=[], call_counts=None,
+    )

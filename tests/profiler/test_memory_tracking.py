@@ -87,3 +87,43 @@ def test_no_wrapper_without_track_memory() -> None:
     assert _allocator.get_allocator() is original
     profile = prof.stop_profiling()
     assert not [c for c in profile.counters if c.name == "memory"]
+
+
+def test_real_memory_pool_statistics_and_undo() -> None:
+    from hyperion_otel.memory import MemoryConfig, MemoryPool
+
+    original = _allocator.get_allocator()
+    pool = MemoryPool(MemoryConfig(initial_pool_size=1 << 20, max_pool_size=8 << 20))
+    pool.install()
+    try:
+        prof.init_profiler(prof.ProfilerConfig(counter_interval_ms=1.0))
+        prof.start_profiling()
+        with _ops.op("mlp"):
+            arrays = [_allocator.get_allocator().allocate((256, 256)) for _ in range(3)]
+        profile = prof.stop_profiling()
+        assert _allocator.get_allocator() is pool
+        (event,) = profile.ops
+        assert (event.allocations, event.alloc_bytes) == (3, 3 * 256 * 256 * 4)
+        last = [c.values for c in profile.counters if c.name == "memory"][-1]
+        assert last["used_bytes"] >= 3 * 256 * 256 * 4 and last["pool_bytes"] >= last["used_bytes"]
+        assert 0.0 <= last["fragmentation"] <= 1.0
+        for a in arrays:
+            pool.free(a)
+    finally:
+        pool.close()
+    assert _allocator.get_allocator() is original
+
+
+def test_pool_closed_during_the_session_is_not_put_back() -> None:
+    from hyperion_otel.memory import MemoryConfig, MemoryPool
+
+    original = _allocator.get_allocator()
+    pool = MemoryPool(MemoryConfig(initial_pool_size=1 << 20, max_pool_size=8 << 20))
+    pool.install()
+    try:
+        prof.start_profiling()
+        pool.close()
+        prof.stop_profiling()
+        assert _allocator.get_allocator().allocate((3,)).shape == (3,)
+    finally:
+        _allocator.set_allocator(original)

@@ -24,10 +24,13 @@ def test_samples_carry_the_span_id_of_the_active_generate_span(
 ) -> None:
     profile_id = prof.start_profiling()
     hot_python(50_000)  # outside any request
-    with _telemetry.tracer().start_as_current_span("text_completion stand-in") as span:
-        # Child spans (as the runtime's decode spans) must not replace the request span.
-        with prof.profile_span(), _telemetry.tracer().start_as_current_span("hyperion.decode"):
-            _generate_span_work(small_standin)
+    # Child spans (as the runtime's decode spans) must not replace the request span.
+    with (
+        _telemetry.tracer().start_as_current_span("text_completion stand-in") as span,
+        prof.profile_span(),
+        _telemetry.tracer().start_as_current_span("hyperion.decode"),
+    ):
+        _generate_span_work(small_standin)
     profile = prof.stop_profiling()
     ctx = span.get_span_context()
     tagged = profile.samples_for(span_id=ctx.span_id)
@@ -49,9 +52,11 @@ def test_ops_run_under_a_span_are_tagged_with_it_without_runtime_help(
     spans: InMemorySpanExporter,
 ) -> None:
     prof.start_profiling()
-    with _telemetry.tracer().start_as_current_span("hyperion.decode") as span:
-        with _ops.op("matmul", flops=1, nbytes=1):
-            hot_python(10_000)
+    with (
+        _telemetry.tracer().start_as_current_span("hyperion.decode") as span,
+        _ops.op("matmul", flops=1, nbytes=1),
+    ):
+        hot_python(10_000)
     profile = prof.stop_profiling()
     (event,) = profile.ops
     assert (event.trace_id, event.span_id) == (span.get_span_context().trace_id,

@@ -1,0 +1,147 @@
+"""Profiler overhead on decode: tokens/s plain vs profiling at 1 ms and at 10 ms, same run.
+
+The model is the runtime's GPT-2 with GPT-2 small's widths (d_model 768, 12 heads, MLP
+3072) and random weights, written once to a temporary checkpoint; ``--layers`` (default
+12 as GPT-2 small, 2 with ``--quick``) and ``--vocab`` set its depth and vocabulary.
+Modes are interleaved round by round so machine noise hits them alike; the figure per
+mode is the median over rounds of decode tokens/s (1 / time per output token). The
+profiling modes run the default ``ProfilerConfig`` (ops, memory and cache tracking on).
+
+    python benchmarks/bench_profiler.py [--quick] [--rounds N] [--tokens N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hyperion_otel import profiler as prof  # noqa: E402
+from hyperion_otel.runtime import GenerationConfig, load_model  # noqa: E402
+
+MODES = ("plain", "profile 10 ms", "profile 1 ms")
+
+
+def write_checkpoint(directory: Path, d: int, n_layer: int, vocab: int, n_positions: int) -> Path:
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(0)
+
+    def r(*shape: int) -> np.ndarray:
+        return rng.standard_normal(shape, dtype=np.float32) * np.float32(0.02)
+
+    ones, zeros = np.ones(d, np.float32), np.zeros(d, np.float32)
+    w = {"wte.weight": r(vocab, d), "wpe.weight": r(n_positions, d),
+         "ln_f.weight": ones, "ln_f.bias": zeros}
+    for i in range(n_layer):
+        p = f"h.{i}."
+        w |= {p + "ln_1.weight": ones, p + "ln_1.bias": zeros,
+              p + "attn.c_attn.weight": r(d, 3 * d), p + "attn.c_attn.bias": r(3 * d),
+              p + "attn.c_proj.weight": r(d, d), p + "attn.c_proj.bias": r(d),
+              p + "ln_2.weight": ones, p + "ln_2.bias": zeros,
+              p + "mlp.c_fc.weight": r(d, 4 * d), p + "mlp.c_fc.bias": r(4 * d),
+              p + "mlp.c_proj.weight": r(4 * d, d), p + "mlp.c_proj.bias": r(d)}
+    cfg = {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "vocab_size": vocab,
+           "n_embd": d, "n_head": d // 64, "n_layer": n_layer, "n_positions": n_positions,
+           "layer_norm_epsilon": 1e-5, "activation_function": "gelu_new",
+           "bos_token_id": vocab - 1, "eos_token_id": vocab - 1}
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(json.dumps(cfg))
+    save_file(w, str(directory / "model.safetensors"), metadata={"format": "pt"})
+    return directory
+
+
+def decode_tps(model: Any, tokens: int) -> float:
+    gen = model.generate(list(range(1, 9)), GenerationConfig(temperature=0.0, max_new_tokens=tokens))
+    tpot = gen.timings.time_per_output_token_s
+    return 1.0 / tpot if tpot else 0.0
+
+
+def run_mode(model: Any, mode: str, tokens: int) -> tuple[float, dict[str, float]]:
+    if mode == "plain":
+        return decode_tps(model, tokens), {}
+    interval = 1.0 if mode.endswith(" 1 ms") else 10.0
+    with prof.profiling(prof.ProfilerConfig(sample_interval_ms=interval)) as handle:
+        tps = decode_tps(model, tokens)
+    profile = handle.profile
+    assert profile is not None
+    stats = dict(profile.stats)
+    stats["samples"] = float(len(profile.samples))
+    stats["ops"] = float(len(profile.ops))
+    stats["duration_s"] = profile.duration_s
+    return tps, stats
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="2 layers, 3 rounds, 16 tokens")
+    ap.add_argument("--layers", type=int, default=None)
+    ap.add_argument("--vocab", type=int, default=None)
+    ap.add_argument("--rounds", type=int, default=None)
+    ap.add_argument("--tokens", type=int, default=None)
+    args = ap.parse_args(argv)
+    layers = args.layers or (2 if args.quick else 12)
+    vocab = args.vocab or (4096 if args.quick else 50257)
+    rounds = args.rounds or (3 if args.quick else 7)
+    tokens = args.tokens or (16 if args.quick else 32)
+    with tempfile.TemporaryDirectory(prefix="bench-profiler-") as tmp:
+        model = load_model(str(write_checkpoint(Path(tmp) / "gpt2", 768, layers, vocab, 64)))
+    decode_tps(model, 4)  # warm-up
+    tps: dict[str, list[float]] = {m: [] for m in MODES}
+    tick_cost: dict[str, list[float]] = {m: [] for m in MODES[1:]}
+    samples: dict[str, list[float]] = {m: [] for m in MODES[1:]}
+    t0 = time.perf_counter()
+    for r in range(rounds):
+        order = MODES if r % 2 == 0 else tuple(reversed(MODES))
+        for mode in order:
+            value, stats = run_mode(model, mode, tokens)
+            tps[mode].append(value)
+            if stats:
+                ticks = stats.get("sampler_ticks", 0.0)
+                tick_cost[mode].append(stats["sampler_busy_s"] / ticks * 1e6 if ticks else 0.0)
+                samples[mode].append(stats["samples"] / stats["duration_s"])
+    median = {m: statistics.median(v) for m, v in tps.items()}
+    base = median["plain"]
+    result: dict[str, Any] = {
+        "model": f"gpt2-shaped d768 L{layers} vocab {vocab}",
+        "rounds": rounds,
+        "tokens_per_round": tokens,
+        "wall_s": time.perf_counter() - t0,
+        "modes": {
+            m: {
+                "decode_tok_s": median[m],
+                "ratio_vs_plain": median[m] / base if base else 0.0,
+                "overhead_pct": 100.0 * (1 - median[m] / base) if base else 0.0,
+                "all_tok_s": tps[m],
+                **({"sampler_us_per_tick": statistics.median(tick_cost[m]),
+                    "samples_per_s": statistics.median(samples[m])} if m in tick_cost else {}),
+            }
+            for m in MODES
+        },
+    }
+    return result
+
+
+def _print(result: dict[str, Any]) -> None:
+    print(f"### Profiler overhead on decode ({result['model']}, {result['rounds']} rounds x "
+          f"{result['tokens_per_round']} tokens, medians)\n")
+    print("| mode | decode tok/s | ratio vs plain | overhead | sampler us/tick | samples/s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for mode, m in result["modes"].items():
+        tick = f"{m['sampler_us_per_tick']:.1f}" if "sampler_us_per_tick" in m else "-"
+        rate = f"{m['samples_per_s']:.0f}" if "samples_per_s" in m else "-"
+        print(f"| {mode} | {m['decode_tok_s']:.2f} | {m['ratio_vs_plain']:.3f} | "
+              f"{m['overhead_pct']:+.1f}% | {tick} | {rate} |")
+
+
+if __name__ == "__main__":
+    _print(main())
