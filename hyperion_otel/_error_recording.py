@@ -20,7 +20,6 @@ from __future__ import annotations
 import enum
 import logging
 import numbers
-import os
 import re
 import threading
 import time
@@ -77,11 +76,22 @@ def _parse(raw: str) -> ExceptionSignal:
 
 
 def exception_signal(environ: Mapping[str, str] | None = None) -> ExceptionSignal:
-    """The mode in force now (pinned value, else the environment, else ``LOGS_DUP``)."""
+    """The mode in force now (pinned value, else the environment, else ``LOGS_DUP``).
+
+    A value the settings module rejects counts as unset: recording an error must not
+    fail over a configuration mistake (``configure()`` reports that one).
+    """
     if _Pin.signal is not None and environ is None:
         return _Pin.signal
-    env = os.environ if environ is None else environ
-    return _parse(env.get(semconv.ENV_EXCEPTION_SIGNAL_OPT_IN, ""))
+    # Imported here: settings imports errors, which imports this module.
+    from hyperion_otel.errors import ConfigError
+    from hyperion_otel.settings import read_setting
+
+    try:
+        raw = read_setting("exception_signal", environ)
+    except ConfigError:
+        raw = None
+    return _parse(raw or "")
 
 
 def qualified_name(cls: type) -> str:

@@ -79,13 +79,27 @@ def _resources(settings: Settings) -> Undo:
 
 def _runtime(settings: Settings) -> Undo:
     from hyperion_otel import runtime
+    from hyperion_otel.runtime import _instrument
 
     runtime.enable_generation_debug(settings.generation_debug)
-    return lambda: runtime.enable_generation_debug(False)
+    _instrument.set_capture_content(settings.capture_message_content)
+
+    def undo() -> None:
+        runtime.enable_generation_debug(False)
+        _instrument.set_capture_content(None)
+
+    return undo
+
+
+def _errors(settings: Settings) -> Undo:
+    from hyperion_otel import _error_recording
+
+    _error_recording.set_exception_signal(settings.exception_signal)
+    return lambda: _error_recording.set_exception_signal(None)
 
 
 # Order matters: logging first so the others can log; undone in reverse.
-_FACILITIES: tuple[Callable[[Settings], Undo], ...] = (_logging, _memory, _profiler, _runtime)
+_FACILITIES: tuple[Callable[[Settings], Undo], ...] = (_logging, _errors, _memory, _profiler, _runtime)
 
 
 def apply(settings: Settings) -> list[Undo]:

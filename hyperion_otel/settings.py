@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from hyperion_otel.errors import ConfigError
 
-__all__ = ["ENV_VARS", "EnvVar", "Settings"]
+__all__ = ["ENV_VARS", "EnvVar", "Settings", "read_setting"]
 
 SIGNALS: Final = ("traces", "metrics", "logs")
 EXPORTERS: Final = ("otlp", "console", "otlp_file", "none")
@@ -81,6 +81,20 @@ def _number(lo: float, hi: float = math.inf, *, integer: bool = False, optional:
 
 def _text(text: str) -> str | None:
     return text.strip() or None
+
+
+def _url(text: str) -> str | None:
+    t = text.strip()
+    if not t:
+        return None
+    parts = urllib.parse.urlsplit(t)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("an http:// or https:// URL with a host, e.g. http://localhost:4317")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ValueError("a URL with a valid port, e.g. http://localhost:4317") from None
+    return t
 
 
 def _list(allowed: tuple[str, ...], *, keywords: Mapping[str, tuple[str, ...]] | None = None) -> Callable[[str], frozenset[str]]:
@@ -181,10 +195,10 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
     _v("OTEL_TRACES_EXPORTER", "traces_exporter", _exporters, "otlp_file, or otlp when an endpoint is set", "comma list of otlp, console, otlp_file, none", "Span exporters"),
     _v("OTEL_METRICS_EXPORTER", "metrics_exporter", _exporters, "otlp_file, or otlp when an endpoint is set", "comma list of otlp, console, otlp_file, none", "Metric exporters"),
     _v("OTEL_LOGS_EXPORTER", "logs_exporter", _exporters, "otlp_file, or otlp when an endpoint is set", "comma list of otlp, console, otlp_file, none", "Log record exporters"),
-    _v("OTEL_EXPORTER_OTLP_ENDPOINT", "otlp_endpoint", _text, "none (http://localhost:4317 grpc, :4318 http)", "a URL", "OTLP endpoint for all signals (HTTP appends /v1/<signal>)"),
-    _v("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "otlp_traces_endpoint", _text, "none", "a URL (used as is)", "OTLP endpoint for spans"),
-    _v("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "otlp_metrics_endpoint", _text, "none", "a URL (used as is)", "OTLP endpoint for metrics"),
-    _v("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "otlp_logs_endpoint", _text, "none", "a URL (used as is)", "OTLP endpoint for logs"),
+    _v("OTEL_EXPORTER_OTLP_ENDPOINT", "otlp_endpoint", _url, "none (http://localhost:4317 grpc, :4318 http)", "a URL", "OTLP endpoint for all signals (HTTP appends /v1/<signal>)"),
+    _v("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "otlp_traces_endpoint", _url, "none", "a URL (used as is)", "OTLP endpoint for spans"),
+    _v("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "otlp_metrics_endpoint", _url, "none", "a URL (used as is)", "OTLP endpoint for metrics"),
+    _v("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "otlp_logs_endpoint", _url, "none", "a URL (used as is)", "OTLP endpoint for logs"),
     _v("OTEL_EXPORTER_OTLP_PROTOCOL", "otlp_protocol", _choice(PROTOCOLS), "grpc", "grpc, http/protobuf", "OTLP transport for all signals"),
     _v("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "otlp_traces_protocol", _choice(PROTOCOLS), "none (general protocol)", "grpc, http/protobuf", "OTLP transport for spans"),
     _v("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "otlp_metrics_protocol", _choice(PROTOCOLS), "none (general protocol)", "grpc, http/protobuf", "OTLP transport for metrics"),
@@ -276,21 +290,14 @@ class Settings:
         allowed; an unknown override name raises ``ConfigError`` too. Empty variables
         count as unset, as in the OTel SDK.
         """
+        if environ is not None and not isinstance(environ, Mapping):
+            raise ConfigError(f"Settings.from_env expects a mapping of variables, got {environ!r}")
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for var in ENV_VARS:
             raw = env.get(var.name)
-            if raw is None or not raw.strip():
-                continue
-            try:
-                values[var.field] = var.parse(raw)
-            except ValueError as exc:
-                shown = "***" if var.secret else repr(raw)
-                raise ConfigError(
-                    f"{var.name}={shown} is not valid: expected {exc}",
-                    variable=var.name,
-                    expected=str(exc),
-                ) from None
+            if raw is not None and raw.strip():
+                values[var.field] = _parse_var(var, raw)
         _check_names(overrides)
         values.update(overrides)
         return cls(**values)
@@ -344,6 +351,31 @@ class Settings:
                 value = dict(value)
             out[f.name] = value
         return out
+
+
+def _parse_var(var: EnvVar, raw: str) -> Any:
+    try:
+        return var.parse(raw)
+    except ValueError as exc:
+        shown = "***" if var.secret else repr(raw)
+        raise ConfigError(
+            f"{var.name}={shown} is not valid: expected {exc}", variable=var.name, expected=str(exc)
+        ) from None
+
+
+def read_setting(name: str, environ: Mapping[str, str] | None = None) -> Any:
+    """One setting from the environment alone (its default when unset).
+
+    For code that must honour a variable without ``configure()`` (the GenAI content
+    opt-in, the exception signal) yet should not parse every other variable to do so.
+    """
+    var = _BY_FIELD.get(name)
+    if var is None:
+        raise ConfigError(f"unknown setting {name!r}", setting=name)
+    raw = (os.environ if environ is None else environ).get(var.name)
+    if raw is None or not raw.strip():
+        return next(f for f in dataclasses.fields(Settings) if f.name == name).default
+    return _parse_var(var, raw)
 
 
 def _check_names(overrides: Mapping[str, Any]) -> None:

@@ -96,15 +96,15 @@ def test_failure_sets_error_status_and_type(telemetry, gpt2):
         model.generate(list(range(50)), CFG)
     span = telemetry.span(f"text_completion {model.name}")
     assert span.status.status_code == StatusCode.ERROR
-    assert span.attributes[semconv.ERROR_TYPE] == "InvalidInputError"
+    assert span.attributes[semconv.ERROR_TYPE] == "hyperion_otel.errors.InvalidInputError"
     (dur,) = telemetry.metrics()[semconv.METRIC_GEN_AI_SERVER_REQUEST_DURATION]
-    assert dur.attributes[semconv.ERROR_TYPE] == "InvalidInputError"
+    assert dur.attributes[semconv.ERROR_TYPE] == "hyperion_otel.errors.InvalidInputError"
     with pytest.raises(ModelError) as info:
         load_model(gpt2.path / "missing")
     load = [s for s in telemetry.spans() if s.name == semconv.SPAN_MODEL_LOAD][-1]
     assert (
         load.status.status_code == StatusCode.ERROR
-        and load.attributes[semconv.ERROR_TYPE] == "ModelError"
+        and load.attributes[semconv.ERROR_TYPE] == "hyperion_otel.errors.ModelError"
     )
     assert info.value.trace_id == format(load.context.trace_id, "032x")
 
