@@ -16,6 +16,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span
 
 from hyperion_otel import semconv
+from hyperion_otel._error_recording import qualified_name
 from hyperion_otel.errors import InvalidInputError
 from hyperion_otel.runtime import _instrument as ins
 from hyperion_otel.runtime.model import Workspace
@@ -376,7 +377,7 @@ class _Run:
             if not isinstance(exc, GeneratorExit):
                 ins.record_failure(span, exc)
                 ins.record_request_metrics(
-                    {**metric_attrs, semconv.ERROR_TYPE: type(exc).__qualname__},
+                    {**metric_attrs, semconv.ERROR_TYPE: qualified_name(type(exc))},
                     time.perf_counter() - t_start,
                     None,
                     None,
