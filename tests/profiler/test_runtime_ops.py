@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from hyperion_otel import _telemetry, semconv
 from hyperion_otel import profiler as prof
 from hyperion_otel.runtime import GenerationConfig, load_model
 from profiler.checkpoint import write_gpt2
@@ -28,3 +31,25 @@ def test_runtime_ops_appear_in_the_chrome_trace_with_phases(tmp_path: Path) -> N
     assert_nested(doc["traceEvents"])
     x_names = {e["name"] for e in doc["traceEvents"] if e["ph"] == "X" and e.get("cat") == "op"}
     assert {"matmul", "attention", "sampling"} <= x_names
+
+
+def test_runtime_generate_samples_and_ops_belong_to_its_trace(
+    tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    model = load_model(str(write_gpt2(tmp_path / "ck", d=256, n_layer=2, vocab=1024)))
+    model.generate([1, 2], GenerationConfig(temperature=0.0, max_new_tokens=2))
+    with (
+        _telemetry.tracer().start_as_current_span("request") as request,
+        prof.profiling() as handle,
+        prof.profile_span(request),
+    ):
+        model.generate(list(range(1, 9)), GenerationConfig(temperature=0.0, max_new_tokens=12))
+    profile = handle.profile
+    assert profile is not None
+    finished = {s.name: s for s in spans.get_finished_spans()}
+    generate = next(s for name, s in finished.items() if name.startswith("text_completion"))
+    trace_id = generate.context.trace_id
+    assert generate.attributes[semconv.HYPERION_PROFILE_ID] == profile.profile_id
+    assert profile.ops and all(e.trace_id == trace_id for e in profile.ops)
+    tagged = profile.samples_for(span_id=request.get_span_context().span_id)
+    assert tagged and all(s.trace_id == trace_id for s in tagged)
