@@ -105,12 +105,14 @@ class LogFileHandler(_stdlib_logging.Handler):
 
     # --- the hot path -------------------------------------------------------------------
     def handle(self, record: _stdlib_logging.LogRecord) -> bool:
-        rv: object = self.filter(record)
-        if isinstance(rv, _stdlib_logging.LogRecord):  # Python 3.12+: a filter may swap it
-            record = rv
-        if rv:
-            self.emit(record)
-        return bool(rv)
+        if self.filters:
+            rv: object = self.filter(record)
+            if not rv:
+                return False
+            if isinstance(rv, _stdlib_logging.LogRecord):  # 3.12+: a filter may swap it
+                record = rv
+        self.emit(record)
+        return True
 
     def emit(self, record: _stdlib_logging.LogRecord) -> None:
         try:

@@ -31,6 +31,7 @@ import json
 import logging as _stdlib_logging
 import math
 import os
+from itertools import islice
 from json.encoder import encode_basestring as _enc
 from typing import Any
 
@@ -39,10 +40,12 @@ from opentelemetry import trace
 from hyperion_otel import semconv
 from hyperion_otel.logging._faults import record_fault
 from hyperion_otel.logging._record import (
+    N_STANDARD,
+    STANDARD_ATTRS,
     Rfc3339Clock,
     category_of,
     exception_fields,
-    extras_of,
+    extras_of_dict,
     message_of,
 )
 from hyperion_otel.logging._types import severity_of
@@ -52,6 +55,10 @@ __all__ = ["JsonFormatter", "to_json_value"]
 _CACHE_MAX = 4096
 _MAX_DEPTH = 32
 _get_current_span = trace.get_current_span
+_int_repr = int.__repr__
+_float_repr = float.__repr__
+_isfinite = math.isfinite
+_CONSTANTS = {None: "null", True: "true", False: "false"}
 
 
 def _safe_repr(o: object) -> str:
@@ -148,6 +155,14 @@ class JsonFormatter(_stdlib_logging.Formatter):
             )
         skey = (record.pathname, record.lineno, record.funcName)
         out += self._sites.get(skey) or self._site(skey)
+        if record.stack_info or record.exc_info:
+            out += self._stacks(record)
+        if len(record.__dict__) > N_STANDARD:
+            out += self._extras(record.__dict__)
+        return out + "}"
+
+    def _stacks(self, record: _stdlib_logging.LogRecord) -> str:
+        out = ""
         if record.stack_info:
             out += f',"{semconv.CODE_STACKTRACE}":' + _enc(str(record.stack_info))
         exc = exception_fields(record)
@@ -157,10 +172,31 @@ class JsonFormatter(_stdlib_logging.Formatter):
                 f',"{semconv.EXCEPTION_MESSAGE}":{_enc(exc[1])}'
                 f',"{semconv.EXCEPTION_STACKTRACE}":{_enc(exc[2])}'
             )
-        extras = extras_of(record)
-        if extras is not None:
-            out += ',"attributes":' + self._attributes(extras)
-        return out + "}"
+        return out
+
+    def _extras(self, d: dict[str, Any]) -> str:
+        """``,"attributes":{...}`` of the extra= fields (see ``extras_of``), or ``""``.
+
+        Strings, ints, finite floats, bools and None (the usual fields) are encoded by
+        hand; anything else sends the whole object through the JSON encoder.
+        """
+        parts: list[str] = []
+        for k, v in islice(d.items(), N_STANDARD, None):
+            if k in STANDARD_ATTRS:
+                continue
+            t = type(v)
+            if t is str:
+                parts.append(f"{_enc(k)}:{_enc(v)}")
+            elif t is int:
+                parts.append(f"{_enc(k)}:{_int_repr(v)}")
+            elif t is float and _isfinite(v):
+                parts.append(f"{_enc(k)}:{_float_repr(v)}")
+            elif v is None or t is bool:
+                parts.append(f"{_enc(k)}:{_CONSTANTS[v]}")
+            else:
+                extras = extras_of_dict(d)
+                return ',"attributes":' + self._attributes(extras) if extras else ""
+        return ',"attributes":{' + ",".join(parts) + "}" if parts else ""
 
     def _attributes(self, extras: dict[str, Any]) -> str:
         try:

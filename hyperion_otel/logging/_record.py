@@ -17,11 +17,13 @@ from hyperion_otel.logging._faults import record_fault
 from hyperion_otel.logging._types import ROOT_LOGGER_NAME, LogCategory
 
 __all__ = [
+    "N_STANDARD",
     "STANDARD_ATTRS",
     "Rfc3339Clock",
     "category_of",
     "exception_fields",
     "extras_of",
+    "extras_of_dict",
     "message_of",
 ]
 
@@ -30,7 +32,7 @@ __all__ = [
 STANDARD_ATTRS = frozenset(
     _stdlib_logging.LogRecord("x", 0, "x", 0, "x", None, None).__dict__
 ) | {"message", "asctime", "taskName", "stack_info", "exc_text"}
-_N_STANDARD = len(_stdlib_logging.LogRecord("x", 0, "x", 0, "x", None, None).__dict__)
+N_STANDARD = len(_stdlib_logging.LogRecord("x", 0, "x", 0, "x", None, None).__dict__)
 
 
 def message_of(record: _stdlib_logging.LogRecord) -> str:
@@ -82,14 +84,14 @@ def category_of(logger_name: str) -> str:
 def extras_of(record: _stdlib_logging.LogRecord) -> dict[str, Any] | None:
     """The user's ``extra=`` fields, or ``None`` (fast path: no extra attribute at all)."""
     d = record.__dict__
-    if len(d) <= _N_STANDARD:
-        return None
+    return extras_of_dict(d) if len(d) > N_STANDARD else None
+
+
+def extras_of_dict(d: dict[str, Any]) -> dict[str, Any] | None:
     # LogRecord.__init__ sets the standard attributes first, makeRecord adds extra= after
     # them: only the tail needs filtering (against what other formatters may append).
     out = {
-        k: v
-        for k, v in itertools.islice(d.items(), _N_STANDARD, None)
-        if k not in STANDARD_ATTRS
+        k: v for k, v in itertools.islice(d.items(), N_STANDARD, None) if k not in STANDARD_ATTRS
     }
     return out or None
 
