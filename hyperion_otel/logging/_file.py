@@ -58,7 +58,7 @@ class LogFileHandler(_stdlib_logging.Handler):
         multiprocess: bool = True,
         check_interval_s: float = 1.0,
         max_pending_archives: int = 16,
-        close_timeout_s: float = 5.0,
+        close_timeout_s: float = 2.0,
         formatter: _stdlib_logging.Formatter | None = None,
     ) -> None:
         super().__init__()

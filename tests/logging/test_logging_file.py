@@ -343,3 +343,19 @@ def test_unwritable_path_never_raises(tmp_path: pathlib.Path, attach: Any) -> No
     lg = attach(LogFileHandler(str(blocker / "app.log")))  # parent is a file: ENOTDIR
     lg.info("dropped")
     assert fault_counts().get("write", 0) == 1
+
+
+def test_interpreter_exit_without_shutdown_finishes_cleanly(tmp_path: pathlib.Path) -> None:
+    """logging's own exit hook closes the handler: compression finishes, nothing half-written."""
+    path = str(tmp_path / "exit.log")
+    code = (
+        f"import sys; sys.path.insert(0, {REPO!r})\n"
+        "import hyperion_otel.logging as hl\n"
+        f"hl.apply_logging_settings(outputs='file', file={path!r}, max_size_mb=0.01, max_files=50)\n"
+        "for i in range(500): hl.get_logger().info('record %d %s', i, 'e' * 100)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    files = log_files(path)
+    assert len(files) > 3 and all(f.endswith(".gz") for f in files[1:])
+    assert len(read_records(path)) == 500
+    assert stray_files(path) == []
