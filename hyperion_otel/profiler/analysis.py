@@ -60,7 +60,7 @@ def _decode_ops(model: Any, prompt: Any, max_new_tokens: int) -> tuple[list[OpEv
     if isinstance(rate, (int, float)) and rate > 0:
         tps = float(rate)
     me = threading.get_ident()
-    return [OpEvent(*e) for e in recorder.events if e[1] == me], tps
+    return [OpEvent(*e) for e in recorder.op_events(me)], tps
 
 
 def _with_observed(peaks: MachinePeaks, ops: Any, overhead_us: float) -> MachinePeaks:

@@ -190,7 +190,7 @@ class Session:
             codes=codes,
             raw_stacks=stacks,
             raw_samples=samples,
-            raw_ops=list(recorder.events) if recorder else [],
+            raw_ops=recorder.op_events() if recorder else [],
             raw_calls=list(tracer.calls) if tracer else [],
             raw_counters=list(self.counters),
             call_counts=tracer.call_counts() if tracer else None,

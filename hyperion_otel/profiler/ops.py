@@ -40,7 +40,10 @@ _SPAN_PHASES = {
 _KV_SERIES_ATTRS = ("blocks", "blocks_used", "blocks_free", "blocks_total")
 
 # Token slots (a list per open op).
-_NAME, _ATTRS, _T0, _DEPTH, _PHASE, _ALLOCS, _ABYTES, _CHILD, _TAG, _PUBLISHED = range(10)
+# Token slots: a list per op, created at start, completed at end and then kept as the
+# event itself (one allocation per op; converted to RawOp tuples only when a profile is
+# built). _ALLOCS/_ABYTES hold the counters at start, then the op's own deltas.
+_NAME, _ATTRS, _T0, _DEPTH, _PHASE, _ALLOCS, _ABYTES, _CHILD, _TAG, _PUBLISHED, _TID, _T1 = range(12)
 
 
 class AllocCounts:
@@ -111,7 +114,7 @@ class OpRecorder:
         counters: deque[CounterPoint],
     ) -> None:
         self.tags = tags
-        self.events: deque[RawOp] = deque(maxlen=max_events)
+        self.events: deque[list[Any]] = deque(maxlen=max_events)  # finished tokens
         self.recorded = 0
         self.errors = 0
         self._t0 = t0_ns
@@ -126,6 +129,18 @@ class OpRecorder:
     @property
     def dropped(self) -> int:
         return self.recorded - len(self.events)
+
+    def op_events(self, thread: int | None = None) -> list[RawOp]:
+        """The recorded ops (oldest first), optionally of one thread only."""
+        base = self._t0
+        out: list[RawOp] = []
+        for k in list(self.events):  # C-level copy: safe while ops keep ending
+            if thread is not None and k[_TID] != thread:
+                continue
+            t0, t1 = k[_T0], k[_T1]
+            out.append((k[_NAME], k[_TID], t0 - base, t1 - base, t1 - t0 - k[_CHILD], k[_DEPTH],
+                        k[_ATTRS], k[_ALLOCS], k[_ABYTES], k[_TAG][0], k[_TAG][1], k[_PHASE]))
+        return out
 
     def on_op_start(self, name: str, attrs: Mapping[str, Any]) -> object:
         t = _clock()
@@ -145,9 +160,9 @@ class OpRecorder:
         if stack:
             parent = stack[-1]
             token = [name, attrs, t, len(stack), phase or parent[_PHASE], 0, 0, 0,
-                     parent[_TAG], False]
+                     parent[_TAG], False, tid, 0]
         else:
-            token = [name, attrs, t, 0, phase, 0, 0, 0, NO_TAG, False]
+            token = [name, attrs, t, 0, phase, 0, 0, 0, NO_TAG, False, tid, 0]
             try:
                 self._top_level(token, tid, th, phase)
             except Exception:  # noqa: BLE001 - never raise into the runtime
@@ -202,29 +217,22 @@ class OpRecorder:
             return  # an op ended on another thread than it started: ignore it
         stack = th.stack
         stack.pop()
-        t0 = token[_T0]
-        dur = t1 - t0
         if stack:
-            stack[-1][_CHILD] += dur
+            stack[-1][_CHILD] += t1 - token[_T0]
         else:
             if token[_PUBLISHED]:
                 self.tags.tags.pop(tid, None)
             if token[_PHASE] == "sampling":
                 th.seq_phase = "decode"  # after a token is sampled, decode steps follow
-        name: str = token[_NAME]
         allocs = self._allocs
-        n_alloc = n_bytes = 0
         if allocs is not None:
-            n_alloc, n_bytes = allocs.count - token[_ALLOCS], allocs.nbytes - token[_ABYTES]
-        if self._track_cache and name.startswith(KV_CACHE_PREFIX):
-            self._count_cache(name, token[_ATTRS], t1 - self._t0)
+            token[_ALLOCS] = allocs.count - token[_ALLOCS]
+            token[_ABYTES] = allocs.nbytes - token[_ABYTES]
+        if self._track_cache and token[_NAME].startswith(KV_CACHE_PREFIX):
+            self._count_cache(token[_NAME], token[_ATTRS], t1 - self._t0)
         if self._record_ops:
-            base = self._t0
-            tag = token[_TAG]
-            self.events.append((
-                name, tid, t0 - base, t1 - base, dur - token[_CHILD], token[_DEPTH],
-                token[_ATTRS], n_alloc, n_bytes, tag[0], tag[1], token[_PHASE],
-            ))
+            token[_T1] = t1
+            self.events.append(token)
             self.recorded += 1
 
     def _count_cache(self, name: str, attrs: Mapping[str, Any], t: int) -> None:
