@@ -160,7 +160,7 @@ class LogFileHandler(_stdlib_logging.Handler):
                 self._size = os.lseek(self._fd, 0, os.SEEK_CUR)
             elif self._regular:
                 self._size += len(data)
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - a log write must never raise into the app
             record_fault("write", exc, self.path)
 
     def _write_all(self, data: bytes) -> None:
@@ -208,6 +208,9 @@ class LogFileHandler(_stdlib_logging.Handler):
             self._reopen(lock)
         finally:
             lock.release()
+        if not self._regular:  # a device or FIFO after all: nothing to rotate or lock
+            lock.close()
+            self._rlock = None
 
     def _reopen(self, lock: RotationLock | None) -> None:
         """Point ``self._fd`` at the current path; caller holds ``lock`` (any mode)."""
@@ -218,9 +221,6 @@ class LogFileHandler(_stdlib_logging.Handler):
         self._regular = stat.S_ISREG(st.st_mode)
         self._size = st.st_size if self._regular else 0
         self._gen = lock.generation() if lock is not None else b""
-        if not self._regular and lock is not None:  # a device or FIFO: nothing to rotate
-            lock.close()
-            self._rlock = None
 
     def _close_fd(self) -> None:
         if self._fd >= 0:
