@@ -100,6 +100,8 @@ HYPERION_MEMORY_PEAK_BYTES: Final = "hyperion.memory.peak_bytes"
 HYPERION_MEMORY_LEAKED_BYTES: Final = "hyperion.memory.leaked_bytes"  # leak report log record
 HYPERION_MEMORY_LEAKED_ALLOCATIONS: Final = "hyperion.memory.leaked_allocations"
 HYPERION_MEMORY_LEAK_SITE: Final = "hyperion.memory.leak_site"  # "file:line" of the largest site
+HYPERION_MEMORY_SEGMENT_BYTES: Final = "hyperion.memory.segment_bytes"  # pool grown/released log
+HYPERION_MEMORY_POOL_BYTES: Final = "hyperion.memory.pool_bytes"
 
 # --- KV cache --------------------------------------------------------------------------------
 METRIC_KV_CACHE_USAGE: Final = "hyperion.kv_cache.usage"

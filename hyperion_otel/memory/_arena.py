@@ -104,6 +104,9 @@ class Arena:
         self.bins: dict[int, list[tuple[Segment, int]]] = {}
         self.cached = 0  # bytes sitting in reuse bins
         self.reserved = 0  # bytes of all segments
+        # ("grown" | "released", segment bytes, reserved bytes after): the pool logs these
+        # once its lock is released, then clears the list.
+        self.events: list[tuple[str, int, int]] = []
         self._created = 0
         if initial:
             self._add_segment(initial)
@@ -170,6 +173,7 @@ class Arena:
             return False
         self.segments.remove(seg)
         self.reserved -= seg.size
+        self.events.append(("released", seg.size, self.reserved))
         return True
 
     def contains(self, addr: int) -> bool:
@@ -189,6 +193,7 @@ class Arena:
         # Double the arena (at least MIN_GROWTH, at least the request) within the budget.
         grow = max(size, min(max(self.reserved, self.initial, MIN_GROWTH), room) & -ALIGN)
         seg = self._add_segment(grow)
+        self.events.append(("grown", grow, self.reserved))
         return seg, seg.carve(size)
 
     def _add_segment(self, size: int) -> Segment:

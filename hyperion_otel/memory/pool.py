@@ -15,6 +15,7 @@ microseconds per allocate+free pair with stacks 16 deep.
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import threading
@@ -26,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from opentelemetry import trace
 
-from hyperion_otel import _allocator
+from hyperion_otel import _allocator, semconv
 from hyperion_otel.errors import HyperionMemoryError, InvalidInputError
 from hyperion_otel.memory import _report, optimizer
 from hyperion_otel.memory._arena import ALIGN, Arena
@@ -49,6 +50,7 @@ __all__ = ["MAX_OPEN_WINDOWS", "MemoryPool"]
 
 MAX_OPEN_WINDOWS = 256  # span measurements open at once (see spans)
 _MAX_RETIRED = 4096  # freed guard-page addresses remembered to catch double frees
+_log = logging.getLogger("hyperion.memory.pool")
 _get_span = trace.get_current_span
 _getframe = sys._getframe
 
@@ -170,7 +172,7 @@ class MemoryPool:
         self.close()
 
     # ---------------------------------------------------------------- hot path
-    def allocate(
+    def allocate(  # noqa: PLR0912 - the hot path, inlined on purpose: helper calls cost
         self, shape: tuple[int, ...] | int, dtype: npt.DTypeLike = np.float32
     ) -> npt.NDArray[Any]:
         """Uninitialised C-contiguous array of ``shape`` and ``dtype`` from the pool."""
@@ -212,6 +214,8 @@ class MemoryPool:
             rec = Alloc(seg.base + off + self._front, seg, off, size, nbytes, self._next_id, shape, dt)
             self._next_id += 1
             self._account(rec)
+        if self._arena.events:
+            self._log_events()
         if self._canary:
             write_canaries(seg.buf, off, off + CANARY_FRONT, nbytes, off + size)
         try:
@@ -266,8 +270,19 @@ class MemoryPool:
             if rec is None:
                 return
         damaged = self._release(rec)
+        if self._arena.events:
+            self._log_events()
         if damaged is not None:
             raise damaged
+
+    def _log_events(self) -> None:
+        """Log segment growth/release (DEBUG, ``hyperion.memory.pool``) outside the lock."""
+        with self._lock:
+            events, self._arena.events = self._arena.events, []
+        for what, nbytes, reserved in events:
+            _log.debug("memory pool %s by %d bytes to %d", what, nbytes, reserved,
+                       extra={semconv.HYPERION_MEMORY_SEGMENT_BYTES: nbytes,
+                              semconv.HYPERION_MEMORY_POOL_BYTES: reserved})
 
     def _lookup_for_free(self, array: Any) -> Alloc | None:
         try:

@@ -251,3 +251,19 @@ def test_random_sequences_keep_the_free_list_consistent(ops):
         pool.free(arr)
     for seg in pool._arena.segments:
         assert seg.starts == [0] and seg.sizes == {0: seg.size}
+
+
+def test_growth_and_release_are_logged_at_debug(caplog):
+    import logging
+
+    from hyperion_otel import semconv
+
+    configure_memory_optimizer(MemoryOptimizerConfig(memory_speed_tradeoff=0.0))
+    pool = MemoryPool(MemoryConfig(initial_pool_size=64 * KiB, max_pool_size=1024 * KiB))
+    with caplog.at_level(logging.DEBUG, logger="hyperion.memory.pool"):
+        pool.free(pool.allocate((128 * KiB,), np.uint8))
+    grown, released = (r for r in caplog.records if r.name == "hyperion.memory.pool")
+    assert grown.getMessage().startswith("memory pool grown by")
+    assert getattr(grown, semconv.HYPERION_MEMORY_POOL_BYTES) == 64 * KiB + getattr(
+        grown, semconv.HYPERION_MEMORY_SEGMENT_BYTES)
+    assert released.getMessage() == f"memory pool released by {getattr(grown, semconv.HYPERION_MEMORY_SEGMENT_BYTES)} bytes to {64 * KiB}"
