@@ -99,13 +99,17 @@ def bandwidth_bound(model: Model, repeats: int) -> tuple[float, float]:
     return 1.0 / best, nbytes / best / 1e9
 
 
-def torch_runner(model: Model) -> Callable[[list[int], int], tuple[float, list[int]]] | None:
+def torch_runner(
+    model: Model, threads: int | None = None
+) -> Callable[[list[int], int], tuple[float, list[int]]] | None:
     """A hand-written torch eager decode with a KV cache over the same weights, or None."""
     try:
         import torch
         import torch.nn.functional as F  # noqa: N812 - the usual torch alias
     except ImportError:
         return None
+    if threads is not None:
+        torch.set_num_threads(threads)
     c, w = model.config, model.weights
     t = torch.from_numpy
     wte, wpe = t(w.embed), t(w.pos_embed)  # type: ignore[arg-type]
@@ -167,12 +171,18 @@ class _DroppingSpanExporter:
 
 
 def install_dropping_sdk() -> Callable[[], None]:
-    """Global SDK providers whose exporters drop everything; returns their shutdown."""
+    """Global SDK providers whose exporters drop everything; returns an undo.
+
+    The undo shuts them down and puts back pristine API globals (the private resets the
+    OTel test utilities also use), so runs with and without an SDK can alternate.
+    """
     from opentelemetry import metrics, trace
+    from opentelemetry.metrics import _internal as metrics_internal
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.util._once import Once
 
     from hyperion_otel import _telemetry
 
@@ -183,11 +193,17 @@ def install_dropping_sdk() -> Callable[[], None]:
     metrics.set_meter_provider(mp)
     _telemetry.refresh()
 
-    def shutdown() -> None:
+    def undo() -> None:
         tp.shutdown()
         mp.shutdown()
+        trace._TRACER_PROVIDER_SET_ONCE = Once()
+        trace._TRACER_PROVIDER = None
+        metrics_internal._METER_PROVIDER_SET_ONCE = Once()
+        metrics_internal._METER_PROVIDER = None
+        metrics_internal._PROXY_METER_PROVIDER = metrics_internal._ProxyMeterProvider()
+        _telemetry.refresh()
 
-    return shutdown
+    return undo
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -197,36 +213,46 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--prompt-tokens", type=int, default=32)
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument(
+        "--threads", type=int, default=None, help="BLAS/torch threads (default: library default)"
+    )
     args = ap.parse_args(argv)
     repeats, new = (1, 16) if args.quick else (args.repeats, args.new_tokens)
 
+    limiter = None
+    if args.threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        limiter = threadpool_limits(args.threads)
     model = build_model()
     prompt = [
         int(i)
         for i in np.random.default_rng(1).integers(0, SHAPE["vocab_size"], args.prompt_tokens)
     ]
-    torch_run = None if args.no_torch else torch_runner(model)
+    torch_run = None if args.no_torch else torch_runner(model, args.threads)
     run_ours(model, prompt, 4)  # warm up BLAS threads and page in the weights
     if torch_run is not None:
         torch_run(prompt, 4)
 
     ours: list[float] = []
+    with_tel: list[float] = []
     torch_tps: list[float] = []
     ids_ours: list[int] = []
     ids_torch: list[int] = []
-    for _ in range(repeats):
+    for _ in range(repeats):  # round-robin so load changes hit every runner alike
         tps, ids_ours = run_ours(model, prompt, new)
         ours.append(tps)
+        undo = install_dropping_sdk()
+        try:
+            with_tel.append(run_ours(model, prompt, new)[0])
+        finally:
+            undo()
         if torch_run is not None:
             tps, ids_torch = torch_run(prompt, new)
             torch_tps.append(tps)
-    shutdown = install_dropping_sdk()
-    try:
-        with_tel = [run_ours(model, prompt, new)[0] for _ in range(repeats)]
-        ours.extend(run_ours(model, prompt, new)[0] for _ in range(repeats))  # interleave after too
-    finally:
-        shutdown()
     bound_tps, gbps = bandwidth_bound(model, max(3, repeats))
+    if limiter is not None:
+        limiter.restore_original_limits()
 
     res: dict[str, Any] = {
         "ours_tok_s": statistics.median(ours),
@@ -239,6 +265,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         / 1e6
         + model.weights.head.nbytes / 1e6,
         "repeats": repeats,
+        "threads": args.threads,
         "new_tokens": new,
     }
     res["telemetry_overhead"] = res["ours_tok_s"] / res["ours_telemetry_tok_s"] - 1
