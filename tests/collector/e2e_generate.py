@@ -12,16 +12,16 @@ import sys
 
 from opentelemetry import trace
 
-from hyperion_otel.runtime import GenerationConfig, load_model
-from hyperion_otel.sdk import configure
+import hyperion_otel
 
 
 def main(prompt: str) -> dict[str, object]:
-    telemetry = configure()
-    model = load_model("builtin:tiny")
+    telemetry = hyperion_otel.configure()
+    model = hyperion_otel.load_model("builtin:tiny")
     tracer = trace.get_tracer("hyperion_otel.e2e")
     with tracer.start_as_current_span("e2e request") as span:
-        generation = model.generate(prompt, GenerationConfig(max_new_tokens=8, temperature=0))
+        config = hyperion_otel.GenerationConfig(max_new_tokens=8, temperature=0)
+        generation = model.generate(prompt, config)
         trace_id = format(span.get_span_context().trace_id, "032x")
     report = telemetry.shutdown()
     return {
