@@ -79,11 +79,16 @@ class MemoryConfig:
     ``stack_depth`` frames deep. ``enable_guard_pages``: debug mode, every allocation gets its
     own mmap'd region ending at a PROT_NONE page, so a write past the end faults at once (costs
     at least one page of address space per allocation plus a syscall or three; never use it
-    in production). ``check_corruption``: canary bytes around each block, verified at free and
-    by ``check_memory_corruption()``. ``initial_pool_size``/``max_pool_size``: bytes reserved
+    in production; a freed array is protected too, so a use after free faults as well).
+    ``check_corruption``: canary bytes around each block, verified at free and by
+    ``check_memory_corruption()``; it also records the allocating line, which the error names
+    (with guard pages on, canaries are not used: the fault happens at the write instead).
+    ``initial_pool_size``/``max_pool_size``: bytes reserved
     up front / budget the pool never exceeds (with only ``max_pool_size`` given below 64 MiB,
     the reservation shrinks to it). ``enable_optimization``: let the pool follow the
     memory optimizer (size-class reuse, release of idle segments); off, it is a plain arena.
+    ``max_tracked_allocations``/``max_stacks``: bounds on live records with details and on
+    interned stacks (beyond them allocations still work, counted but without site/trace).
     """
 
     track_allocations: bool = False
