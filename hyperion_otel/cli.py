@@ -23,7 +23,14 @@ SUBCOMMANDS: dict[str, str] = {
     "generate": "hyperion_otel.runtime._cli:register_generate",
     "verify": "hyperion_otel.runtime._cli:register_verify",
     "info": "hyperion_otel.runtime._cli:register_info",
+    "doctor": "hyperion_otel._cli.doctor:register_doctor",
+    "profile": "hyperion_otel._cli.profile_cmd:register_profile",
+    "report": "hyperion_otel._cli.report_cmd:register_report",
 }
+# Commands that get configure() (settings from the environment) and shutdown() around them;
+# doctor checks the configuration itself and report only reads files. ``generate`` joins
+# once its --debug handler no longer doubles the console handler that configure() adds.
+TELEMETRY_COMMANDS: frozenset[str] = frozenset({"profile"})
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -47,12 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_telemetry(args: argparse.Namespace) -> Callable[[], None]:
-    """Where ``configure()`` will be called (settings from env + flags); returns its undo.
+    """``configure()`` from the environment for the commands that run the model; returns
+    the undo (``shutdown()``, which flushes within ``HYPERION_SHUTDOWN_TIMEOUT_S``)."""
+    if args.command not in TELEMETRY_COMMANDS:
+        return lambda: None
+    from hyperion_otel import sdk
 
-    Not wired yet: the command runs with whatever OTel providers are installed (none by
-    default, so telemetry calls are no-ops).
-    """
-    return lambda: None
+    sdk.configure()
+
+    def teardown() -> None:
+        sdk.shutdown()
+
+    return teardown
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,8 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help(sys.stderr)
         return 2
-    teardown = _setup_telemetry(args)
+    teardown: Callable[[], None] = lambda: None  # noqa: E731
     try:
+        teardown = _setup_telemetry(args)  # a bad env var is a clean error, not a traceback
         return func(args)
     except HyperionError as exc:
         print(f"hyperion-otel {args.command}: error: {exc.message}", file=sys.stderr)
