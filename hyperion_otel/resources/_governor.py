@@ -10,6 +10,7 @@ unit with every limit set: ~60 µs here (two reads of /proc/self/status, thread 
 
 from __future__ import annotations
 
+import itertools
 import threading
 import weakref
 from dataclasses import dataclass
@@ -25,14 +26,16 @@ from hyperion_otel.resources.limits import ResourceLimits
 
 __all__ = ["Governor", "governor_of", "live_governors"]
 
-_registry: weakref.WeakSet[Governor] = weakref.WeakSet()
+# Serial number -> governor, so that listings come oldest first.
+_registry: weakref.WeakValueDictionary[int, Governor] = weakref.WeakValueDictionary()
 _registry_lock = threading.Lock()
+_serial = itertools.count()
 
 
 def live_governors() -> list[Governor]:
-    """Governors still held by a model (or as the process default)."""
+    """Governors still held by a model (or as the process default), oldest first."""
     with _registry_lock:
-        return list(_registry)
+        return [g for _, g in sorted(_registry.items())]
 
 
 def governor_of(model: object) -> Governor | None:
@@ -62,7 +65,7 @@ class Governor:
         self._threads = limits.max_threads
         self._local = threading.local()
         with _registry_lock:
-            _registry.add(self)
+            _registry[next(_serial)] = self
 
     def __repr__(self) -> str:
         return f"Governor({self.limits}, model={self.model_name!r})"

@@ -108,6 +108,8 @@ def _labels(gov: Governor) -> dict[str, str]:
 
 def _limits(_: CallbackOptions) -> Iterable[Observation]:
     def read() -> list[Observation]:
+        # One point per (model name, kind): of two live models with one name, the one
+        # whose limits were set last.
         out: dict[tuple[str, str], Observation] = {}
         for gov in live_governors():
             lim = gov.limits
