@@ -80,8 +80,15 @@ class ExportStats:
             if ok:
                 self.delivered += n
                 return
-            self.failed += n
             self.last_error = error
+        self.drop(n, error)
+
+    def drop(self, n: int, error: str | None = None) -> None:
+        """Count ``n`` items lost (failed export, full queue, aborted at shutdown)."""
+        with self._lock:
+            self.failed += n
+            if error is not None:
+                self.last_error = error
             warn = not self.quiet and time.monotonic() - self._last_warning >= _WARN_EVERY_S
             if warn:
                 self._last_warning = time.monotonic()
@@ -120,7 +127,7 @@ class _Guard:
 
     def _guarded(self, n: int, call: Any, success: Any) -> bool:
         if self.interrupted:
-            self.stats.failed += n
+            self.stats.drop(n)
             return False
         self.stats.begin(n)
         try:
@@ -193,12 +200,36 @@ class GuardedMetricExporter(_Guard, MetricExporter):
         return True
 
 
+class _DropCounter:
+    """Stands in for a batch processor's self-metrics: items it drops (queue full, emitted
+    after shutdown) never reach the exporter, so they are counted here, then forwarded."""
+
+    def __init__(self, inner: Any, stats: ExportStats) -> None:
+        self._inner, self._stats = inner, stats
+
+    def drop_items(self, count: int, error_type: str = "queue_full") -> None:
+        self._stats.drop(count, f"batch processor dropped items: {error_type}")
+        self._inner.drop_items(count, error_type)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _count_queue_drops(processor: Any, stats: ExportStats) -> None:
+    # SDK internals (opentelemetry-sdk >= 1.39): without them queue drops are only in
+    # the shutdown report, not in the metric.
+    batch = getattr(processor, "_batch_processor", None)
+    if batch is not None and hasattr(batch, "_metrics"):
+        batch._metrics = _DropCounter(batch._metrics, stats)
+
+
 class CountingSpanProcessor(BatchSpanProcessor):
     """BatchSpanProcessor that counts the spans it accepts, so queue drops are not silent."""
 
     def __init__(self, exporter: GuardedSpanExporter) -> None:
         super().__init__(exporter)
         self.guarded = exporter
+        _count_queue_drops(self, exporter.stats)
 
     def on_end(self, span: ReadableSpan) -> None:
         if span.context is not None and span.context.trace_flags.sampled:
@@ -210,6 +241,7 @@ class CountingLogProcessor(BatchLogRecordProcessor):
     def __init__(self, exporter: GuardedLogExporter) -> None:
         super().__init__(exporter)
         self.guarded = exporter
+        _count_queue_drops(self, exporter.stats)
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         self.guarded.stats.add_accepted(1)
