@@ -143,5 +143,5 @@ def test_pytest_plugin_fixture(pytester: pytest.Pytester) -> None:
             assert type(trace.get_tracer_provider()).__name__ == "ProxyTracerProvider"
         """
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
