@@ -8,6 +8,7 @@ Runs in its own process so the tests' OTel globals stay untouched.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 
@@ -30,10 +31,8 @@ def main(checkpoint: str, out: str) -> None:
         model.generate(f"request {i}", GenerationConfig(max_new_tokens=4 + 2 * i, seed=i))
         kept.append(pool.allocate((32, 16)))  # "leaked" on purpose
         time.sleep(0.06)
-    try:
-        model.generate([10**6], GenerationConfig(max_new_tokens=2))
-    except HyperionError:
-        pass
+    with contextlib.suppress(HyperionError):
+        model.generate([10**6], GenerationConfig(max_new_tokens=2))  # a failed request
     with profiling() as handle:
         model.generate("profile this", GenerationConfig(max_new_tokens=24, temperature=0.0))
     assert handle.profile is not None

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from otlp_receiver import OTLPReceiver, closed_port
 
 from hyperion_otel import _allocator, semconv
 from hyperion_otel.cli import main
+
+from otlp_receiver import OTLPReceiver, closed_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
