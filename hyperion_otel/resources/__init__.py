@@ -9,7 +9,7 @@ Quick start::
 
 Limits act at the boundaries of the model's units of work (``forward``, the prefill, each
 decode step), through ``Model.governor``: see ``set_resource_limits`` for what each limit
-does, ``_throttle`` for the CPU throttle's accuracy. The process metrics
+does, ``_throttle`` for the CPU throttle's method and measured accuracy. The process metrics
 (``process.cpu.time``, ``process.cpu.utilization``, ``process.memory.usage``, ...) are
 observable instruments read only at export time: ``enable_process_metrics()`` (or
 ``configure()``, through ``apply_resource_settings``) turns them on.

@@ -96,10 +96,11 @@ def _threads(_: CallbackOptions) -> Iterable[Observation]:
 
 
 def _fds(_: CallbackOptions) -> Iterable[Observation]:
-    proc = process()
-    if not hasattr(proc, "num_fds"):
-        return []
-    return _safe(lambda: [Observation(proc.num_fds())])
+    def read() -> list[Observation]:
+        proc = process()
+        return [Observation(proc.num_fds())] if hasattr(proc, "num_fds") else []
+
+    return _safe(read)
 
 
 def _labels(gov: Governor) -> dict[str, str]:

@@ -46,7 +46,7 @@ def watcher() -> Iterator[BlasWatcher]:
 
 
 def pool_size(w: BlasWatcher) -> int:
-    return max(lib.num_threads for lib in w.libs)
+    return int(max(lib.num_threads for lib in w.libs))
 
 
 GREEDY = GenerationConfig(temperature=0, max_new_tokens=8)
@@ -132,6 +132,10 @@ def test_concurrent_limited_models_stay_capped_and_restore(small_path: Any, watc
     assert pool_size(watcher) == before
 
 
+def is_active(cap: ScopedCap[int]) -> bool:
+    return cap.active
+
+
 def test_scoped_cap_smallest_wins_and_last_release_restores() -> None:
     value = [8]
     cap: ScopedCap[int] = ScopedCap(
@@ -147,9 +151,9 @@ def test_scoped_cap_smallest_wins_and_last_release_restores() -> None:
     cap.release(2)
     assert value == [4]
     cap.release(4)
-    assert value == [4] and cap.active
+    assert value == [4] and is_active(cap)
     cap.release(4)
-    assert value == [8] and not cap.active
+    assert value == [8] and not is_active(cap)
     cap.release(4)  # unmatched release: ignored
     assert value == [8]
 
