@@ -55,7 +55,7 @@ def main() -> None:
         memory.info("reserved %d bytes for the KV cache", 1 << 20, extra={"bytes": 1 << 20})
         h.get_logger(h.LogCategory.MODEL).info("not written: model logging is off")
         try:
-            {}["missing.weight"]  # noqa: B018 - provoke a KeyError to log
+            {}["missing.weight"]  # a KeyError to log
         except KeyError:
             h.log_error("weight %s not found", "missing.weight", tensor="missing.weight")
 

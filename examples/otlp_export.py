@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import hyperion_otel as h
 
@@ -31,7 +32,7 @@ import hyperion_otel as h
 class _Sink(BaseHTTPRequestHandler):
     """Accepts OTLP/HTTP export requests and counts them per signal (``/v1/<signal>``)."""
 
-    received: Counter[str] = Counter()
+    received: ClassVar[Counter[str]] = Counter()
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
