@@ -37,7 +37,8 @@ _GELU_C = math.sqrt(2.0 / math.pi)
 
 def layer_norm(x: F32, w: F32, b: F32 | None, eps: float) -> F32:
     # x [T, d] -> [T, d]
-    mu = x.mean(axis=-1, keepdims=True)
+    mu = np.add.reduce(x, axis=-1, keepdims=True)  # ndarray.mean costs a Python-level wrapper
+    mu *= 1.0 / x.shape[-1]
     xc: F32 = x - mu
     var = np.einsum("td,td->t", xc, xc)[:, None] / x.shape[-1]
     xc *= 1.0 / np.sqrt(var + eps)
@@ -197,11 +198,12 @@ def attention_paged(
     if t > 1:
         sc[:, np.tile(_causal_mask(q_pos0, t, length), (g, 1))] = -np.inf
     softmax_inplace(sc)
-    out = np.zeros((hkv, g * t, hd), dtype=np.float32)
-    tmp = np.empty_like(out)
-    for i, vb in enumerate(v_blocks[:nb]):
-        n = min(bs, length - i * bs)
-        out += np.matmul(sc[:, :, i * bs : i * bs + n], vb[:, :n], out=tmp)
+    out = np.matmul(sc[:, :, : min(bs, length)], v_blocks[0][:, : min(bs, length)])
+    if nb > 1:
+        tmp = np.empty_like(out)
+        for i in range(1, nb):
+            n = min(bs, length - i * bs)
+            out += np.matmul(sc[:, :, i * bs : i * bs + n], v_blocks[i][:, :n], out=tmp)
     return np.ascontiguousarray(out.reshape(h, t, hd).transpose(1, 0, 2)).reshape(t, h * hd)
 
 

@@ -256,3 +256,19 @@ def test_invalid_prompts(gpt2, byte_llama):
         ).usage.input_tokens
         == 1
     )
+
+
+def test_invalid_cache_and_simd_arguments(gpt2):
+    from hyperion_otel.runtime import SimdOp, enable_simd
+
+    model = load_model(gpt2.path)
+    for bad in (0, -4, 1.5, True):
+        with pytest.raises(InvalidInputError, match="block_size") as info:
+            CacheConfig(block_size=bad)
+        assert info.value.details["field"] == "block_size"
+    with pytest.raises(InvalidInputError, match="CacheConfig"):
+        configure_cache_optimization(model, {"block_size": 16})
+    with pytest.raises(InvalidInputError, match="SimdOp"):
+        enable_simd(model, "ALL", True)
+    enable_simd(model, SimdOp.MATMUL | SimdOp.ACTIVATION, False)
+    assert model.simd == SimdOp.ATTENTION
