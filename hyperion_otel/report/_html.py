@@ -85,7 +85,8 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[int]
     return "".join(out)
 
 
-def _histogram(values: Sequence[float], label: str, bins: int = 24) -> str:
+def _histogram(values: Sequence[float], label: str, max_bins: int = 24) -> str:
+    bins = min(max_bins, max(6, round(2 * math.sqrt(len(values)))))
     lo, hi = min(values), max(values)
     if hi <= lo:
         hi = lo * 1.5 if lo > 0 else 1e-3

@@ -113,6 +113,8 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], *, label: str, y_t
     plot_w, plot_h = width - left - right, height - top - bottom
     vmax = max(values, default=0) or 1
     ticks = nice_ticks(0, vmax)
+    if all(float(v).is_integer() for v in values):  # counts: no 0.5 ticks
+        ticks = [t for t in ticks if float(t).is_integer()] or [0.0, float(vmax)]
     ymax = max(vmax, ticks[-1])
     for t in ticks:
         y = top + plot_h * (1 - t / ymax)
@@ -237,7 +239,7 @@ def _flame_color(name: str) -> str:
 def flame_chart(slices: Sequence[Slice], *, label: str, width: float = 960, row_h: float = 17,
                 min_px: float = 0.5) -> str:
     """Time left to right, callers above callees (the Chrome/speedscope "flame chart")."""
-    left, right, top = 8, 8, 8
+    left, right, top = 8, 24, 8  # room for the last tick's label
     depth = max((s.depth for s in slices), default=0) + 1
     height = top + depth * row_h + 30
     svg = _Svg(width, height, label)
