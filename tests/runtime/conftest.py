@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from hyperion_otel import _telemetry
+
 from runtime.checkpoints import GPT2_CFG, LLAMA_CFG, gpt2_weights, llama_weights, write_checkpoint
 
 

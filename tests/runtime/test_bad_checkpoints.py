@@ -10,6 +10,7 @@ import pytest
 
 from hyperion_otel.errors import ModelError
 from hyperion_otel.runtime import get_model_info, load_model, verify_model
+
 from runtime.checkpoints import write_raw_safetensors
 
 

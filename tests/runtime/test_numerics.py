@@ -13,6 +13,7 @@ from hyperion_otel.runtime import (
     load_model,
 )
 from hyperion_otel.runtime.model import Workspace
+
 from runtime.checkpoints import stored_as
 from runtime.reference import gpt2_logits, llama_logits
 
