@@ -99,7 +99,7 @@ def _errors(settings: Settings) -> Undo:
 
 
 # Order matters: logging first so the others can log; undone in reverse.
-_FACILITIES: tuple[Callable[[Settings], Undo], ...] = (_logging, _errors, _memory, _profiler, _runtime)
+_FACILITIES: tuple[Callable[[Settings], Undo], ...] = (_logging, _errors, _memory, _profiler, _resources, _runtime)
 
 
 def apply(settings: Settings) -> list[Undo]:

@@ -35,6 +35,10 @@ def test_every_contract_name_is_exported_and_resolves() -> None:
         assert getattr(hyperion_otel, name) is not None, name
 
 
+def test_all_matches_the_export_table() -> None:
+    assert set(hyperion_otel.__all__) == {"__version__", *hyperion_otel._EXPORTS}
+
+
 def test_runtime_names_also_from_runtime_and_testing_names_from_testing() -> None:
     import hyperion_otel.runtime as rt
     import hyperion_otel.testing as testing
