@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk._logs import LoggerProvider
@@ -233,6 +233,18 @@ def build_resource(settings: Settings) -> Resource:
     return resource.merge(Resource({**attrs, **settings.resource_attributes, "service.name": service}))
 
 
+_G = TypeVar("_G", GuardedSpanExporter, GuardedMetricExporter, GuardedLogExporter)
+
+
+def _guarded(tel: Telemetry, signal: str, name: str, wrapper: type[_G]) -> _G:
+    """Exporter ``name`` of ``signal`` wrapped in its guard, accounted in ``tel``."""
+    stats = ExportStats(signal, name)
+    guard = wrapper(build_exporter(tel.settings, signal, name), stats)
+    tel.stats.append(stats)
+    tel._guards.append(guard)
+    return guard
+
+
 def _install(tel: Telemetry) -> None:
     settings = tel.settings
     resource = tel.resource = build_resource(settings)
@@ -244,12 +256,8 @@ def _install(tel: Telemetry) -> None:
         tp = TracerProvider(resource=resource, shutdown_on_exit=False)
         tel.owned.add("traces")
     for name in settings.exporters_for("traces"):
-        stats = ExportStats("traces", name)
-        guard = GuardedSpanExporter(build_exporter(settings, "traces", name), stats)
-        proc = CountingSpanProcessor(guard)
+        proc = CountingSpanProcessor(_guarded(tel, "traces", name, GuardedSpanExporter))
         tp.add_span_processor(proc)
-        tel.stats.append(stats)
-        tel._guards.append(guard)
         tel._span_processors.append(proc)
     tel.tracer_provider = tp
 
@@ -257,19 +265,14 @@ def _install(tel: Telemetry) -> None:
     if isinstance(current_mp, MeterProvider):
         tel.meter_provider = current_mp
     else:
-        readers = []
-        for name in settings.exporters_for("metrics"):
-            stats = ExportStats("metrics", name)
-            mguard = GuardedMetricExporter(build_exporter(settings, "metrics", name), stats)
-            readers.append(
-                PeriodicExportingMetricReader(
-                    mguard,
-                    export_interval_millis=settings.metric_export_interval_ms,
-                    export_timeout_millis=settings.otlp_timeout_s * 1000,
-                )
+        readers = [
+            PeriodicExportingMetricReader(
+                _guarded(tel, "metrics", name, GuardedMetricExporter),
+                export_interval_millis=settings.metric_export_interval_ms,
+                export_timeout_millis=settings.otlp_timeout_s * 1000,
             )
-            tel.stats.append(stats)
-            tel._guards.append(mguard)
+            for name in settings.exporters_for("metrics")
+        ]
         tel.meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
         tel.owned.add("metrics")
 
@@ -280,12 +283,8 @@ def _install(tel: Telemetry) -> None:
         lp = LoggerProvider(resource=resource, shutdown_on_exit=False)
         tel.owned.add("logs")
     for name in settings.exporters_for("logs"):
-        stats = ExportStats("logs", name)
-        lguard = GuardedLogExporter(build_exporter(settings, "logs", name), stats)
-        lproc = CountingLogProcessor(lguard)
+        lproc = CountingLogProcessor(_guarded(tel, "logs", name, GuardedLogExporter))
         lp.add_log_record_processor(lproc)
-        tel.stats.append(stats)
-        tel._guards.append(lguard)
         tel._log_processors.append(lproc)
     tel.logger_provider = lp
 
