@@ -1,0 +1,342 @@
+"""Run every benchmark, each in its own process, and put their figures against the goals.
+
+Each benchmark is a module ``benchmarks.bench_<name>`` with ``main(argv) -> dict``. The
+runner starts one child Python per benchmark (OTel global providers can be set only
+once per process and the benchmarks install their own), in sequence (never two at once
+on a 2-core machine), passes the argv of the chosen scale (full, ``--quick``, or the
+smoke-test ``tiny``), and reads back the returned dict as JSON. Figures are ratios or
+overheads measured *within* one benchmark run (the machine is shared and noisy), each
+with its goal where the project states one.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SCALES = ("full", "quick", "tiny")
+
+
+@dataclass(frozen=True)
+class Bench:
+    name: str  # module benchmarks.bench_<name>
+    argv: dict[str, list[str] | None]  # per scale; None: not run at that scale
+    timeout_s: float
+
+
+# Full-scale argv are each benchmark's defaults unless trimmed to fit the 10-minute budget.
+BENCHES: tuple[Bench, ...] = (
+    Bench("decode", {"full": [], "quick": ["--quick"], "tiny": None}, 420),
+    Bench("overhead", {"full": [], "quick": ["--quick"],
+                       "tiny": ["--quick", "--layers", "1", "--vocab", "512", "--rounds", "1",
+                                "--tokens", "4"]}, 300),
+    Bench("logging", {"full": [], "quick": ["--quick"],
+                      "tiny": ["--quick", "--records", "300", "--rounds", "1"]}, 300),
+    Bench("memory", {"full": [], "quick": ["--quick"],
+                     "tiny": ["--quick", "--layers", "1", "--rounds", "1", "--tokens", "2"]}, 300),
+    Bench("profiler", {"full": [], "quick": ["--quick"],
+                       "tiny": ["--quick", "--layers", "1", "--vocab", "512", "--rounds", "1",
+                                "--tokens", "4"]}, 300),
+    Bench("library_api", {"full": [], "quick": ["--quick"], "tiny": ["--quick"]}, 120),
+    Bench("errors", {"full": [], "quick": ["--quick"], "tiny": ["--quick"]}, 120),
+    Bench("shutdown", {"full": [], "quick": ["--quick"],
+                       "tiny": ["--quick", "--items", "10", "--protocols", "grpc"]}, 180),
+)
+BY_NAME = {b.name: b for b in BENCHES}
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    label: str
+    bench: str
+    get: Callable[[dict[str, Any]], float | None]
+    fmt: str  # "x" ratio, "%" fraction shown as percent, "ms", "s", "us", "rate"
+    goal: tuple[str, float] | None = None  # (">=" or "<=", threshold in the figure's unit)
+
+    def met(self, value: float | None) -> bool | None:
+        if self.goal is None or value is None or math.isnan(value):
+            return None
+        op, bound = self.goal
+        return value >= bound if op == ">=" else value <= bound
+
+
+def _path(*keys: str) -> Callable[[dict[str, Any]], float | None]:
+    def get(res: dict[str, Any]) -> float | None:
+        cur: Any = res
+        for k in keys:
+            if not isinstance(cur, dict) or k not in cur:
+                return None
+            cur = cur[k]
+        return float(cur) if isinstance(cur, (int, float)) else None
+
+    return get
+
+
+def _ratio(num: Callable[[dict[str, Any]], float | None],
+           den: Callable[[dict[str, Any]], float | None]) -> Callable[[dict[str, Any]], float | None]:
+    def get(res: dict[str, Any]) -> float | None:
+        a, b = num(res), den(res)
+        return a / b if a is not None and b else None
+
+    return get
+
+
+def _cpu_overhead(workload: str, mode: str, base: str) -> Callable[[dict[str, Any]], float | None]:
+    """bench_memory: fraction slower than ``base`` by CPU-time tokens/s."""
+    slower = _ratio(_path(workload, base, "cpu"), _path(workload, mode, "cpu"))
+
+    def get(res: dict[str, Any]) -> float | None:
+        r = slower(res)
+        return None if r is None else r - 1
+
+    return get
+
+
+def _profiler_overhead(mode: str) -> Callable[[dict[str, Any]], float | None]:
+    def get(res: dict[str, Any]) -> float | None:
+        r = _path("modes", mode, "ratio_vs_plain")(res)
+        return None if r is None or r == 0 else 1 / r - 1
+
+    return get
+
+
+def _rotation_stall(res: dict[str, Any]) -> float | None:
+    """Worst time the logging thread spent in a rotation step, in its own CPU time."""
+    return _path("stall", "ours", "rotate_step_cpu_ms", "max_ms")(res)
+
+
+FIGURES: tuple[Figure, ...] = (
+    Figure("decode.vs_torch", "decode: ours / torch eager (tok/s ratio)", "decode",
+           _path("ours_vs_torch"), "x", (">=", 1.0)),
+    Figure("decode.vs_bound", "decode: ours / memory-bandwidth bound", "decode",
+           _path("ours_vs_bound"), "x", (">=", 0.80)),
+    Figure("decode.ours_tok_s", "decode: ours, tok/s", "decode", _path("ours_tok_s"), "rate"),
+    Figure("decode.torch_tok_s", "decode: torch eager, tok/s", "decode",
+           _path("torch_eager_tok_s"), "rate"),
+    Figure("decode.bound_tok_s", "decode: bandwidth bound, tok/s", "decode",
+           _path("bound_tok_s"), "rate"),
+    Figure("decode.sdk_overhead", "decode: SDK with dropping exporter, overhead", "decode",
+           _path("telemetry_overhead"), "%", ("<=", 0.01)),
+    Figure("overhead.default", "telemetry at the default configuration, decode overhead",
+           "overhead", _path("default_overhead"), "%", ("<=", 0.01)),
+    Figure("overhead.full_debug",
+           "full debugging (memory tracking + traces, profiler 1 ms), decode overhead",
+           "overhead", _path("full_debug_overhead"), "%", ("<=", 0.05)),
+    Figure("wrappers.counter", "metric wrapper: counter add / raw SDK", "overhead",
+           _path("wrappers", "counter_ratio"), "x", ("<=", 1.10)),
+    Figure("wrappers.histogram", "metric wrapper: histogram record / raw SDK", "overhead",
+           _path("wrappers", "histogram_ratio"), "x", ("<=", 1.10)),
+    Figure("wrappers.span", "span wrapper: op_span / raw SDK span", "library_api",
+           _path("op_span_vs_raw_ratio"), "x", ("<=", 1.10)),
+    Figure("library.no_sdk_us", "library API without SDK: added cost per call", "library_api",
+           _path("no_sdk_added_us"), "us", ("<=", 1.0)),
+    Figure("logging.vs_pjl", "log file throughput: ours / python-json-logger", "logging",
+           _path("ratio_vs_baseline", "ours"), "x", (">=", 2.0)),
+    Figure("logging.vs_structlog", "log file throughput: ours / structlog", "logging",
+           _ratio(_path("records_per_s", "ours"), _path("records_per_s", "structlog JSON")), "x"),
+    Figure("logging.rotation_stall", "worst rotation stall of the logging thread (CPU)",
+           "logging", _rotation_stall, "ms", ("<", 2.0)),
+    Figure("logging.rotation_wall", "worst logging call during a rotation (wall)", "logging",
+           _path("stall", "ours", "rotating_calls", "max_ms"), "ms"),
+    Figure("logging.noise_wall", "noise floor: worst call, rotation off (wall)", "logging",
+           _path("stall", "floor", "other_calls", "max_ms"), "ms"),
+    Figure("memory.traces", "memory tracking with traces (depth 16), decode overhead vs pool",
+           "memory", _cpu_overhead("runtime", "traces16", "pool"), "%", ("<=", 0.05)),
+    Figure("memory.tracking", "memory tracking, decode overhead vs pool", "memory",
+           _cpu_overhead("runtime", "tracking", "pool"), "%"),
+    Figure("memory.heavy_traces", "memory tracking with traces, alloc-heavy step vs pool",
+           "memory", _cpu_overhead("alloc-heavy", "traces16", "pool"), "%"),
+    Figure("profiler.1ms", "profiler at 1 ms, decode overhead", "profiler",
+           _profiler_overhead("profile 1 ms"), "%", ("<=", 0.02)),
+    Figure("profiler.10ms", "profiler at 10 ms, decode overhead", "profiler",
+           _profiler_overhead("profile 10 ms"), "%"),
+    Figure("errors.boundary_us", "error_boundary on the success path: added cost per call",
+           "errors", _path("decorated_overhead_us"), "us"),
+    Figure("shutdown.dead", "shutdown with a dead collector (worst)", "shutdown",
+           _path("dead_worst_s"), "s", ("<=", 2.0)),
+    Figure("shutdown.hanging", "shutdown with a hanging collector (worst)", "shutdown",
+           _path("hanging_worst_s"), "s"),
+)
+
+
+def _fmt(value: float | None, fmt: str) -> str:
+    if value is None or math.isnan(value):
+        return "n/a"
+    if fmt == "x":
+        return f"{value:.3f}x"
+    if fmt == "%":
+        return f"{100 * value:+.1f}%"
+    if fmt == "us":
+        return f"{value:.3f} µs"
+    if fmt == "rate":
+        return f"{value:.1f}"
+    return f"{value:.2f} {fmt}"
+
+
+def _fmt_goal(f: Figure) -> str:
+    if f.goal is None:
+        return ""
+    op, bound = f.goal
+    sym = {">=": "≥", "<=": "≤", "<": "<"}[op]
+    if f.fmt == "%":
+        return f"{sym} {100 * bound:g}%"
+    if f.fmt == "x":
+        return f"{sym} {bound:.2f}x"
+    unit = "µs" if f.fmt == "us" else f.fmt
+    return f"{sym} {bound:g} {unit}"
+
+
+def machine_info() -> dict[str, Any]:
+    """What the numbers ran on: CPU (lscpu), BLAS (threadpoolctl), versions, load."""
+    import numpy  # noqa: F401 - loads the BLAS library that threadpoolctl reports
+    from threadpoolctl import threadpool_info
+
+    cpu: dict[str, str] = {}
+    if shutil.which("lscpu"):
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        for line in out.splitlines():
+            k, _, v = line.partition(":")
+            if k.strip() in {"Model name", "CPU(s)", "Thread(s) per core", "L2 cache", "L3 cache",
+                             "Hypervisor vendor"}:
+                cpu[k.strip()] = v.strip()
+    blas = [
+        {k: d.get(k) for k in ("internal_api", "version", "architecture", "num_threads",
+                               "threading_layer")}
+        for d in threadpool_info()
+        if d.get("user_api") == "blas"
+    ]
+    versions = {}
+    for pkg in ("numpy", "torch", "opentelemetry-sdk", "python-json-logger", "structlog"):
+        try:
+            versions[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {
+        "cpu": cpu,
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "blas": blas,
+        "versions": versions,
+        "openblas_env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
+        "loadavg": list(os.getloadavg()),
+    }
+
+
+_CHILD = """
+import importlib, json, sys
+mod = importlib.import_module("benchmarks.bench_" + sys.argv[1])
+res = mod.main(json.loads(sys.argv[2]))
+with open(sys.argv[3], "w", encoding="utf-8") as f:
+    json.dump(res, f, default=str)
+"""
+
+
+def run_bench(bench: Bench, argv: list[str], log_dir: Path) -> tuple[dict[str, Any] | None, str | None, float]:
+    """(result, error, seconds) of one benchmark run in a child process."""
+    out = log_dir / f"{bench.name}.json"
+    log = log_dir / f"{bench.name}.log"
+    t0 = time.perf_counter()
+    with open(log, "w", encoding="utf-8") as lf:
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-c", _CHILD, bench.name, json.dumps(argv), str(out)],
+                cwd=ROOT, stdout=lf, stderr=subprocess.STDOUT, timeout=bench.timeout_s, check=False,
+            )
+            err = None if proc.returncode == 0 else f"exit code {proc.returncode}"
+        except subprocess.TimeoutExpired:
+            err = f"timed out after {bench.timeout_s:g} s"
+    took = time.perf_counter() - t0
+    if err is not None:
+        tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
+        return None, err + ("\n" + "\n".join(tail) if tail else ""), took
+    return json.loads(out.read_text(encoding="utf-8")), None, took
+
+
+def run(scale: str, only: Sequence[str] | None = None,
+        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the benchmarks (all, or ``only``) at ``scale``; the report as a JSON-able dict."""
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    names = list(only) if only else [b.name for b in BENCHES]
+    unknown = [n for n in names if n not in BY_NAME]
+    if unknown:
+        raise ValueError(f"unknown benchmark(s) {unknown}; known: {list(BY_NAME)}")
+    report: dict[str, Any] = {"scale": scale, "machine": machine_info(), "results": {},
+                              "errors": {}, "seconds": {}, "skipped": []}
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="hyperion-bench-") as tmp:
+        for i, name in enumerate(names, 1):
+            bench = BY_NAME[name]
+            argv = bench.argv[scale]
+            if argv is None:
+                report["skipped"].append(name)
+                if progress:
+                    progress(f"[{i}/{len(names)}] {name}: not run at scale {scale}")
+                continue
+            if progress:
+                progress(f"[{i}/{len(names)}] {name} {' '.join(argv)}".rstrip())
+            res, err, took = run_bench(bench, argv, Path(tmp))
+            report["seconds"][name] = took
+            if res is not None:
+                report["results"][name] = res
+            if err is not None:
+                report["errors"][name] = err
+            if progress:
+                progress(f"    {'FAILED: ' + err if err else 'done'} ({took:.1f} s)")
+    report["total_s"] = time.perf_counter() - t0
+    report["loadavg_end"] = list(os.getloadavg())
+    report["figures"] = figures(report["results"])
+    return report
+
+
+def figures(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for f in FIGURES:
+        res = results.get(f.bench)
+        value = f.get(res) if res is not None else None
+        rows.append({
+            "key": f.key, "label": f.label, "bench": f.bench, "value": value,
+            "shown": _fmt(value, f.fmt), "goal": _fmt_goal(f) or None, "met": f.met(value),
+        })
+    return rows
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = ["| figure | value | goal | met? |", "|---|---:|---|---|"]
+    for row in report["figures"]:
+        if row["bench"] not in report["results"]:
+            why = "not run" if row["bench"] in report["skipped"] else "error"
+            lines.append(f"| {row['label']} | {why} | {row['goal'] or ''} | |")
+            continue
+        met = {True: "yes", False: "**no**", None: ""}[row["met"]]
+        lines.append(f"| {row['label']} | {row['shown']} | {row['goal'] or ''} | {met} |")
+    m = report["machine"]
+    blas = ", ".join(f"{b['internal_api']} {b['version']} {b['architecture']} x{b['num_threads']}"
+                     for b in m["blas"])
+    lines += [
+        "",
+        f"Machine: {m['cpu'].get('Model name', platform.processor())}, {m['nproc']} CPUs, "
+        f"Python {m['python']}, numpy {m['versions']['numpy']} (BLAS: {blas}), torch "
+        f"{m['versions']['torch']}; OPENBLAS_CORETYPE={m['openblas_env']['OPENBLAS_CORETYPE']}, "
+        f"OPENBLAS_L2_SIZE={m['openblas_env']['OPENBLAS_L2_SIZE']}; load average "
+        f"{m['loadavg'][0]:.1f} at start, {report['loadavg_end'][0]:.1f} at end.",
+        f"Scale: {report['scale']}; took {report['total_s']:.0f} s ("
+        + ", ".join(f"{k} {v:.0f} s" for k, v in report["seconds"].items()) + ").",
+    ]
+    for name, err in report["errors"].items():
+        lines.append(f"\n{name} FAILED: {err}")
+    return "\n".join(lines)
