@@ -25,8 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hyperion_otel import profiler as prof  # noqa: E402
-from hyperion_otel.runtime import GenerationConfig, load_model  # noqa: E402
+from hyperion_otel import profiler as prof
+from hyperion_otel.runtime import GenerationConfig, load_model
 
 MODES = ("plain", "profile 10 ms", "profile 1 ms")
 
@@ -60,21 +60,26 @@ def write_checkpoint(directory: Path, d: int, n_layer: int, vocab: int, n_positi
     return directory
 
 
-def decode_tps(model: Any, tokens: int) -> float:
+def decode_tps(model: Any, tokens: int) -> tuple[float, float]:
+    """Decode tokens/s (1 / time per output token) and process CPU ms per output token."""
+    cpu0 = time.process_time()
     gen = model.generate(list(range(1, 9)), GenerationConfig(temperature=0.0, max_new_tokens=tokens))
+    cpu_ms = (time.process_time() - cpu0) * 1e3 / max(1, len(gen.token_ids))
     tpot = gen.timings.time_per_output_token_s
-    return 1.0 / tpot if tpot else 0.0
+    return (1.0 / tpot if tpot else 0.0), cpu_ms
 
 
 def run_mode(model: Any, mode: str, tokens: int) -> tuple[float, dict[str, float]]:
     if mode == "plain":
-        return decode_tps(model, tokens), {}
+        tps, cpu_ms = decode_tps(model, tokens)
+        return tps, {"cpu_ms_per_token": cpu_ms}
     interval = 1.0 if mode.endswith(" 1 ms") else 10.0
     with prof.profiling(prof.ProfilerConfig(sample_interval_ms=interval)) as handle:
-        tps = decode_tps(model, tokens)
+        tps, cpu_ms = decode_tps(model, tokens)
     profile = handle.profile
     assert profile is not None
     stats = dict(profile.stats)
+    stats["cpu_ms_per_token"] = cpu_ms
     stats["samples"] = float(len(profile.samples))
     stats["ops"] = float(len(profile.ops))
     stats["duration_s"] = profile.duration_s
@@ -98,6 +103,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     decode_tps(model, 4)  # warm-up
     tps: dict[str, list[float]] = {m: [] for m in MODES}
     tick_cost: dict[str, list[float]] = {m: [] for m in MODES[1:]}
+    cpu: dict[str, list[float]] = {m: [] for m in MODES}
     samples: dict[str, list[float]] = {m: [] for m in MODES[1:]}
     t0 = time.perf_counter()
     for r in range(rounds):
@@ -105,11 +111,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for mode in order:
             value, stats = run_mode(model, mode, tokens)
             tps[mode].append(value)
-            if stats:
+            cpu[mode].append(stats["cpu_ms_per_token"])
+            if "sampler_ticks" in stats:
                 ticks = stats.get("sampler_ticks", 0.0)
                 tick_cost[mode].append(stats["sampler_busy_s"] / ticks * 1e6 if ticks else 0.0)
                 samples[mode].append(stats["samples"] / stats["duration_s"])
     median = {m: statistics.median(v) for m, v in tps.items()}
+    cpu_median = {m: statistics.median(v) for m, v in cpu.items()}
     base = median["plain"]
     result: dict[str, Any] = {
         "model": f"gpt2-shaped d768 L{layers} vocab {vocab}",
@@ -122,6 +130,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "ratio_vs_plain": median[m] / base if base else 0.0,
                 "overhead_pct": 100.0 * (1 - median[m] / base) if base else 0.0,
                 "all_tok_s": tps[m],
+                "cpu_ms_per_token": cpu_median[m],
+                "cpu_ratio_vs_plain": cpu_median[m] / cpu_median["plain"]
+                if cpu_median["plain"] else 0.0,
                 **({"sampler_us_per_tick": statistics.median(tick_cost[m]),
                     "samples_per_s": statistics.median(samples[m])} if m in tick_cost else {}),
             }
@@ -134,13 +145,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 def _print(result: dict[str, Any]) -> None:
     print(f"### Profiler overhead on decode ({result['model']}, {result['rounds']} rounds x "
           f"{result['tokens_per_round']} tokens, medians)\n")
-    print("| mode | decode tok/s | ratio vs plain | overhead | sampler us/tick | samples/s |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| mode | decode tok/s | ratio vs plain | overhead | CPU ms/token | CPU ratio "
+          "| sampler us/tick | samples/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for mode, m in result["modes"].items():
         tick = f"{m['sampler_us_per_tick']:.1f}" if "sampler_us_per_tick" in m else "-"
         rate = f"{m['samples_per_s']:.0f}" if "samples_per_s" in m else "-"
         print(f"| {mode} | {m['decode_tok_s']:.2f} | {m['ratio_vs_plain']:.3f} | "
-              f"{m['overhead_pct']:+.1f}% | {tick} | {rate} |")
+              f"{m['overhead_pct']:+.1f}% | {m['cpu_ms_per_token']:.2f} | "
+              f"{m['cpu_ratio_vs_plain']:.3f} | {tick} | {rate} |")
 
 
 if __name__ == "__main__":
