@@ -65,6 +65,14 @@ class Session:
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
+        """Install every hook; if any step fails, the ones already installed are undone."""
+        try:
+            self._start()
+        except BaseException:
+            self._undo()
+            raise
+
+    def _start(self) -> None:
         cfg = self.config
         self._t0 = time.perf_counter_ns()
         self._unix0 = time.time_ns()
@@ -99,7 +107,10 @@ class Session:
             on_tick=self._read_memory if cfg.track_memory else None,
             tick_every_ns=int(cfg.counter_interval_ms * 1e6),
         )
-        self._sampler.start(self._t0)
+        try:
+            self._sampler.start(self._t0)
+        except RuntimeError as exc:  # "can't start new thread": a thread limit was reached
+            raise PerformanceError(f"cannot start the profiler's sampler thread: {exc}") from exc
         if cfg.trace_calls:
             tracer = CallTracer(t0_ns=self._t0, max_events=cfg.max_events,
                                 exclude_prefixes=_TRACE_EXCLUDE,
@@ -107,7 +118,6 @@ class Session:
             try:
                 tracer.start()
             except TracerBusyError as exc:
-                self._undo()
                 raise PerformanceError(
                     f"cannot trace calls (trace_calls=True): {exc}; stop the other profiler "
                     "or set trace_calls=False",
@@ -151,7 +161,7 @@ class Session:
             emit.end_session_span(
                 span, len(profile.samples), len(profile.ops), sum(profile.dropped.values())
             )
-            emit.log_hotspots(span, profile.hotspots(HOTSPOTS_LOGGED))
+            emit.log_hotspots(span, profile.hotspots, HOTSPOTS_LOGGED)
         return profile
 
     # --- results ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ cannot report still profiles.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from opentelemetry import trace
 
@@ -44,7 +45,7 @@ def end_session_span(span: trace.Span, samples: int, ops: int, dropped: int) -> 
         return
 
 
-def log_hotspots(span: trace.Span, report: HotspotReport) -> None:
+def log_hotspots(span: trace.Span, hotspots: Callable[[int], HotspotReport], top: int) -> None:
     """One INFO record on ``hyperion.performance`` summarising the top hotspots.
 
     It goes through stdlib logging so the logging facility's category switch
@@ -54,19 +55,20 @@ def log_hotspots(span: trace.Span, report: HotspotReport) -> None:
     try:
         if not _log.isEnabledFor(logging.INFO):
             return
-        top = report.hotspots[:LOG_TOP]
-        summary = "; ".join(f"{h.name} {h.percent:.1f}% ({h.file}:{h.line})" for h in top)
-        message = "profile %s hotspots: %s" if top else "profile %s: no samples collected%s"
+        report = hotspots(top)
+        best = report.hotspots[:LOG_TOP]
+        summary = "; ".join(f"{h.name} {h.percent:.1f}% ({h.file}:{h.line})" for h in best)
+        message = "profile %s hotspots: %s" if best else "profile %s: no samples collected%s"
         extra: dict[str, object] = {
             semconv.HYPERION_PROFILE_ID: report.profile_id,
             semconv.HYPERION_PROFILE_SAMPLES: report.sample_count,
             "event_name": semconv.EVENT_PROFILE_HOTSPOTS,
         }
-        if top:
-            extra[semconv.CODE_FUNCTION_NAME] = top[0].name
-            extra[semconv.CODE_FILE_PATH] = top[0].file
-            extra[semconv.CODE_LINE_NUMBER] = top[0].line
-            extra[semconv.HYPERION_PROFILE_HOTSPOT_PERCENT] = round(top[0].percent, 2)
+        if best:
+            extra[semconv.CODE_FUNCTION_NAME] = best[0].name
+            extra[semconv.CODE_FILE_PATH] = best[0].file
+            extra[semconv.CODE_LINE_NUMBER] = best[0].line
+            extra[semconv.HYPERION_PROFILE_HOTSPOT_PERCENT] = round(best[0].percent, 2)
         with trace.use_span(span, end_on_exit=False):
             _log.info(message, report.profile_id, summary, extra=extra)
     except Exception:  # noqa: BLE001
