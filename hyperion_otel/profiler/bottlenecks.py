@@ -71,6 +71,7 @@ class BottleneckReport:
             f"Machine peaks: {p.flops_per_s / 1e9:.1f} GFLOP/s, {p.bytes_per_s / 1e9:.1f} GB/s "
             f"(ridge {p.ridge_intensity:.1f} FLOP/B"
             + ("; raised to rates ops reached" if p.raised_by_ops else "")
+            + ("; calibration disturbed by load, FLOP/s estimated" if p.disturbed else "")
             + f"); source: {self.source}"
             + (f"; {self.tokens_per_s:.1f} tok/s" if self.tokens_per_s else ""),
         ]

@@ -135,3 +135,17 @@ def _profile_of(ops: list[OpEvent]) -> prof.Profile:
         duration_ns=max(o.end_ns for o in ops), pid=1, threads={1: ThreadInfo(1, "main", 1)},
         frames=[], stacks=[], samples=[], ops=ops, calls=[], counters=[], call_counts=None,
     )
+
+
+def test_calibration_is_cached_and_an_implausible_ridge_is_corrected() -> None:
+    from hyperion_otel.profiler.calibrate import MIN_RIDGE, calibrate, plausible_peaks
+
+    first = calibrate()
+    if not first.disturbed:
+        assert calibrate() is first
+    assert first.flops_per_s >= first.bytes_per_s  # ridge >= 1 FLOP/B on any CPU
+    sane = plausible_peaks(100e9, 20e9)
+    assert (sane.flops_per_s, sane.disturbed) == (100e9, False)
+    overloaded = plausible_peaks(2e9, 6e9)  # a GEMM starved by a busy machine
+    assert overloaded.disturbed and overloaded.ridge_intensity == MIN_RIDGE
+    assert "calibration disturbed" in str(prof.BottleneckReport("r", overloaded))
