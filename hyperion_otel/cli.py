@@ -30,7 +30,7 @@ SUBCOMMANDS: dict[str, str] = {
 # Commands that get configure() (settings from the environment) and shutdown() around them;
 # doctor checks the configuration itself and report only reads files. ``generate`` joins
 # once its --debug handler no longer doubles the console handler that configure() adds.
-TELEMETRY_COMMANDS: frozenset[str] = frozenset({"profile"})
+TELEMETRY_COMMANDS: frozenset[str] = frozenset({"generate", "profile"})
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 

@@ -101,8 +101,7 @@ def _generate(args: argparse.Namespace) -> int:
         GenerationConfig,
         configure_cache_optimization,
         enable_generation_debug,
-        load_model,
-    )
+        )
 
     config = GenerationConfig(
         temperature=args.temperature,
@@ -112,7 +111,10 @@ def _generate(args: argparse.Namespace) -> int:
         seed=args.seed,
         stop=tuple(args.stop),
     )
-    model = load_model(args.model)
+    from hyperion_otel import sdk
+    from hyperion_otel._cli.progress import generate_with_progress, load_model_with_progress
+
+    model = load_model_with_progress(args.model)
     if args.block_size is not None or args.prefetch:
         base = model.cache_config
         configure_cache_optimization(
@@ -123,8 +125,11 @@ def _generate(args: argparse.Namespace) -> int:
     logger = logging.getLogger("hyperion.model")
     old_level = logger.level
     if args.debug:
-        handler = logging.StreamHandler(sys.stderr)
-        logger.addHandler(handler)
+        telemetry = sdk.get_telemetry()
+        if telemetry is None or "console" not in telemetry.settings.log_outputs:
+            # configure() already prints the hyperion loggers to the console otherwise
+            handler = logging.StreamHandler(sys.stderr)
+            logger.addHandler(handler)
         logger.setLevel(logging.DEBUG)
         enable_generation_debug(True)
     try:
@@ -137,15 +142,16 @@ def _generate(args: argparse.Namespace) -> int:
             gen = stream.generation
             assert gen is not None
         else:
-            gen = model.generate(args.prompt, config)
+            gen = generate_with_progress(model, args.prompt, config)
             sys.stdout.write(args.prompt + gen.text)
         sys.stdout.write("\n")
         sys.stdout.flush()
     finally:
-        if handler is not None:
+        if args.debug:
             enable_generation_debug(False)
-            logger.removeHandler(handler)
             logger.setLevel(old_level)
+        if handler is not None:
+            logger.removeHandler(handler)
     print(run_summary(gen), file=sys.stderr)
     return 0
 
