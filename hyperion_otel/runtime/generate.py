@@ -17,6 +17,7 @@ from opentelemetry.trace import Span
 from hyperion_otel import semconv
 from hyperion_otel._error_recording import qualified_name
 from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.memory.spans import start_span_memory
 from hyperion_otel.runtime import _instrument as ins
 from hyperion_otel.runtime.gen_types import (
     CacheStats,
@@ -149,6 +150,8 @@ class _Run:
         span = ins.start_span(
             f"{semconv.GEN_AI_OPERATION_TEXT_COMPLETION} {m.name}", self._request_attrs()
         )
+        span_mem = start_span_memory()  # pool bytes allocated / peak during each span
+        decode_mem = None
         metric_attrs = {k: v for k, v in self._request_attrs().items() if k in _METRIC_KEYS}
         debug, n_cand = _debug, DEBUG_CANDIDATES if _debug else 0
         params = SamplingParams(cfg.temperature, cfg.top_k, cfg.top_p)
@@ -176,6 +179,7 @@ class _Run:
                 pre = ins.start_span(
                     semconv.SPAN_PREFILL, {semconv.HYPERION_PREFILL_TOKENS: len(ids)}, parent=span
                 )
+                pre_mem = start_span_memory()
                 try:
                     cache.reserve(len(ids))
                     logits = m.run(ids, 0, cache, ws, last_only=True)
@@ -185,6 +189,7 @@ class _Run:
                     ins.record_failure(pre, exc)
                     raise
                 finally:
+                    pre_mem.end(pre)
                     pre.end()
                 ws.free()
                 ws = Workspace(m.config, 1, 1)
@@ -192,6 +197,7 @@ class _Run:
                     self._log_step(0, token, cands)
                 latencies.append(time.perf_counter() - t_start)
                 decode_span = ins.start_span(semconv.SPAN_DECODE, parent=span)
+                decode_mem = start_span_memory()
                 decode_ctx = trace.set_span_in_context(decode_span)
             step_ids = np.empty(1, dtype=np.int64)
             while True:
@@ -290,11 +296,14 @@ class _Run:
         finally:
             if decode_span is not None:
                 decode_span.set_attribute(semconv.HYPERION_DECODE_STEPS, max(0, len(out_ids) - 1))
+                if decode_mem is not None:
+                    decode_mem.end(decode_span)
                 decode_span.end()
             if ws is not None:
                 ws.free()
             if cache is not None:
                 cache.free()
+            span_mem.end(span)
             span.end()
 
     def _log_step(self, step: int, token: int, cands: list[Any]) -> None:
