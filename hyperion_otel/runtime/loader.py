@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -17,6 +19,8 @@ from hyperion_otel.runtime.formats import TensorSource
 from hyperion_otel.runtime.kv_cache import CacheConfig
 from hyperion_otel.runtime.model import Model
 from hyperion_otel.runtime.tokenizer import Tokenizer, load_tokenizer
+
+_log = logging.getLogger("hyperion.model")
 
 __all__ = ["BUILTIN_MODELS", "ResolvedPath", "load_model", "open_checkpoint", "resolve_model_path"]
 
@@ -90,6 +94,7 @@ def load_model(
     """Load a model: an HF-style directory (config.json + safetensors), a GGUF file, or
     ``"builtin:tiny"``. Weights become float32 once, here. Failures raise ``ModelError``.
     """
+    start = time.perf_counter()
     span = ins.start_span(semconv.SPAN_MODEL_LOAD, {semconv.HYPERION_MODEL_PATH: os.fspath(path)})
     try:
         with trace.use_span(span, record_exception=False, set_status_on_exception=False):
@@ -108,6 +113,12 @@ def load_model(
             span.set_attribute(semconv.HYPERION_MODEL_ARCHITECTURE, cfg.hf_architecture)
             span.set_attribute(semconv.HYPERION_MODEL_FORMAT, source.format)
             span.set_attribute(semconv.HYPERION_MODEL_PARAMETERS, cfg.parameter_count())
+            _log.info(
+                "loaded %s (%s, %s, %.1fM parameters, %d layers) in %.2f s",
+                resolved.name, cfg.hf_architecture, source.format, cfg.parameter_count() / 1e6,
+                cfg.n_layers, time.perf_counter() - start,
+                extra={"model": resolved.name, "path": str(resolved.path), "format": source.format},
+            )
             return model
     except BaseException as exc:
         ins.record_failure(span, exc)
