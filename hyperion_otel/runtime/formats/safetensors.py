@@ -161,7 +161,8 @@ def _entry(path: Path, name: str, spec: Any, data_start: int, size: int) -> _Ent
 
 
 def _inside(directory: Path, name: Any, index_path: Path) -> Path:
-    if not isinstance(name, str) or not name:
+    # A NUL byte would make Path.resolve raise ValueError instead of this ModelError.
+    if not isinstance(name, str) or not name or "\x00" in name:
         raise _fail(index_path, f"weight_map names an invalid file {name!r}")
     candidate = (directory / name).resolve()
     if directory.resolve() not in candidate.parents:
