@@ -54,6 +54,8 @@ __all__ = ["ShutdownReport", "Telemetry", "configure", "get_telemetry", "shutdow
 _log = logging.getLogger("hyperion")
 # Share of the shutdown budget given to a clean flush before in-flight exports are aborted.
 _CLEAN_SHARE = 0.75
+# Share of the budget for the final metric collection that runs before facilities stop.
+_FLUSH_SHARE = 0.3
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,12 @@ class Telemetry:
                 return self._shutdown_report
             start = time.monotonic()
             deadline = start + self.settings.shutdown_timeout_s
+            if self.meter_provider is not None and "metrics" in self.owned and self._undo:
+                # One last collection while the facilities are alive, so that their gauges
+                # (pool usage, process metrics) are exported with their final values.
+                mp = self.meter_provider
+                flush_ms = self.settings.shutdown_timeout_s * _FLUSH_SHARE * 1000
+                _wait(_start_all([lambda: mp.force_flush(timeout_millis=flush_ms)]), start + flush_ms / 1000)
             for undo in reversed(self._undo):
                 _safely(undo)
             self._undo.clear()

@@ -60,7 +60,10 @@ def logger_state() -> dict[str, object]:
     state: dict[str, object] = {}
     for name in _WATCHED:
         lg = logging.getLogger(name)
-        state[name] = (list(lg.handlers), lg.level, lg.propagate, list(lg.filters), lg.disabled)
+        # pytest's own capture handlers come and go around each test (pytest >= 9.2 also puts
+        # them on loggers that do not propagate); they are not ours to restore.
+        ours = [h for h in lg.handlers if type(h).__module__ != "_pytest.logging"]
+        state[name] = (ours, lg.level, lg.propagate, list(lg.filters), lg.disabled)
     state["level 5"] = logging.getLevelName(5)
     state["TRACE"] = logging.getLevelName("TRACE")
     return state
