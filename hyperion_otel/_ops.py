@@ -85,9 +85,32 @@ class _Op:
             lst.on_op_end(tok)
 
 
-def op(name: str, **attrs: Any) -> _NullOp | _Op:
+class _Op1:
+    """``_Op`` for the usual single listener (the profiler): no token list, no zip; about
+    half the seam's cost per op, which the runtime pays ~110 times per decoded token."""
+
+    __slots__ = ("attrs", "listener", "name", "token")
+
+    def __init__(self, name: str, attrs: dict[str, Any], listener: OpListener):
+        self.name = name
+        self.attrs = attrs
+        self.listener = listener
+        self.token: object = None
+
+    def __enter__(self) -> None:
+        self.token = self.listener.on_op_start(self.name, self.attrs)
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.listener.on_op_end(self.token)
+
+
+def op(name: str, **attrs: Any) -> _NullOp | _Op1 | _Op:
     """Mark a block as op ``name``; ``attrs`` by convention: layer, shapes, flops, nbytes."""
     listeners = _listeners
     if not listeners:
         return _NULL_OP
+    if len(listeners) == 1:
+        return _Op1(name, attrs, listeners[0])
     return _Op(name, attrs, listeners)
