@@ -69,7 +69,8 @@ class JsonLinesFile:
     def append(self, line: str) -> None:
         data = (line + "\n").encode("utf-8")
         with self._lock:
-            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            # Not world-writable whatever the umask: the files here hold telemetry.
+            os.makedirs(os.path.dirname(self.path) or ".", mode=0o750, exist_ok=True)
             try:
                 size = os.path.getsize(self.path)
             except FileNotFoundError:
