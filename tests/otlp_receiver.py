@@ -36,6 +36,7 @@ from google.rpc.error_details_pb2 import RetryInfo  # type: ignore[import-untype
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs_svc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics_svc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as trace_svc
+
 from otlp_decode import (
     REQUEST_TYPES,
     DataPoint,

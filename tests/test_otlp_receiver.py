@@ -37,9 +37,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from otlp_receiver import OTLPReceiver, closed_port
 
 from hyperion_otel import _telemetry
+
+from otlp_receiver import OTLPReceiver, closed_port
 
 RESOURCE = Resource.create({"service.name": "receiver-test", "deployment.environment": "ci"})
 

@@ -47,9 +47,8 @@ def test_context_captures_and_restores(reset_otel_globals) -> None:
 
 def test_nested_contexts_isolate(reset_otel_globals) -> None:
     with create_test_context() as outer:
-        with create_test_context() as inner:
-            with _telemetry.tracer().start_as_current_span("in-inner"):
-                pass
+        with create_test_context() as inner, _telemetry.tracer().start_as_current_span("in-inner"):
+            pass
         with _telemetry.tracer().start_as_current_span("in-outer"):
             pass
     assert [s.name for s in inner.spans] == ["in-inner"]
@@ -116,9 +115,11 @@ def test_io_fault_only_affects_its_directory(tmp_path: Path) -> None:
 
 def test_mock_io_fails_exports_of_the_context() -> None:
     with create_test_context() as ctx:
-        with configure_test_env(TestConfig(mock_io=True, exporter_fault="failure"), ctx):
-            with _telemetry.tracer().start_as_current_span("dropped"):
-                pass
+        with (
+            configure_test_env(TestConfig(mock_io=True, exporter_fault="failure"), ctx),
+            _telemetry.tracer().start_as_current_span("dropped"),
+        ):
+            pass
         with _telemetry.tracer().start_as_current_span("kept"):
             pass
     assert [s.name for s in ctx.spans] == ["kept"]
