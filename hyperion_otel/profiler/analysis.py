@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from typing import Any
 
 from hyperion_otel import _ops
@@ -21,6 +20,7 @@ from hyperion_otel.profiler.bottlenecks import (
 )
 from hyperion_otel.profiler.calibrate import MachinePeaks, calibrate
 from hyperion_otel.profiler.context import SessionTags
+from hyperion_otel.profiler.derive import derive_ops
 from hyperion_otel.profiler.ops import OpRecorder
 from hyperion_otel.profiler.opstats import phase_split
 from hyperion_otel.profiler.session import OpEvent, Profile
@@ -47,8 +47,8 @@ def _decode_ops(model: Any, prompt: Any, max_new_tokens: int) -> tuple[list[OpEv
     generate(prompt, GenerationConfig(temperature=0.0, max_new_tokens=2))  # warm caches
     tags = SessionTags("bottlenecks")
     t0 = time.perf_counter_ns()
-    recorder = OpRecorder(tags, t0_ns=t0, max_events=_MAX_DECODE_EVENTS, record_ops=True,
-                          track_cache=False, allocs=None, counters=deque(maxlen=1))
+    recorder = OpRecorder(tags, max_events=_MAX_DECODE_EVENTS, record_ops=True,
+                          track_cache=False, allocs=None)
     _ops.add_listener(recorder)
     try:
         result = generate(prompt, GenerationConfig(temperature=0.0, max_new_tokens=max_new_tokens))
@@ -60,7 +60,7 @@ def _decode_ops(model: Any, prompt: Any, max_new_tokens: int) -> tuple[list[OpEv
     if isinstance(rate, (int, float)) and rate > 0:
         tps = float(rate)
     me = threading.get_ident()
-    return [OpEvent(*e) for e in recorder.op_events(me)], tps
+    return [OpEvent(*e) for e in derive_ops(recorder.tokens(), t0) if e[1] == me], tps
 
 
 def _with_observed(peaks: MachinePeaks, ops: Any, overhead_us: float) -> MachinePeaks:

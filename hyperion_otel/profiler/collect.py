@@ -21,6 +21,7 @@ from hyperion_otel import _ops
 from hyperion_otel.errors import PerformanceError
 from hyperion_otel.profiler import context, emit
 from hyperion_otel.profiler.config import ProfilerConfig
+from hyperion_otel.profiler.derive import derive_ops, kv_counters, tag_samples
 from hyperion_otel.profiler.memory import (
     CountingAllocator,
     install_counting,
@@ -83,12 +84,10 @@ class Session:
             self._alloc = install_counting(counts)
         self._recorder = OpRecorder(
             self.tags,
-            t0_ns=self._t0,
             max_events=cfg.max_events,
             record_ops=cfg.track_functions,
             track_cache=cfg.track_cache,
             allocs=counts,
-            counters=self.counters,
         )
         _ops.add_listener(self._recorder)
         context.activate(self.tags)
@@ -176,6 +175,12 @@ class Session:
         samples = list(sampler.samples) if sampler else []
         stacks = list(sampler.stacks) if sampler else []
         codes = list(sampler.codes) if sampler else []
+        ops = derive_ops(recorder.tokens(), self._t0) if recorder else []
+        samples = tag_samples(samples, ops)
+        counters = list(self.counters)
+        if self.config.track_cache:
+            counters = sorted(counters + kv_counters(ops), key=lambda c: c[0])
+            counters = counters[-self.config.max_counter_points:]
         dropped = {
             "samples": sampler.dropped if sampler else 0,
             "ops": recorder.dropped if recorder else 0,
@@ -200,9 +205,9 @@ class Session:
             codes=codes,
             raw_stacks=stacks,
             raw_samples=samples,
-            raw_ops=recorder.op_events() if recorder else [],
+            raw_ops=ops,
             raw_calls=list(tracer.calls) if tracer else [],
-            raw_counters=list(self.counters),
+            raw_counters=counters,
             call_counts=tracer.call_counts() if tracer else None,
             thread_names=self._thread_names(),
             first_thread=self.start_thread,
