@@ -25,6 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     scale.add_argument("--tiny", action="store_true",
                        help="smoke-test sizes (seconds; figures are meaningless)")
     ap.add_argument("--json", metavar="PATH", help="also write the full report as JSON")
+    ap.add_argument("--blas-threads", type=int, default=1, metavar="N",
+                    help="BLAS threads in every benchmark (default 1; 0 = library default)")
     ap.add_argument("--only", metavar="NAMES",
                     help="comma list of: " + ", ".join(b.name for b in runner.BENCHES))
     args = ap.parse_args(argv)
@@ -33,7 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown benchmark(s): {', '.join(unknown)}")
     scale_name = "quick" if args.quick else "tiny" if args.tiny else "full"
-    report = runner.run(scale_name, only, progress=lambda s: print(s, file=sys.stderr, flush=True))
+    if args.blas_threads < 0:
+        ap.error("--blas-threads must be >= 0")
+    report = runner.run(scale_name, only, progress=lambda s: print(s, file=sys.stderr, flush=True),
+                        blas_threads=args.blas_threads)
     print(runner.markdown(report))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

@@ -7,6 +7,12 @@ on a 2-core machine), passes the argv of the chosen scale (full, ``--quick``, or
 smoke-test ``tiny``), and reads back the returned dict as JSON. Figures are ratios or
 overheads measured *within* one benchmark run (the machine is shared and noisy), each
 with its goal where the project states one.
+
+BLAS runs on ``blas_threads`` threads in every child (default 1; 0 keeps the library's
+default). On 2 cores shared with other work a 2-thread OpenBLAS GEMV stalls whenever one
+of its threads is preempted (measured here: 11 tok/s with 2 threads against 53 with 1 at
+a load average of 2-3), which would swamp every ratio; one thread also keeps all model
+work on the measured thread.
 """
 
 from __future__ import annotations
@@ -245,7 +251,31 @@ with open(sys.argv[3], "w", encoding="utf-8") as f:
 """
 
 
-def run_bench(bench: Bench, argv: list[str], log_dir: Path) -> tuple[dict[str, Any] | None, str | None, float]:
+# Benchmarks that take the BLAS thread count as an argument (the others get it by env).
+_THREAD_ARGS = {"decode": "--threads", "overhead": "--blas-threads", "memory": "--blas-threads"}
+_BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def bench_argv(bench: Bench, scale: str, blas_threads: int) -> list[str] | None:
+    argv = bench.argv[scale]
+    if argv is None:
+        return None
+    flag = _THREAD_ARGS.get(bench.name)
+    if flag is not None and blas_threads > 0:
+        argv = [*argv, flag, str(blas_threads)]
+    return argv
+
+
+def child_env(blas_threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    if blas_threads > 0:
+        env.update(dict.fromkeys(_BLAS_ENV, str(blas_threads)))
+    return env
+
+
+def run_bench(
+    bench: Bench, argv: list[str], log_dir: Path, env: dict[str, str] | None = None
+) -> tuple[dict[str, Any] | None, str | None, float]:
     """(result, error, seconds) of one benchmark run in a child process."""
     out = log_dir / f"{bench.name}.json"
     log = log_dir / f"{bench.name}.log"
@@ -254,7 +284,8 @@ def run_bench(bench: Bench, argv: list[str], log_dir: Path) -> tuple[dict[str, A
         try:
             proc = subprocess.run(
                 [sys.executable, "-c", _CHILD, bench.name, json.dumps(argv), str(out)],
-                cwd=ROOT, stdout=lf, stderr=subprocess.STDOUT, timeout=bench.timeout_s, check=False,
+                cwd=ROOT, stdout=lf, stderr=subprocess.STDOUT, timeout=bench.timeout_s,
+                check=False, env=env,
             )
             err = None if proc.returncode == 0 else f"exit code {proc.returncode}"
         except subprocess.TimeoutExpired:
@@ -267,7 +298,7 @@ def run_bench(bench: Bench, argv: list[str], log_dir: Path) -> tuple[dict[str, A
 
 
 def run(scale: str, only: Sequence[str] | None = None,
-        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+        progress: Callable[[str], None] | None = None, blas_threads: int = 1) -> dict[str, Any]:
     """Run the benchmarks (all, or ``only``) at ``scale``; the report as a JSON-able dict."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
@@ -275,13 +306,15 @@ def run(scale: str, only: Sequence[str] | None = None,
     unknown = [n for n in names if n not in BY_NAME]
     if unknown:
         raise ValueError(f"unknown benchmark(s) {unknown}; known: {list(BY_NAME)}")
-    report: dict[str, Any] = {"scale": scale, "machine": machine_info(), "results": {},
-                              "errors": {}, "seconds": {}, "skipped": []}
+    report: dict[str, Any] = {"scale": scale, "blas_threads": blas_threads, "selected": names,
+                              "machine": machine_info(), "results": {}, "errors": {},
+                              "seconds": {}, "skipped": [], "argv": {}}
+    env = child_env(blas_threads)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="hyperion-bench-") as tmp:
         for i, name in enumerate(names, 1):
             bench = BY_NAME[name]
-            argv = bench.argv[scale]
+            argv = bench_argv(bench, scale, blas_threads)
             if argv is None:
                 report["skipped"].append(name)
                 if progress:
@@ -289,7 +322,8 @@ def run(scale: str, only: Sequence[str] | None = None,
                 continue
             if progress:
                 progress(f"[{i}/{len(names)}] {name} {' '.join(argv)}".rstrip())
-            res, err, took = run_bench(bench, argv, Path(tmp))
+            report["argv"][name] = argv
+            res, err, took = run_bench(bench, argv, Path(tmp), env)
             report["seconds"][name] = took
             if res is not None:
                 report["results"][name] = res
@@ -318,6 +352,8 @@ def figures(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 def markdown(report: dict[str, Any]) -> str:
     lines = ["| figure | value | goal | met? |", "|---|---:|---|---|"]
     for row in report["figures"]:
+        if row["bench"] not in report["selected"]:
+            continue
         if row["bench"] not in report["results"]:
             why = "not run" if row["bench"] in report["skipped"] else "error"
             lines.append(f"| {row['label']} | {why} | {row['goal'] or ''} | |")
@@ -325,7 +361,7 @@ def markdown(report: dict[str, Any]) -> str:
         met = {True: "yes", False: "**no**", None: ""}[row["met"]]
         lines.append(f"| {row['label']} | {row['shown']} | {row['goal'] or ''} | {met} |")
     m = report["machine"]
-    blas = ", ".join(f"{b['internal_api']} {b['version']} {b['architecture']} x{b['num_threads']}"
+    blas = ", ".join(f"{b['internal_api']} {b['version']}, {b['architecture']} kernels"
                      for b in m["blas"])
     lines += [
         "",
@@ -334,6 +370,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"{m['versions']['torch']}; OPENBLAS_CORETYPE={m['openblas_env']['OPENBLAS_CORETYPE']}, "
         f"OPENBLAS_L2_SIZE={m['openblas_env']['OPENBLAS_L2_SIZE']}; load average "
         f"{m['loadavg'][0]:.1f} at start, {report['loadavg_end'][0]:.1f} at end.",
+        f"BLAS threads per benchmark: {report['blas_threads'] or 'library default'}. "
         f"Scale: {report['scale']}; took {report['total_s']:.0f} s ("
         + ", ".join(f"{k} {v:.0f} s" for k, v in report["seconds"].items()) + ").",
     ]
