@@ -133,7 +133,7 @@ def test_forked_worker_telemetry_is_delivered_without_an_explicit_flush(
     _run("fork", emit_child, carrier, "fork", False, q)
     _drain(q, 1)
     sdk.shutdown()
-    otlp_receiver.wait_for_spans(1, name="child fork", timeout=2)
+    otlp_receiver.wait_for_spans(1, name="child fork", timeout=1)
 
 
 def test_no_duplicated_background_threads_after_fork(
