@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from hyperion_otel.errors import ConfigError
 
-__all__ = ["ENV_VARS", "EnvVar", "Settings", "read_setting"]
+__all__ = ["ENV_VARS", "EnvVar", "Settings", "mask_url", "read_setting"]
 
 SIGNALS: Final = ("traces", "metrics", "logs")
 EXPORTERS: Final = ("otlp", "console", "otlp_file", "none")
@@ -218,9 +218,38 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
 _BY_FIELD: Final = {v.field: v for v in ENV_VARS}
 
 
-@dataclass(frozen=True)
+def mask_url(url: str) -> str:
+    """``url`` with the password of its user info and every query value replaced by ``***``."""
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = parts.query
+    if query:
+        query = "&".join(
+            f"{k}=***" if sep else k for k, sep, _ in (q.partition("=") for q in query.split("&"))
+        )
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _url_secrets(url: str | None) -> set[str]:
+    if not url:
+        return set()
+    parts = urllib.parse.urlsplit(url)
+    found = {v for _, v in urllib.parse.parse_qsl(parts.query)}
+    if parts.password:
+        found |= {parts.password, urllib.parse.unquote(parts.password)}
+    return found
+
+
+@dataclass(frozen=True, repr=False)
 class Settings:
-    """Every setting of hyperion-otel. Field names mirror the variables in ``ENV_VARS``."""
+    """Every setting of hyperion-otel. Field names mirror the variables in ``ENV_VARS``.
+
+    Secrets (OTLP header values, passwords and query values in endpoint URLs) never show in
+    ``repr()``, ``masked()`` or configuration errors; ``redact(text)`` removes them from any
+    text, such as an exporter's error message.
+    """
 
     output_dir: str = "hyperion-output"
     log_level: str = "info"
@@ -338,19 +367,40 @@ class Settings:
         return base if grpc else base.rstrip("/") + f"/v1/{signal}"
 
     def masked(self) -> dict[str, Any]:
-        """All settings as plain values with secrets (OTLP headers) masked, for display."""
+        """All settings as plain values with secrets masked, for display."""
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             var = _BY_FIELD.get(f.name)
             if var is not None and var.secret and value:
                 value = {k: "***" for k in value}
+            elif f.name.endswith("endpoint") and value:
+                value = mask_url(value)
             elif isinstance(value, frozenset):
                 value = sorted(value)
             elif isinstance(value, Mapping):
                 value = dict(value)
             out[f.name] = value
         return out
+
+    def secret_values(self) -> set[str]:
+        """Every secret text in these settings (header values, URL passwords, query values)."""
+        found: set[str] = set()
+        for signal in ("", "traces_", "metrics_", "logs_"):
+            headers: Mapping[str, str] = getattr(self, f"otlp_{signal}headers")
+            found |= {v for v in headers.values() if v}
+            found |= _url_secrets(getattr(self, f"otlp_{signal}endpoint"))
+        return {v for v in found if len(v) >= 3}  # shorter values would mangle ordinary text
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret of these settings replaced by ``***``."""
+        for secret in sorted(self.secret_values(), key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.masked().items())
+        return f"Settings({shown})"
 
 
 def _parse_var(var: EnvVar, raw: str) -> Any:
@@ -426,6 +476,9 @@ def _accepts_none(name: str) -> bool:
 def _validate_mapping(name: str, value: Mapping[str, Any]) -> None:
     for k, v in value.items():
         if not isinstance(k, str) or not isinstance(v, str):
+            # Types only: the value may be a secret (an OTLP header).
             raise ConfigError(
-                f"setting {name} has {k!r}: {v!r}: expected string keys and values", setting=name
+                f"setting {name} has a {type(k).__name__} key with a {type(v).__name__} value: "
+                "expected string keys and values",
+                setting=name,
             )

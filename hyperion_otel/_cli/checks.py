@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from hyperion_otel.errors import ConfigError
-from hyperion_otel.settings import ENV_VARS, SIGNALS, Settings
+from hyperion_otel.settings import ENV_VARS, SIGNALS, Settings, mask_url
 
 __all__ = ["Check", "Status", "check_log_file", "load_settings", "pipeline_summary"]
 
@@ -97,7 +97,7 @@ def pipeline_summary(settings: Settings) -> str:
         shown = []
         for name in names:
             if name == "otlp":
-                shown.append(f"otlp {settings.protocol_for(signal)} {settings.endpoint_for(signal)}")
+                shown.append(f"otlp {settings.protocol_for(signal)} {mask_url(settings.endpoint_for(signal))}")
             elif name == "otlp_file":
                 shown.append(f"file {os.path.join(settings.output_dir, signal + '.jsonl')}")
             else:

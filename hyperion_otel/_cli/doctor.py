@@ -86,6 +86,8 @@ def run_doctor(
     if model is not None:
         rows.append(check_model(model))
     rows.append(check_resources(settings))
+    # Exporter errors may quote the endpoint or headers: no secret leaves in a row.
+    rows = [Check(c.name, c.status, settings.redact(c.detail), settings.redact(c.fix)) for c in rows]
     return DoctorReport(rows, settings, _changed(settings))
 
 

@@ -84,22 +84,12 @@ def test_config_errors_never_show_header_values() -> None:
     assert masked["otlp_headers"] == {"x-api-key": "***", "authorization": "***"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG hyperion_otel/settings.py _validate_mapping: a header given in code with a "
-    "non-str value (e.g. bytes) is echoed in the ConfigError message, secret included",
-)
 def test_config_error_for_a_non_text_header_value_is_masked() -> None:
     with pytest.raises(ConfigError) as info:
         Settings(otlp_headers={"x-api-key": b"HDRSECRET1"})  # type: ignore[dict-item]
     assert _leaks(str(info.value)) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG hyperion_otel/settings.py Settings: the dataclass repr shows every header "
-    "value, so a Settings in a log line, a traceback with locals or an error report leaks them",
-)
 def test_settings_repr_masks_header_values() -> None:
     assert _leaks(repr(Settings.from_env(HEADER_ENV))) == []
 
@@ -133,12 +123,6 @@ def test_doctor_output_masks_headers(otlp_receiver: OTLPReceiver, tmp_path: Path
     assert sent and all(h.get("x-api-key") == "HDRSECRET1" for h in sent)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG hyperion_otel/_cli/doctor.py (and Settings.masked): credentials inside the "
-    "endpoint URL (user:password@ or ?api_key=) are printed verbatim in the configuration "
-    "table and in every export check",
-)
 def test_doctor_output_masks_credentials_in_the_endpoint(tmp_path: Path) -> None:
     with closed_port() as port:
         env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://user:PWSECRET@127.0.0.1:{port}/?api_key=QSECRET"}
