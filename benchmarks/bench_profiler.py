@@ -4,7 +4,7 @@ The model is the runtime's GPT-2 with GPT-2 small's widths (d_model 768, 12 head
 3072) and random weights, written once to a temporary checkpoint; ``--layers`` (default
 12 as GPT-2 small, 2 with ``--quick``) and ``--vocab`` set its depth and vocabulary.
 Modes are interleaved round by round so machine noise hits them alike; the figure per
-mode is the median over rounds of decode tokens/s (1 / time per output token). The
+mode is the median over rounds of decode tokens/s (1 / median decode step). The
 profiling modes run the default ``ProfilerConfig`` (ops, memory and cache tracking on).
 
     python benchmarks/bench_profiler.py [--quick] [--rounds N] [--tokens N]
@@ -61,12 +61,13 @@ def write_checkpoint(directory: Path, d: int, n_layer: int, vocab: int, n_positi
 
 
 def decode_tps(model: Any, tokens: int) -> tuple[float, float]:
-    """Decode tokens/s (1 / time per output token) and process CPU ms per output token."""
+    """Decode tokens/s (1 / median decode step: robust to a noisy neighbour's spikes) and
+    process CPU ms per output token."""
     cpu0 = time.process_time()
     gen = model.generate(list(range(1, 9)), GenerationConfig(temperature=0.0, max_new_tokens=tokens))
     cpu_ms = (time.process_time() - cpu0) * 1e3 / max(1, len(gen.token_ids))
-    tpot = gen.timings.time_per_output_token_s
-    return (1.0 / tpot if tpot else 0.0), cpu_ms
+    steps = gen.timings.token_latencies_s[1:]
+    return (1.0 / statistics.median(steps) if steps else 0.0), cpu_ms
 
 
 def run_mode(model: Any, mode: str, tokens: int) -> tuple[float, dict[str, float]]:
@@ -93,7 +94,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--vocab", type=int, default=None)
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--tokens", type=int, default=None)
+    ap.add_argument("--blas-threads", type=int, default=None,
+                    help="limit BLAS threads (1 is steadier on a shared machine)")
     args = ap.parse_args(argv)
+    if args.blas_threads:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.blas_threads)
     layers = args.layers or (2 if args.quick else 12)
     vocab = args.vocab or (4096 if args.quick else 50257)
     rounds = args.rounds or (3 if args.quick else 7)
@@ -120,7 +127,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cpu_median = {m: statistics.median(v) for m, v in cpu.items()}
     base = median["plain"]
     result: dict[str, Any] = {
-        "model": f"gpt2-shaped d768 L{layers} vocab {vocab}",
+        "model": f"gpt2-shaped d768 L{layers} vocab {vocab}"
+        + (f", {args.blas_threads} BLAS thread(s)" if args.blas_threads else ""),
         "rounds": rounds,
         "tokens_per_round": tokens,
         "wall_s": time.perf_counter() - t0,
