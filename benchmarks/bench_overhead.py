@@ -1,22 +1,23 @@
 """Telemetry overhead on decode at the default configuration and with full debugging.
 
 Same GPT-2-small-shaped random model as ``bench_decode`` (12 layers, d=768, vocab 50257,
-fp32, batch 1, greedy), one process, three variants interleaved round by round (the
-order alternates) so that machine noise hits them alike:
+fp32, batch 1, greedy, 32-token prompt), one process, variants interleaved round by
+round (the order alternates):
 
 * ``off``: no ``configure()``: the OTel API's no-ops and numpy's own allocator;
+* ``off (A/A)``: the same again, to show the noise floor of the comparison;
 * ``default``: ``configure()`` with default settings (SDK providers with the local
   OTLP-JSON file exporters, console + rotating JSON log file, the tensor pool);
 * ``full debug``: defaults plus memory tracking with stack traces (depth 16) and the
   profiler sampling every 1 ms (ops, memory and cache tracking on).
 
-Each round configures the variant, runs one short untimed generate (first-use costs:
-instruments, pool bins), times one generate, then shuts down. Figures per variant: the
-median decode-step latency over every step of every round (a step that another process
-preempted is an outlier the median ignores), the median whole-call wall time, and the
-median CPU-time tokens/s (process CPU, so the profiler's sampler thread counts). BLAS
-runs on ``--blas-threads`` threads (default 1: on 2 shared cores a 2-thread GEMV stalls
-whenever one of its threads is preempted, which swamps a 1% effect).
+Each round configures the variant, runs one untimed 1-token generate (first-use costs:
+instruments, pool bins), times one generate, then shuts down. The figure per round is
+the median decode-step latency; a variant's overhead is the median over rounds of its
+ratio to ``off`` *in the same round* (paired, so a load change between rounds cancels
+out). Also the same on process CPU time (the profiler's sampler thread counts there).
+BLAS runs on ``--blas-threads`` threads (default 1: on 2 shared cores a 2-thread GEMV
+stalls whenever one of its threads is preempted, which swamps a 1% effect).
 
 Also the cost of our metric wrappers against raw SDK calls on the same MeterProvider:
 ``_telemetry.counter(name).add`` / ``_telemetry.histogram(name).record`` (the lookup by
@@ -28,7 +29,6 @@ name every facility does per call) against an instrument created once and kept.
 from __future__ import annotations
 
 import argparse
-import logging
 import statistics
 import sys
 import tempfile
@@ -42,7 +42,7 @@ from hyperion_otel import _telemetry, sdk
 from hyperion_otel.runtime import GenerationConfig
 from hyperion_otel.settings import Settings
 
-VARIANTS = ("off", "default", "full debug")
+VARIANTS = ("off", "off (A/A)", "default", "full debug")
 
 
 def _bench_decode() -> Any:
@@ -56,7 +56,7 @@ def _bench_decode() -> Any:
 
 
 def settings_for(variant: str, out_dir: str) -> Settings | None:
-    if variant == "off":
+    if variant.startswith("off"):
         return None
     base = Settings(output_dir=out_dir)
     if variant == "default":
@@ -76,22 +76,27 @@ def run_variant(model: Any, prompt: list[int], tokens: int, settings: Settings |
         sdk.configure(settings)
     setup_s = time.perf_counter() - t0
     try:
-        model.generate(prompt, GenerationConfig(temperature=0.0, max_new_tokens=3))
-        w0, c0 = time.perf_counter(), time.process_time()
+        model.generate(prompt[:4], GenerationConfig(temperature=0.0, max_new_tokens=1))
+        c0 = time.process_time()
         g = model.generate(prompt, GenerationConfig(temperature=0.0, max_new_tokens=tokens))
-        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        cpu = time.process_time() - c0
     finally:
         t1 = time.perf_counter()
         if settings is not None:
             sdk.shutdown()
         teardown_s = time.perf_counter() - t1
+    steps = g.timings.token_latencies_s[1:]
     return {
-        "steps_s": list(g.timings.token_latencies_s[1:]),
-        "wall_s": wall,
-        "cpu_tok_s": len(g.token_ids) / cpu if cpu > 0 else 0.0,
+        "step_s": statistics.median(steps),
+        "cpu_per_token_s": cpu / len(g.token_ids),
         "setup_s": setup_s,
         "teardown_s": teardown_s,
     }
+
+
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    q = statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
+    return q[0], statistics.median(values), q[2]
 
 
 def wrapper_costs(n: int, out_dir: str) -> dict[str, float]:
@@ -121,7 +126,7 @@ def wrapper_costs(n: int, out_dir: str) -> dict[str, float]:
             raw_h.record(0.05, attrs)
 
         best: dict[str, float] = {}
-        for _ in range(5):  # interleaved; best of 5 is the least disturbed
+        for _ in range(15):  # interleaved; the best of 15 is the least disturbed by other load
             for name, fn in (("raw_counter", raw_cf), ("ours_counter", ours_c),
                              ("raw_histogram", raw_hf), ("ours_histogram", ours_h)):
                 us = timeit.timeit(fn, number=n) / n * 1e6
@@ -135,22 +140,20 @@ def wrapper_costs(n: int, out_dir: str) -> dict[str, float]:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="3 rounds of 16 tokens")
+    ap.add_argument("--quick", action="store_true", help="6 rounds instead of 30")
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--tokens", type=int, default=None)
     ap.add_argument("--layers", type=int, default=12)
     ap.add_argument("--vocab", type=int, default=50257)
     ap.add_argument("--blas-threads", type=int, default=1)
     args = ap.parse_args(argv)
-    rounds = args.rounds or (3 if args.quick else 7)
-    tokens = args.tokens or (16 if args.quick else 48)
+    rounds = args.rounds or (6 if args.quick else 30)
+    tokens = args.tokens or 8
     from threadpoolctl import threadpool_limits
 
     bd = _bench_decode()
     model = bd.build_model(n_layers=args.layers, vocab_size=args.vocab)
     prompt = list(range(1, 33))
-    # Console logging of the default configuration goes to stderr; a decode logs nothing
-    # at INFO, but keep the table readable if something does.
     samples: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp, threadpool_limits(
         limits=args.blas_threads, user_api="blas"
@@ -159,8 +162,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         for r in range(rounds):
             for v in VARIANTS if r % 2 == 0 else tuple(reversed(VARIANTS)):
                 samples[v].append(run_variant(model, prompt, tokens, settings_for(v, tmp)))
-        wrappers = wrapper_costs(2_000 if args.quick else 20_000, tmp)
-    logging.getLogger("hyperion").handlers.clear()
+        wrappers = wrapper_costs(2_000 if args.quick else 10_000, tmp)
 
     res: dict[str, Any] = {
         "rounds": rounds,
@@ -171,21 +173,23 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "variants": {},
         "wrappers": wrappers,
     }
+    base = samples["off"]
     for v, runs in samples.items():
-        steps = [s for run in runs for s in run["steps_s"]]
-        res["variants"][v] = {
-            "step_ms": statistics.median(steps) * 1e3,
-            "wall_s": statistics.median(run["wall_s"] for run in runs),
-            "cpu_tok_s": statistics.median(run["cpu_tok_s"] for run in runs),
-            "setup_s": statistics.median(run["setup_s"] for run in runs),
-            "teardown_s": statistics.median(run["teardown_s"] for run in runs),
+        f: dict[str, Any] = {
+            "step_ms": statistics.median(r["step_s"] for r in runs) * 1e3,
+            "cpu_ms_per_token": statistics.median(r["cpu_per_token_s"] for r in runs) * 1e3,
+            "setup_s": statistics.median(r["setup_s"] for r in runs),
+            "teardown_s": statistics.median(r["teardown_s"] for r in runs),
         }
-    base = res["variants"]["off"]
-    for v in VARIANTS[1:]:
-        f = res["variants"][v]
-        f["step_overhead"] = f["step_ms"] / base["step_ms"] - 1
-        f["wall_overhead"] = f["wall_s"] / base["wall_s"] - 1
-        f["cpu_overhead"] = base["cpu_tok_s"] / f["cpu_tok_s"] - 1
+        if v != "off":
+            step = [r["step_s"] / b["step_s"] - 1 for r, b in zip(runs, base, strict=True)]
+            cpu = [r["cpu_per_token_s"] / b["cpu_per_token_s"] - 1
+                   for r, b in zip(runs, base, strict=True)]
+            f["step_overhead_q"] = _quartiles(step)
+            f["step_overhead"] = f["step_overhead_q"][1]
+            f["cpu_overhead"] = statistics.median(cpu)
+        res["variants"][v] = f
+    res["noise_floor"] = res["variants"]["off (A/A)"]["step_overhead"]
     res["default_overhead"] = res["variants"]["default"]["step_overhead"]
     res["full_debug_overhead"] = res["variants"]["full debug"]["step_overhead"]
     return res
@@ -195,18 +199,20 @@ def _table(res: dict[str, Any]) -> str:
     lines = [
         f"### Telemetry overhead on decode (GPT-2-small shape, L{res['layers']}, vocab "
         f"{res['vocab']}, {res['rounds']} rounds x {res['tokens']} tokens, "
-        f"{res['blas_threads']} BLAS thread(s), medians)\n",
-        "| variant | decode step ms | step overhead | generate wall s | wall overhead |"
-        " CPU tok/s | CPU overhead | configure s | shutdown s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"{res['blas_threads']} BLAS thread(s))\n",
+        "| variant | decode step ms | step overhead, paired median [quartiles] |"
+        " CPU ms/token | CPU overhead | configure s | shutdown s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    def pct(f: dict[str, float], k: str) -> str:
-        return f"{100 * f[k]:+.1f}%" if k in f else "-"
-
     for v, f in res["variants"].items():
+        if "step_overhead_q" in f:
+            lo, mid, hi = f["step_overhead_q"]
+            step = f"{100 * mid:+.1f}% [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+            cpu = f"{100 * f['cpu_overhead']:+.1f}%"
+        else:
+            step = cpu = "-"
         lines.append(
-            f"| {v} | {f['step_ms']:.2f} | {pct(f, 'step_overhead')} | {f['wall_s']:.2f} | "
-            f"{pct(f, 'wall_overhead')} | {f['cpu_tok_s']:.1f} | {pct(f, 'cpu_overhead')} | "
+            f"| {v} | {f['step_ms']:.2f} | {step} | {f['cpu_ms_per_token']:.2f} | {cpu} | "
             f"{f['setup_s']:.3f} | {f['teardown_s']:.3f} |"
         )
     w = res["wrappers"]

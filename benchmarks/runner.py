@@ -137,6 +137,8 @@ FIGURES: tuple[Figure, ...] = (
            _path("bound_tok_s"), "rate"),
     Figure("decode.sdk_overhead", "decode: SDK with dropping exporter, overhead", "decode",
            _path("telemetry_overhead"), "%", ("<=", 0.01)),
+    Figure("overhead.noise", "noise floor: decode, no telemetry vs no telemetry (A/A)",
+           "overhead", _path("noise_floor"), "%"),
     Figure("overhead.default", "telemetry at the default configuration, decode overhead",
            "overhead", _path("default_overhead"), "%", ("<=", 0.01)),
     Figure("overhead.full_debug",
