@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import atexit
 import logging
+import multiprocessing.util
+import os
 import socket
 import sys
 import threading
@@ -99,6 +101,32 @@ class Telemetry:
     @property
     def is_shutdown(self) -> bool:
         return self._shutdown_report is not None
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: name the child process in the resource, and flush at exit.
+
+        The SDK refreshes only the resource detectors it was configured with, so the
+        process attributes we detected in the parent are refreshed here through its own
+        ``_update_resource``. A multiprocessing worker leaves through ``os._exit`` (no
+        atexit), so a ``multiprocessing`` finalizer flushes what it emitted.
+        """
+        fresh = ProcessResourceDetector().detect()
+        for signal, provider in (
+            ("traces", self.tracer_provider), ("metrics", self.meter_provider), ("logs", self.logger_provider)
+        ):
+            update = getattr(provider, "_update_resource", None)
+            if signal in self.owned and update is not None:
+                update(fresh)
+        if self.resource is not None:
+            self.resource = self.resource.merge(fresh)
+        _telemetry.refresh()
+
+    def _flush_at_worker_exit(self) -> None:
+        # Called by multiprocessing in a forked worker, after it cleared the finalizers it
+        # inherited; the worker's exit runs this finalizer before os._exit.
+        multiprocessing.util.Finalize(
+            self, Telemetry.force_flush, args=(self, self.settings.shutdown_timeout_s), exitpriority=10
+        )
 
     def force_flush(self, timeout_s: float | None = None) -> bool:
         """Export everything queued now; True when all pipelines finished within ``timeout_s``."""
@@ -310,6 +338,18 @@ def _install(tel: Telemetry) -> None:
 _state_lock = threading.Lock()
 _current: Telemetry | None = None
 _atexit_registered = False
+_fork_hook_registered = False
+
+
+def _after_fork_in_child() -> None:
+    # Registered once per process (os.register_at_fork has no undo); a no-op unless
+    # configure() is in force, so shutdown() effectively undoes it.
+    tel = _current
+    if tel is not None and not tel.is_shutdown:
+        try:
+            tel._after_fork_in_child()
+        except Exception as exc:  # noqa: BLE001 - never break the child over telemetry
+            print(f"hyperion-otel: telemetry not reset after fork: {exc}", file=sys.stderr)
 
 
 def configure(settings: Settings | None = None, **overrides: Any) -> Telemetry:
@@ -320,7 +360,7 @@ def configure(settings: Settings | None = None, **overrides: Any) -> Telemetry:
     ``shutdown()`` first to configure anew. With ``OTEL_SDK_DISABLED=true`` no provider is
     installed (OTel calls stay no-ops); local console/file logging still follows settings.
     """
-    global _current, _atexit_registered
+    global _current, _atexit_registered, _fork_hook_registered
     resolved = Settings.from_env(**overrides) if settings is None else settings.replace(**overrides)
     with _state_lock:
         if _current is not None and not _current.is_shutdown:
@@ -343,6 +383,10 @@ def configure(settings: Settings | None = None, **overrides: Any) -> Telemetry:
         if not _atexit_registered:
             atexit.register(_atexit_shutdown)
             _atexit_registered = True
+        multiprocessing.util.register_after_fork(tel, Telemetry._flush_at_worker_exit)
+        if not _fork_hook_registered and hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_after_fork_in_child)
+            _fork_hook_registered = True
         return tel
 
 

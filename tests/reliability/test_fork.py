@@ -100,11 +100,6 @@ def test_forked_and_spawned_workers_export_as_children_of_the_parent(
     assert spans["parent"].trace_id == f"{parent.trace_id:032x}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG hyperion_otel/sdk.py build_resource: the resource (process.pid, ...) is built "
-    "once in configure(); spans and logs of a forked child carry the parent's process.pid",
-)
 def test_forked_worker_resource_names_the_child_process(
     otlp_receiver: OTLPReceiver, tmp_path: Path
 ) -> None:
@@ -118,12 +113,6 @@ def test_forked_worker_resource_names_the_child_process(
     assert child.resource["process.pid"] == pid
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG hyperion_otel/sdk.py: a forked multiprocessing worker ends with os._exit, "
-    "so atexit never runs; what it emitted but did not flush itself is lost silently "
-    "(a multiprocessing.util.Finalize registered after fork would flush it)",
-)
 def test_forked_worker_telemetry_is_delivered_without_an_explicit_flush(
     otlp_receiver: OTLPReceiver, tmp_path: Path
 ) -> None:
