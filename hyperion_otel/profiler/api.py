@@ -187,18 +187,24 @@ def get_hotspots(top: int = 10) -> HotspotReport:
 
 
 def start_from_settings(
-    enabled: bool, interval_ms: float = 1.0, output: str | os.PathLike[str] | None = None
+    enabled: bool,
+    interval_ms: float = 1.0,
+    output: str | os.PathLike[str] | None = None,
+    max_samples: int | None = None,
 ) -> Callable[[], None]:
     """For ``configure()``: start profiling per ``HYPERION_PROFILING`` /
-    ``HYPERION_PROFILE_INTERVAL_MS``; the returned undo (idempotent) stops the session and,
-    if ``output`` (``HYPERION_PROFILE_OUTPUT``) is set, saves the profile there. Never raises
-    at stop; a bad interval raises ``InvalidInputError`` at once.
+    ``HYPERION_PROFILE_INTERVAL_MS`` / ``HYPERION_PROFILE_MAX_SAMPLES`` (bound of the sample
+    and of the event buffers); the returned undo (idempotent) stops the session and, if
+    ``output`` (``HYPERION_PROFILE_OUTPUT``) is set, saves the profile there. Never raises
+    at stop; a bad value raises ``InvalidInputError`` at once.
     """
     if not enabled:
         return _noop
     with _state.lock:
         base = _state.config or ProfilerConfig()
         cfg = dataclasses.replace(base, sample_interval_ms=interval_ms)
+        if max_samples is not None:
+            cfg = dataclasses.replace(cfg, max_samples=max_samples, max_events=max_samples)
         if _state.session is not None:
             _log.warning("HYPERION_PROFILING ignored: profiling is already running")
             return _noop

@@ -17,7 +17,8 @@ class ProfilerConfig:
     ``track_functions``: record the runtime's ops (matmul, attention, ...) as timed events.
     ``track_memory``: pool bytes over time and allocations per op.
     ``track_cache``: KV-cache block allocations, reuse and prefetches as counters.
-    ``sample_interval_ms``: period of the stack sampler (0.1 .. 1000 ms).
+    ``sample_interval_ms``: period of the stack sampler (0.05 .. 10000 ms, as
+    ``HYPERION_PROFILE_INTERVAL_MS``).
 
     Bounds (every buffer is a ring that keeps the newest entries and counts the rest):
     ``max_samples`` stack samples, ``max_events`` op events (and as many traced calls),
@@ -54,7 +55,7 @@ class ProfilerConfig:
                     f"ProfilerConfig.{f.name} must be a bool, got {value!r}", field=f.name
                 )
         for name, lo, hi in (
-            ("sample_interval_ms", 0.1, 1000.0),
+            ("sample_interval_ms", 0.05, 10_000.0),
             ("counter_interval_ms", 0.1, 60_000.0),
         ):
             value = getattr(self, name)

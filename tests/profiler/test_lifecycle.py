@@ -148,12 +148,13 @@ def test_settings_entry_point_starts_and_saves_at_undo(tmp_path) -> None:  # typ
         prof.start_from_settings(True, -3.0)
     assert not prof.is_profiling()
     out = tmp_path / "shutdown.speedscope.json"
-    undo = prof.start_from_settings(True, 5.0, out)
+    undo = prof.start_from_settings(True, 5.0, out, max_samples=1000)
     assert prof.is_profiling()
     hot_python(10_000)
     undo()
     undo()  # idempotent
     assert out.exists() and not prof.is_profiling()
     assert prof.last_profile() is not None
-    assert prof.last_profile().config.sample_interval_ms == 5.0  # type: ignore[union-attr]
+    config = prof.last_profile().config  # type: ignore[union-attr]
+    assert (config.sample_interval_ms, config.max_samples, config.max_events) == (5.0, 1000, 1000)
     assert process_state() == before
