@@ -99,6 +99,19 @@ def meter() -> metrics.Meter:
     return m
 
 
+def _cached(name: str) -> Any:
+    """The instrument ``name`` if created on the current global provider, else None.
+
+    The per-call path of every counter/histogram a facility records: one dict read and
+    one provider check, with no factory closure built (that halves the wrapper's cost
+    over a raw SDK instrument call).
+    """
+    inst = _face.instruments.get(name)
+    if inst is not None and _face.meter_provider is metrics.get_meter_provider():
+        return inst
+    return None
+
+
 def _instrument(name: str, factory: Callable[[metrics.Meter], Any]) -> Any:
     m = meter()
     inst = _face.instruments.get(name)
@@ -113,15 +126,17 @@ def _instrument(name: str, factory: Callable[[metrics.Meter], Any]) -> Any:
 
 def counter(name: str, unit: str = "", description: str = "") -> metrics.Counter:
     """Monotonic counter, created once per meter provider."""
-    c: metrics.Counter = _instrument(name, lambda m: m.create_counter(name, unit, description))
+    c: metrics.Counter | None = _cached(name)
+    if c is None:
+        c = _instrument(name, lambda m: m.create_counter(name, unit, description))
     return c
 
 
 def up_down_counter(name: str, unit: str = "", description: str = "") -> metrics.UpDownCounter:
     """Up-down counter, created once per meter provider."""
-    c: metrics.UpDownCounter = _instrument(
-        name, lambda m: m.create_up_down_counter(name, unit, description)
-    )
+    c: metrics.UpDownCounter | None = _cached(name)
+    if c is None:
+        c = _instrument(name, lambda m: m.create_up_down_counter(name, unit, description))
     return c
 
 
@@ -129,6 +144,9 @@ def histogram(
     name: str, unit: str = "", description: str = "", boundaries: Sequence[float] | None = None
 ) -> metrics.Histogram:
     """Histogram with explicit bucket advice (GenAI semconv boundaries live in semconv)."""
+    cached: metrics.Histogram | None = _cached(name)
+    if cached is not None:
+        return cached
 
     def make(m: metrics.Meter) -> metrics.Histogram:
         return m.create_histogram(
