@@ -65,7 +65,8 @@ def _profiler(settings: Settings) -> Undo:
     from hyperion_otel import profiler
 
     return profiler.start_from_settings(
-        settings.profiling, settings.profile_interval_ms, settings.profile_output
+        settings.profiling, settings.profile_interval_ms, settings.profile_output,
+        max_samples=settings.profile_max_samples,
     )
 
 

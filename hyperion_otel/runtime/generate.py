@@ -18,6 +18,7 @@ from hyperion_otel import semconv
 from hyperion_otel._error_recording import qualified_name
 from hyperion_otel.errors import InvalidInputError
 from hyperion_otel.memory.spans import start_span_memory
+from hyperion_otel.profiler.context import profile_span
 from hyperion_otel.runtime import _instrument as ins
 from hyperion_otel.runtime.gen_types import (
     CacheStats,
@@ -151,6 +152,10 @@ class _Run:
             f"{semconv.GEN_AI_OPERATION_TEXT_COMPLETION} {m.name}", self._request_attrs()
         )
         span_mem = start_span_memory()  # pool bytes allocated / peak during each span
+        # Profiler samples of this thread carry the request's span until the call ends
+        # (entered by hand: the body below is a generator that yields between tokens).
+        prof = profile_span(span)
+        prof.__enter__()
         decode_mem = None
         metric_attrs = {k: v for k, v in self._request_attrs().items() if k in _METRIC_KEYS}
         debug, n_cand = _debug, DEBUG_CANDIDATES if _debug else 0
@@ -194,7 +199,7 @@ class _Run:
                 ws.free()
                 ws = Workspace(m.config, 1, 1)
                 if debug:
-                    self._log_step(0, token, cands)
+                    self._log_step(0, token, cands, capture)
                 latencies.append(time.perf_counter() - t_start)
                 decode_span = ins.start_span(semconv.SPAN_DECODE, parent=span)
                 decode_mem = start_span_memory()
@@ -254,7 +259,7 @@ class _Run:
                 finally:
                     otel_context.detach(ctx_token)
                 if debug:
-                    self._log_step(len(out_ids), token, cands)
+                    self._log_step(len(out_ids), token, cands, capture)
                 latencies.append(time.perf_counter() - t0)
             total = time.perf_counter() - t_start
             timings = Timings(latencies[0], tuple(latencies), total)
@@ -304,15 +309,23 @@ class _Run:
             if cache is not None:
                 cache.free()
             span_mem.end(span)
+            prof.__exit__(None, None, None)
             span.end()
 
-    def _log_step(self, step: int, token: int, cands: list[Any]) -> None:
-        tok = self.model.tokenizer
+    def _log_step(self, step: int, token: int, cands: list[Any], capture: bool) -> None:
+        """One DEBUG record per step. Token text is output content: it is logged only with
+        the content opt-in (``capture``, read once per generation like the span
+        attributes); without it the record carries token ids and probabilities only."""
         if not _log.isEnabledFor(logging.DEBUG):
+            return
+        tok = self.model.tokenizer if capture else None
+        if tok is None:
+            top = ", ".join(f"{c.token_id}={c.probability:.3f}" for c in cands)
+            _log.debug("generation step %d: sampled token %d; top: %s", step, token, top)
             return
 
         def piece(i: int) -> str:
-            return repr(tok.decode([i])) if tok is not None else str(i)
+            return repr(tok.decode([i]))
 
         top = ", ".join(f"{piece(c.token_id)}({c.token_id})={c.probability:.3f}" for c in cands)
         _log.debug("generation step %d: sampled %s(%d); top: %s", step, piece(token), token, top)

@@ -51,5 +51,6 @@ def test_runtime_generate_samples_and_ops_belong_to_its_trace(
     trace_id = generate.context.trace_id
     assert generate.attributes[semconv.HYPERION_PROFILE_ID] == profile.profile_id
     assert profile.ops and all(e.trace_id == trace_id for e in profile.ops)
-    tagged = profile.samples_for(span_id=request.get_span_context().span_id)
+    # The runtime tags its samples with the generate span (the innermost request span).
+    tagged = profile.samples_for(span_id=generate.context.span_id)
     assert tagged and all(s.trace_id == trace_id for s in tagged)
