@@ -162,12 +162,6 @@ def _short_write_then_enospc(path: str) -> Iterator[None]:
         os.write = real_write
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG hyperion_otel/logging/_file.py _write_all: a write cut short by a full disk "
-    "leaves a partial line; the first record written after space returns is appended to "
-    "it, so that record is lost too, silently, and the file has an invalid JSON line",
-)
 def test_after_disk_full_the_next_record_is_not_lost(tmp_path: Path, attach: Any) -> None:
     disk = tmp_path / "disk"
     with tiny_tmpfs(disk, "64k") as real:
@@ -226,12 +220,6 @@ def test_read_only_directory_the_app_goes_on_and_logging_resumes(
     assert err.count("write fault") == 1 and err.count("open fault") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG hyperion_otel/logging/_file.py _write/_check_path/_open: a record dropped "
-    "because the file cannot be opened is counted three times in hyperion.telemetry.dropped "
-    "(fault kinds 'lock', 'open' and 'write', each adding 1) and warned about three times",
-)
 def test_read_only_directory_each_lost_record_counted_once_in_the_metric(
     tmp_path: Path, attach: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -272,12 +260,6 @@ def test_log_file_deleted_while_open_is_recreated_within_the_check_interval(
     assert time.monotonic() - t0 >= 0.2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG hyperion_otel/logging/_file.py _check_path: records written between the "
-    "deletion of the open log file and the next stat check (check_interval_s, 1 s by "
-    "default) go to the unlinked file: lost with no fault counted and no warning",
-)
 def test_log_file_deleted_while_open_loses_nothing_silently(tmp_path: Path, attach: Any) -> None:
     path = str(tmp_path / "app.log")
     lg = attach(LogFileHandler(path, check_interval_s=0.2))
