@@ -190,14 +190,6 @@ def test_the_same_shard_inside_the_directory_loads(tmp_path: Path) -> None:
     assert load_model(ck).forward([1, 2, 3]).shape == (3, CONFIG["vocab_size"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG hyperion_otel/runtime/formats/safetensors.py _inside: shard names are "
-    "checked after resolving symlinks, so the Hugging Face cache layout (snapshots/<rev>/"
-    "model-0000N.safetensors -> ../../blobs/<sha>) is refused as 'outside the checkpoint "
-    "directory'; a lexical check of the name (relative, no '..') would keep the index "
-    "from escaping and load HF caches",
-)
 def test_sharded_checkpoint_in_the_hugging_face_cache_layout_loads(tmp_path: Path) -> None:
     _secret, ck, wmap = _outside_and_checkpoint(tmp_path)
     repo = tmp_path / "models--org--tiny"

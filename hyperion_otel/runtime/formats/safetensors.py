@@ -15,7 +15,7 @@ import math
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -164,10 +164,13 @@ def _inside(directory: Path, name: Any, index_path: Path) -> Path:
     # A NUL byte would make Path.resolve raise ValueError instead of this ModelError.
     if not isinstance(name, str) or not name or "\x00" in name:
         raise _fail(index_path, f"weight_map names an invalid file {name!r}")
-    candidate = (directory / name).resolve()
-    if directory.resolve() not in candidate.parents:
+    # Checked lexically (relative, no ".."), not after resolving symlinks: the index must
+    # not escape the directory, but the directory's own files may be symlinks, as in the
+    # Hugging Face cache (snapshots/<rev>/model-0000N.safetensors -> ../../blobs/<sha>).
+    pure = PurePath(name)
+    if pure.is_absolute() or pure.anchor or not pure.parts or ".." in pure.parts:
         raise _fail(index_path, f"weight_map points outside the checkpoint directory: {name!r}")
-    return candidate
+    return directory / pure
 
 
 def _read_index(directory: Path) -> dict[str, Path]:
