@@ -114,12 +114,6 @@ def test_a_failing_generation_does_not_export_its_prompt(
     assert "QX7" not in exported
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG hyperion_otel/runtime/generate.py _Run._log_step: with generation debug on, "
-    "every step logs the decoded token (to the log file and, by default, OTLP) even without "
-    "the content opt-in, so the output text can be read back from the logs",
-)
 def test_generation_debug_does_not_export_output_text_without_opt_in(
     otlp_receiver: OTLPReceiver, tmp_path: Path, tiny: Model
 ) -> None:
