@@ -8,6 +8,7 @@ undone before the error propagates, so a failed ``configure()`` leaves nothing b
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 from hyperion_otel.settings import Settings
@@ -20,10 +21,23 @@ _MiB = 1024 * 1024
 
 def _logging(settings: Settings) -> Undo:
     from hyperion_otel import logging as hlog
+    from hyperion_otel.errors import HyperionIOError
+
+    try:
+        _apply_logging(settings, settings.log_outputs)
+    except HyperionIOError as exc:
+        # An unusable log file must not stop the application: log elsewhere, say so once.
+        print(f"hyperion-otel: log file disabled: {exc}", file=sys.stderr)
+        _apply_logging(settings, settings.log_outputs - {"file"})
+    return lambda: hlog.shutdown_logging(timeout_s=min(1.0, settings.shutdown_timeout_s))
+
+
+def _apply_logging(settings: Settings, outputs: frozenset[str]) -> None:
+    from hyperion_otel import logging as hlog
 
     hlog.apply_logging_settings(
         level=settings.log_level,
-        outputs=settings.log_outputs,
+        outputs=outputs,
         file=settings.effective_log_file(),
         file_format=settings.log_format,
         console_format=settings.log_console_format,
@@ -32,7 +46,6 @@ def _logging(settings: Settings) -> Undo:
         max_files=settings.log_max_files,
         compress=settings.log_compress,
     )
-    return lambda: hlog.shutdown_logging(timeout_s=min(1.0, settings.shutdown_timeout_s))
 
 
 def _memory(settings: Settings) -> Undo:

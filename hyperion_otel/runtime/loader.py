@@ -12,7 +12,7 @@ from pathlib import Path
 from opentelemetry import trace
 
 from hyperion_otel import semconv
-from hyperion_otel.errors import ModelError
+from hyperion_otel.errors import InvalidInputError, ModelError
 from hyperion_otel.runtime import _instrument as ins
 from hyperion_otel.runtime.config import ArchConfig, SizeLimits, parse_config, read_config_file
 from hyperion_otel.runtime.formats import TensorSource
@@ -39,6 +39,12 @@ class ResolvedPath:
 
 def resolve_model_path(path: str | os.PathLike[str]) -> ResolvedPath:
     """Find what ``path`` names; ``ModelError`` when there is nothing loadable there."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidInputError(
+            f"model path must be a str or os.PathLike (a checkpoint directory, a .gguf file or "
+            f"'builtin:tiny'), got {type(path).__name__} {path!r}",
+            field="path",
+        )
     text = os.fspath(path)
     if isinstance(text, str) and text.startswith(BUILTIN_PREFIX):
         name = text[len(BUILTIN_PREFIX) :]
@@ -95,7 +101,8 @@ def load_model(
     ``"builtin:tiny"``. Weights become float32 once, here. Failures raise ``ModelError``.
     """
     start = time.perf_counter()
-    span = ins.start_span(semconv.SPAN_MODEL_LOAD, {semconv.HYPERION_MODEL_PATH: os.fspath(path)})
+    shown = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
+    span = ins.start_span(semconv.SPAN_MODEL_LOAD, {semconv.HYPERION_MODEL_PATH: str(shown)})
     try:
         with trace.use_span(span, record_exception=False, set_status_on_exception=False):
             resolved = resolve_model_path(path)

@@ -208,3 +208,11 @@ def test_verify_samples_large_tensors(make_gpt2):
         "'wte.weight' has 1 NaN or infinite values in the sampled rows" in p
         for p in report.problems
     )
+
+
+def test_a_path_of_the_wrong_type_is_an_invalid_input_error() -> None:
+    from hyperion_otel import InvalidInputError, load_model
+
+    for bad in (None, 123):
+        with pytest.raises(InvalidInputError, match=r"model path must be a str or os\.PathLike"):
+            load_model(bad)  # type: ignore[arg-type]
