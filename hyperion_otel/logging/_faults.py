@@ -2,10 +2,13 @@
 
 A handler that cannot write (disk full, directory deleted, permission lost), format a
 record, compress a rotated file or export a record calls :func:`record_fault`. The
-application goes on; the loss is counted here and as the ``hyperion.telemetry.dropped``
-metric (``hyperion.signal=logs``, ``error.type=<kind>``), and one line per kind goes to
-stderr at most every ``warn_interval_s`` seconds. The warning bypasses ``logging`` on
-purpose: a logging fault reported through logging could loop.
+application goes on; the fault is counted here (:func:`fault_counts`) and one line per
+kind goes to stderr at most every ``warn_interval_s`` seconds. The records it cost
+(``lost``; 0 for a fault that loses none, such as a failed compression) are added once
+to the ``hyperion.telemetry.dropped`` metric (``hyperion.signal=logs``,
+``error.type=<kind>``, the root cause), so a record lost to a failed open is not counted
+again as a failed write. The warning bypasses ``logging`` on purpose: a logging fault
+reported through logging could loop.
 """
 
 from __future__ import annotations
@@ -24,12 +27,29 @@ _last_warned: dict[str, float] = {}
 _warn_interval_s = 60.0
 
 
-def record_fault(kind: str, exc: BaseException | None = None, detail: str = "") -> None:
-    """Count one lost record (or failed background step) of ``kind``; never raises."""
+def record_fault(
+    kind: str,
+    exc: BaseException | None = None,
+    detail: str = "",
+    *,
+    lost: int = 1,
+    records_as: str | None = None,
+) -> None:
+    """Count a fault of ``kind`` that lost ``lost`` records; never raises.
+
+    ``fault_counts()[kind]`` grows by ``lost`` (by 1 when ``lost`` is 0: the fault lost
+    nothing but happened). ``records_as`` also counts the lost records under that kind
+    in ``fault_counts`` (a record the file handler drops because the file cannot be
+    opened is an ``open`` fault and, like every record it fails to write, a ``write``
+    one); the metric and the warning go to ``kind`` only, so each lost record is in
+    the metric once and one warning names the root cause.
+    """
     try:
         now = time.monotonic()
         with _lock:
-            _counts[kind] = _counts.get(kind, 0) + 1
+            _counts[kind] = _counts.get(kind, 0) + (lost if lost > 0 else 1)
+            if records_as is not None and lost > 0:
+                _counts[records_as] = _counts.get(records_as, 0) + lost
             last = _last_warned.get(kind)
             warn = last is None or now - last >= _warn_interval_s
             if warn:
@@ -38,22 +58,29 @@ def record_fault(kind: str, exc: BaseException | None = None, detail: str = "") 
         if warn:
             why = f": {type(exc).__name__}: {exc}" if exc is not None else ""
             where = f" ({detail})" if detail else ""
+            also = (
+                f"; the record is dropped and counted as a {records_as} fault"
+                if records_as is not None and lost > 0
+                else ""
+            )
             stream = sys.stderr or sys.__stderr__
             if stream is not None:
                 stream.write(
-                    f"hyperion-otel logging: {kind} fault{where}{why}; "
+                    f"hyperion-otel logging: {kind} fault{where}{why}{also}; "
                     f"{count} so far, logging goes on (next warning for this kind "
                     f"in >= {_warn_interval_s:g} s)\n"
                 )
-        _telemetry.counter(
-            semconv.METRIC_TELEMETRY_DROPPED, "{record}", "Telemetry items lost by hyperion-otel"
-        ).add(1, {semconv.HYPERION_SIGNAL: "logs", semconv.ERROR_TYPE: kind})
+        if lost > 0:
+            _telemetry.counter(
+                semconv.METRIC_TELEMETRY_DROPPED, "{record}", "Telemetry items lost by hyperion-otel"
+            ).add(lost, {semconv.HYPERION_SIGNAL: "logs", semconv.ERROR_TYPE: kind})
     except Exception:  # noqa: BLE001, S110 - reporting a fault must never become one
         pass
 
 
 def fault_counts() -> dict[str, int]:
-    """Snapshot of fault counts by kind (``write``, ``format``, ``reopen``, ``compress``, ...)."""
+    """Snapshot of fault counts by kind (``write``, ``open``, ``deleted``, ``format``,
+    ``compress``, ...): records lost, or occurrences for kinds that lose none."""
     with _lock:
         return dict(_counts)
 
