@@ -9,15 +9,12 @@ Mechanism (documented in the package doc too):
 * The size that decides rotation is the end-of-file offset that ``lseek`` reports after
   our own write (``O_APPEND`` leaves the offset at the end), so it counts what other
   processes wrote too, without formatting anything a second time.
-* A file deleted while open is noticed by ``fstat(fd).st_nlink == 0`` before a write, at
-  most every ``unlink_check_interval_s`` (1 ms): a sparse writer checks before every
-  record, a busy one once per millisecond (an ``fstat`` costs ~0.7 us, ~5% of a record
-  if done on every one; this way it is < 0.1% of one core at any rate). The path is
-  then reopened before writing. The records this handler wrote to the deleted file
-  (before the deletion, plus those of the last millisecond at most) are gone with it:
-  they are counted as lost (fault ``deleted``), never silently. A rotation by another
-  process is not a deletion: its generation change is followed without counting, as
-  what was written is in the backup.
+* A file deleted while open (``fstat(fd).st_nlink == 0``) is reopened before a write.
+  The ``fstat`` runs at most every ``unlink_check_interval_s`` (1 ms): before every
+  record of a sparse writer, once a millisecond for a busy one (on every record it
+  would cost ~5% of throughput). What this handler wrote to the deleted file is gone
+  with it and counted as lost (fault ``deleted``), never silently; a rotation by
+  another process (generation moved) is followed without counting.
 * Processes coordinate through :class:`RotationLock` (``<file>.lock``): shared around each
   write, exclusive around a rotation, plus a generation counter that tells a writer that
   someone else rotated and it must reopen. Threads of one process share the handler lock.
@@ -30,14 +27,11 @@ Mechanism (documented in the package doc too):
   the file cannot be opened records are dropped and the open is retried each interval
   (each record counted once, as an ``open`` fault in the metric; no separate ``lock``
   fault when the lock file cannot be created for the same reason).
-* A write cut short (a disk filling up in the middle of a line) leaves a partial line.
-  The handler remembers that the file ends mid-line and starts its next write with a
-  newline, so the record after the fault is a line of its own; the cut record is lost
-  and counted. It does not truncate the partial line away: with ``O_APPEND`` other
-  processes (or threads of another handler) may already have appended after it, and
-  truncating would destroy their records; a record another process appends right
-  after our partial line is glued to it (that process cannot know), which is the one
-  loss this cannot prevent.
+* A write cut short (disk full mid-line) leaves a partial line: the handler remembers
+  it and starts its next write with a newline, so the next record is a line of its own
+  (the cut one is counted lost). No truncation back to the last good offset: with
+  ``O_APPEND`` other processes may have appended after the partial line already. A
+  record another process appends right after it is glued to it: not preventable here.
 * Files are created with mode 0o640 (the umask can only make that tighter).
 """
 
@@ -200,7 +194,7 @@ class LogFileHandler(_stdlib_logging.Handler):
             self._finish_write(data, n)
 
     def _finish_write(self, data: bytes, n: int) -> None:
-        """The rare path: a short write (disk filling up) or the first one after it."""
+        """Rare path: a short write (disk filling up), or the first write after one."""
         view = memoryview(data)
         try:
             while n < len(data):
@@ -284,9 +278,8 @@ class LogFileHandler(_stdlib_logging.Handler):
         self._gen = lock.generation() if lock is not None else b""
 
     def _count_deleted(self, lock: RotationLock | None) -> None:
-        """Count the records this handler wrote to the open file as lost if that file was
-        deleted (not rotated: another process's rotation moves the generation, and a
-        rotated file, even compressed and unlinked since, holds them still)."""
+        """Count what we wrote to the open file as lost if it was deleted (a rotation by
+        another process moves the generation: the backup, even compressed, has it)."""
         n = self._written
         if n == 0 or self._fd < 0 or not self._regular:
             return
@@ -298,11 +291,8 @@ class LogFileHandler(_stdlib_logging.Handler):
             return
         if gone:
             self._written = 0
-            record_fault(
-                "deleted", None,
-                f"{self.path} was deleted while open; the {n} records written to it are gone",
-                lost=n,
-            )
+            why = f"{self.path} was deleted while open; the {n} records written to it are gone"
+            record_fault("deleted", None, why, lost=n)
 
     def _close_fd(self) -> None:
         if self._fd >= 0:
