@@ -59,6 +59,7 @@ class ExportStats:
     in_flight: int = 0
     last_error: str | None = None
     quiet: bool = False  # set during shutdown, which reports losses once, in total
+    settled: bool = False  # after shutdown: late results of abandoned exports are ignored
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _last_warning: float = field(default=-1e9, repr=False)
 
@@ -76,6 +77,8 @@ class ExportStats:
 
     def end(self, n: int, ok: bool, error: str | None = None) -> None:
         with self._lock:
+            if self.settled:
+                return
             self.in_flight -= n
             if ok:
                 self.delivered += n
@@ -86,17 +89,15 @@ class ExportStats:
     def drop(self, n: int, error: str | None = None) -> None:
         """Count ``n`` items lost (failed export, full queue, aborted at shutdown)."""
         with self._lock:
+            if self.settled:
+                return
             self.failed += n
             if error is not None:
                 self.last_error = error
             warn = not self.quiet and time.monotonic() - self._last_warning >= _WARN_EVERY_S
             if warn:
                 self._last_warning = time.monotonic()
-        # The drop counter must never raise into an exporter thread.
-        with contextlib.suppress(Exception):
-            _telemetry.counter(
-                semconv.METRIC_TELEMETRY_DROPPED, "{item}", "Telemetry items that could not be exported"
-            ).add(n, {semconv.HYPERION_SIGNAL: self.signal, "exporter": self.exporter})
+        self._count(n)
         if warn:
             _log.warning(
                 "hyperion-otel: %s exporter %r failed to export %d %s (%s); "
@@ -104,6 +105,25 @@ class ExportStats:
                 self.signal, self.exporter, n, _UNITS[self.signal], error or "export returned failure",
                 semconv.METRIC_TELEMETRY_DROPPED,
             )
+
+    def settle(self) -> None:
+        """At the end of shutdown: count what is still queued or in flight as dropped, once,
+        and ignore whatever an abandoned export thread reports afterwards."""
+        with self._lock:
+            if self.settled:
+                return
+            self.settled = True
+            n = self.accepted - self.delivered - self.failed
+            self.failed += max(0, n)
+        if n > 0:
+            self._count(n)
+
+    def _count(self, n: int) -> None:
+        # The drop counter must never raise into an exporter thread.
+        with contextlib.suppress(Exception):
+            _telemetry.counter(
+                semconv.METRIC_TELEMETRY_DROPPED, "{item}", "Telemetry items that could not be exported"
+            ).add(n, {semconv.HYPERION_SIGNAL: self.signal, "exporter": self.exporter})
 
 
 _UNITS = {"traces": "spans", "metrics": "metric points", "logs": "log records"}

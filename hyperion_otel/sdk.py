@@ -173,6 +173,8 @@ class Telemetry:
                     guard.interrupt()
                 alive = _wait(alive, deadline)
                 interrupted = True
+            for st in self.stats:
+                st.settle()
             if self._globals is not None:
                 self._globals.restore(tuple(self.owned))
             if self._log_filter_undo is not None:
