@@ -9,58 +9,34 @@ from typing import Any
 
 import numpy as np
 import pytest
-from opentelemetry import metrics, trace
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
 
-from hyperion_otel import _telemetry
+from hyperion_otel.testing import TestContext, create_test_context
 
 from runtime.checkpoints import GPT2_CFG, LLAMA_CFG, gpt2_weights, llama_weights, write_checkpoint
 
 
-@dataclass
 class Telemetry:
-    exporter: InMemorySpanExporter
-    reader: InMemoryMetricReader
+    """The runtime tests' view of a ``hyperion_otel.testing`` test context."""
+
+    def __init__(self, ctx: TestContext) -> None:
+        self.ctx = ctx
 
     def spans(self) -> list[ReadableSpan]:
-        return list(self.exporter.get_finished_spans())
+        return self.ctx.spans
 
     def span(self, name: str) -> ReadableSpan:
-        found = [s for s in self.spans() if s.name == name]
-        assert len(found) == 1, [s.name for s in self.spans()]
-        return found[0]
+        return self.ctx.span(name)
 
     def metrics(self) -> dict[str, list[Any]]:
-        data = self.reader.get_metrics_data()
-        out: dict[str, list[Any]] = {}
-        if data is None:
-            return out
-        for rm in data.resource_metrics:
-            for sm in rm.scope_metrics:
-                for m in sm.metrics:
-                    out.setdefault(m.name, []).extend(m.data.data_points)
-        return out
+        return self.ctx.metrics
 
 
 @pytest.fixture
-def telemetry(reset_otel_globals: Callable[[], None]) -> Iterator[Telemetry]:
-    """SDK tracer + meter providers with in-memory export, installed globally for one test."""
-    exporter = InMemorySpanExporter()
-    tp = TracerProvider()
-    tp.add_span_processor(SimpleSpanProcessor(exporter))
-    reader = InMemoryMetricReader()
-    mp = MeterProvider(metric_readers=[reader])
-    trace.set_tracer_provider(tp)
-    metrics.set_meter_provider(mp)
-    _telemetry.refresh()
-    yield Telemetry(exporter, reader)
-    tp.shutdown()
-    mp.shutdown()
-    # reset_otel_globals restores pristine globals (and refreshes the face) on teardown.
+def telemetry() -> Iterator[Telemetry]:
+    """In-memory SDK providers installed for one test, the previous ones restored after."""
+    with create_test_context() as ctx:
+        yield Telemetry(ctx)
 
 
 @dataclass
