@@ -5,6 +5,8 @@ Subdirectories add their own conftest.py; keep this one small.
 
 from __future__ import annotations
 
+import itertools
+import logging
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -57,3 +59,25 @@ def reset_otel_globals() -> Iterator[Callable[[], None]]:
     _reset_otel_globals()
     yield _reset_otel_globals
     _reset_otel_globals()
+
+
+_handler_loggers = itertools.count()
+
+
+@pytest.fixture
+def attach() -> Iterator[Callable[[logging.Handler], logging.Logger]]:
+    """Attach a handler to a fresh, non-propagating logger; detach and close it after."""
+    made: list[tuple[logging.Logger, logging.Handler]] = []
+
+    def _attach(handler: logging.Handler) -> logging.Logger:
+        lg = logging.getLogger(f"hyperion-tests.handler.{next(_handler_loggers)}")
+        lg.setLevel(logging.DEBUG)
+        lg.propagate = False
+        lg.addHandler(handler)
+        made.append((lg, handler))
+        return lg
+
+    yield _attach
+    for lg, h in made:
+        lg.removeHandler(h)
+        h.close()

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,23 +23,6 @@ REPO = str(pathlib.Path(__file__).resolve().parents[2])
 _seq = iter(range(1_000_000))
 
 
-@pytest.fixture
-def attach() -> Iterator[Any]:
-    """Attach handlers to a fresh, non-propagating logger; detach and close them after."""
-    made: list[tuple[logging.Logger, logging.Handler]] = []
-
-    def _attach(handler: logging.Handler) -> logging.Logger:
-        lg = logging.getLogger(f"filetest.{next(_seq)}")
-        lg.setLevel(logging.DEBUG)
-        lg.propagate = False
-        lg.addHandler(handler)
-        made.append((lg, handler))
-        return lg
-
-    yield _attach
-    for lg, h in made:
-        lg.removeHandler(h)
-        h.close()
 
 
 def archiver_threads() -> list[threading.Thread]:

@@ -46,22 +46,6 @@ def _fresh_faults() -> Iterator[None]:
     _faults.reset_faults()
 
 
-@pytest.fixture
-def attach() -> Iterator[Any]:
-    made: list[tuple[logging.Logger, logging.Handler]] = []
-
-    def _attach(handler: logging.Handler) -> logging.Logger:
-        lg = logging.getLogger(f"reliability.logfaults.{next(_seq)}")
-        lg.setLevel(logging.DEBUG)
-        lg.propagate = False
-        lg.addHandler(handler)
-        made.append((lg, handler))
-        return lg
-
-    yield _attach
-    for lg, h in made:
-        lg.removeHandler(h)
-        h.close()
 
 
 def _mount(*args: str) -> bool:
