@@ -20,7 +20,6 @@ from logging_helpers import log_files, read_lines, read_records, stray_files
 from hyperion_otel.logging import JsonFormatter, LogFileHandler, fault_counts
 
 REPO = str(pathlib.Path(__file__).resolve().parents[2])
-_seq = iter(range(1_000_000))
 
 
 

@@ -34,7 +34,6 @@ from hyperion_otel.logging import LogFileHandler, _faults, fault_counts
 from hyperion_otel.testing import create_test_context, io_fault
 
 REPO = Path(__file__).resolve().parents[2]
-_seq = iter(range(1_000_000))
 
 
 @pytest.fixture(autouse=True)
