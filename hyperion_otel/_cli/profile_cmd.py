@@ -17,6 +17,8 @@ from typing import Any
 
 __all__ = ["register_profile"]
 
+_FEW_SAMPLES = 20
+
 
 def register_profile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
@@ -90,6 +92,9 @@ def _profile(args: argparse.Namespace) -> int:
     print(run_summary(gen), file=sys.stderr)
     print(f"Profile saved to {saved} ({len(profile.samples)} samples, {len(profile.ops)} ops); "
           "open it in https://ui.perfetto.dev or speedscope")
+    if len(profile.samples) < _FEW_SAMPLES:
+        print(f"note: only {len(profile.samples)} stack samples in {profile.duration_s * 1e3:.0f} ms; "
+              "for steadier hotspots raise --max-new-tokens or lower --interval-ms", file=sys.stderr)
     print()
     print(hotspots)
     print()

@@ -42,6 +42,10 @@ HOTSPOTS_LOGGED = 10
 _OWN_FILES = frozenset(
     os.path.join(_PACKAGE_DIR, name) for name in ("collect.py", "api.py", "sampler.py")
 )
+# The op seam and the profiler's listeners on it (see build_profile).
+_SEAM_FILES = frozenset(
+    (os.path.abspath(_ops.__file__), *(os.path.join(_PACKAGE_DIR, n) for n in ("ops.py", "memory.py")))
+)
 
 
 class Session:
@@ -106,6 +110,7 @@ class Session:
             on_tick=self._read_memory if cfg.track_memory else None,
             tick_every_ns=int(cfg.counter_interval_ms * 1e6),
         )
+        self._recorder.sampler = self._sampler
         try:
             self._sampler.start(self._t0)
         except RuntimeError as exc:  # "can't start new thread": a thread limit was reached
@@ -170,11 +175,7 @@ class Session:
 
     def _build(self, end_ns: int) -> Profile:
         sampler, recorder, tracer = self._sampler, self._recorder, self._tracer
-        # Copy samples before stacks before codes: each refers only to entries made
-        # before it, so the copies stay consistent while the sampler keeps running.
-        samples = list(sampler.samples) if sampler else []
-        stacks = list(sampler.stacks) if sampler else []
-        codes = list(sampler.codes) if sampler else []
+        codes, stacks, samples = sampler.merged() if sampler else ([], [], [])
         ops = derive_ops(recorder.tokens(), self._t0) if recorder else []
         samples = tag_samples(samples, ops)
         counters = list(self.counters)
@@ -214,6 +215,7 @@ class Session:
             dropped=dropped,
             notes=notes,
             exclude_files=_OWN_FILES,
+            seam_files=_SEAM_FILES,
             stats=self._stats(),
         )
 
@@ -225,6 +227,7 @@ class Session:
             "sampler_ticks": float(sampler.ticks),
             "sampler_busy_s": sampler.busy_ns / 1e9,
             "samples_taken": float(sampler.taken),
+            "samples_inline": float(sampler.inline),
             "stacks": float(len(sampler.stacks)),
         }
 

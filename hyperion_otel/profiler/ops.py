@@ -11,6 +11,7 @@ with the profile id.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections import deque
@@ -22,6 +23,7 @@ from opentelemetry import trace
 
 from hyperion_otel import semconv
 from hyperion_otel.profiler.context import SessionTags
+from hyperion_otel.profiler.sampler import Sampler
 
 __all__ = ["KV_CACHE_PREFIX", "AllocCounts", "CounterPoint", "OpRecorder", "RawOp", "Token"]
 
@@ -74,6 +76,7 @@ class OpRecorder:
         self._threads: set[int] = set()
         self._last_context: object = None
         self._marked_span = 0
+        self.sampler: Sampler | None = None  # set by the session: sample at op ends
 
     @property
     def dropped(self) -> int:
@@ -119,5 +122,9 @@ class OpRecorder:
             if self._record_ops or (self._record_kv and tok[NAME].startswith(KV_CACHE_PREFIX)):
                 self.events.append(tok)
                 self.recorded += 1
+            sampler = self.sampler
+            if sampler is not None:
+                # Frame 2 is the code inside the op's block: on_op_end <- __exit__ <- it.
+                sampler.sample_inline(tok[TID], sys._getframe(2), t1)
         except Exception:  # noqa: BLE001 - never raise into the runtime
             self.errors += 1

@@ -3,8 +3,17 @@
 Per tick it does only dict lookups: code objects are interned by ``id`` (the table keeps
 them alive, so ids stay unique) and whole stacks, as tuples of frame indices, are interned
 too; a sample is then a small tuple in a bounded ring. Names, files and lines are resolved
-once, at stop. Each sample's weight is the wall time since the previous tick, so ticks
-delayed by the GIL or by load still add up to the real elapsed time.
+once, at stop. Each sample's weight is the wall time since the previous sample of its
+thread, so ticks delayed by the GIL or by load still add up to the real elapsed time.
+
+Profiled threads also sample themselves at op boundaries (``sample_inline``, called by
+the op recorder) when the sampler thread has not run for two intervals. A thread that
+releases and retakes the GIL in many short numpy calls starves the sampler thread:
+CPython forces a GIL hand-over only after a full switch interval without any release,
+and a voluntary release is retaken before the woken sampler runs (measured on the tiny
+model: no tick at all in 50 ms of decode). Such fallback samples see the stack at the
+end of an op's block, so time inside the block goes to the function that holds it, not
+to the helpers it calls; code that runs no ops is always sampled by the thread.
 """
 
 from __future__ import annotations
@@ -22,6 +31,8 @@ __all__ = ["RawSample", "Sampler"]
 
 # (t_ns, thread ident, stack index, weight_ns, trace_id, span_id)
 RawSample = tuple[int, int, int, int, int, int]
+# The same with the stack as code objects, leaf first (taken on the profiled thread).
+InlineSample = tuple[int, int, tuple[CodeType, ...], int, int, int]
 
 SAMPLER_THREAD_NAME = "hyperion-profiler-sampler"
 
@@ -47,16 +58,29 @@ class Sampler:
         self.interval_s = interval_s
         self.max_stack_depth = max_stack_depth
         self.all_threads = all_threads
+        # Written by the sampler thread only.
         self.codes: list[CodeType] = []
         self.stacks: list[tuple[int, ...]] = []  # leaf first
         self.samples: deque[RawSample] = deque(maxlen=max_samples)
+        # Written by the profiled threads: stacks as tuples of code objects, interned with
+        # one atomic setdefault, so no lock is shared with the sampler thread (which can
+        # be starved of the GIL while holding it). Merged into the tables by ``merged()``.
+        self.inline_samples: deque[InlineSample] = deque(maxlen=max_samples)
+        self._inline_stacks: dict[tuple[CodeType, ...], tuple[CodeType, ...]] = {}
         self.taken = 0
+        self.inline = 0
         self.ticks = 0
         self.truncated = 0
         self.errors = 0
         self.busy_ns = 0
         self._code_index: dict[int, int] = {}
         self._stack_index: dict[tuple[int, ...], int] = {}
+        self._interval_ns = max(1, int(interval_s * 1e9))
+        # thread ident -> perf_counter_ns of its last sample. A path that samples a thread
+        # first pops its entry (atomic), so the thread and the sampler never both charge
+        # the same stretch of time.
+        self._last: dict[int, int] = {}
+        self._last_tick = 0
         self._on_tick = on_tick
         self._tick_every_ns = tick_every_ns
         self._stop = threading.Event()
@@ -64,7 +88,7 @@ class Sampler:
         self._t0 = 0
 
     def start(self, t0_ns: int) -> None:
-        self._t0 = t0_ns
+        self._t0 = self._last_tick = t0_ns
         self._thread = threading.Thread(target=self._run, name=SAMPLER_THREAD_NAME, daemon=True)
         self._thread.start()
 
@@ -80,7 +104,38 @@ class Sampler:
 
     @property
     def dropped(self) -> int:
-        return self.taken - len(self.samples)
+        return self.taken - len(self.samples) + self.inline - len(self.inline_samples)
+
+    def merged(self) -> tuple[list[CodeType], list[tuple[int, ...]], list[RawSample]]:
+        """Copies of the code table, the stack table and all samples, inline ones included.
+
+        Samples are copied before stacks before codes: each refers only to entries made
+        before it, so the copies stay consistent while the sampler keeps running.
+        """
+        samples = list(self.samples)
+        inline = list(self.inline_samples)
+        stacks = list(self.stacks)
+        codes = list(self.codes)
+        if not inline:
+            return codes, stacks, samples
+        code_index = {id(c): i for i, c in enumerate(codes)}
+        stack_index = {s: i for i, s in enumerate(stacks)}
+        for t, tid, code_stack, weight, trace_id, span_id in inline:
+            key: list[int] = []
+            for code in code_stack:
+                idx = code_index.get(id(code))
+                if idx is None:
+                    idx = code_index[id(code)] = len(codes)
+                    codes.append(code)
+                key.append(idx)
+            stack = tuple(key)
+            sidx = stack_index.get(stack)
+            if sidx is None:
+                sidx = stack_index[stack] = len(stacks)
+                stacks.append(stack)
+            samples.append((t, tid, sidx, weight, trace_id, span_id))
+        samples.sort(key=lambda s: s[0])
+        return codes, stacks, samples
 
     def _intern_stack(self, frame: FrameType | None) -> int:
         code_index = self._code_index
@@ -106,28 +161,67 @@ class Sampler:
             self.stacks.append(stack)
         return sidx
 
-    def _tick(self, t: int, weight: int, me: int) -> None:
+    def _claim(self, tid: int, t: int, min_age_ns: int) -> int | None:
+        """Time of ``tid``'s last sample, now set to ``t``; ``None`` (and nothing changed)
+        if that sample is younger than ``min_age_ns`` or another path is sampling it."""
+        last = self._last.pop(tid, None)
+        if last is None:
+            return None
+        self._last[tid] = last if t - last < min_age_ns else t
+        return None if t - last < min_age_ns else last
+
+    def sample_inline(self, tid: int, frame: FrameType | None, t: int) -> None:
+        """Sample the calling thread (ident ``tid``, stack from ``frame``) at clock ``t``
+        if the sampler thread is starved and this thread's last sample is an interval old."""
+        if t - self._last_tick < 2 * self._interval_ns:
+            return
+        if tid not in self._last:  # first sighting, as in _tick
+            self._last.setdefault(tid, self._last_tick)
+        last = self._claim(tid, t, self._interval_ns)
+        if last is None:
+            return
+        codes: list[CodeType] = []
+        depth = self.max_stack_depth
+        while frame is not None and depth:
+            codes.append(frame.f_code)
+            frame = frame.f_back
+            depth -= 1
+        if frame is not None:
+            self.truncated += 1
+        stack = tuple(codes)
+        stack = self._inline_stacks.setdefault(stack, stack)
+        trace_id, span_id = self.tags.tags.get(tid, NO_TAG)
+        self.inline_samples.append((t - self._t0, tid, stack, t - last, trace_id, span_id))
+        self.inline += 1
+
+    def _tick(self, t: int, me: int) -> None:
+        """Sample every target thread not sampled inline in the last half interval."""
         frames = sys._current_frames()
         tags = self.tags.tags
         # list(set) is a C-level copy: atomic under the GIL while other threads enroll.
-        tids = [t for t in frames if t != me] if self.all_threads else list(self.tags.targets)
+        tids = [i for i in frames if i != me] if self.all_threads else list(self.tags.targets)
         append = self.samples.append
+        last_tick, self._last_tick = self._last_tick, t
+        min_age = self._interval_ns // 2
         for tid in tids:
             frame = frames.get(tid)
             if frame is None:
                 continue
+            self._last.setdefault(tid, last_tick)  # a thread seen for the first time
+            last = self._claim(tid, t, min_age)
+            if last is None:
+                continue
             trace_id, span_id = tags.get(tid, NO_TAG)
-            append((t - self._t0, tid, self._intern_stack(frame), weight, trace_id, span_id))
+            append((t - self._t0, tid, self._intern_stack(frame), t - last, trace_id, span_id))
             self.taken += 1
         del frames
 
     def _run(self) -> None:
         clock = time.perf_counter_ns
         me = threading.get_ident()
-        interval_ns = int(self.interval_s * 1e9)
-        last = self._t0
-        next_tick = last + interval_ns
-        next_hook = last
+        interval_ns = self._interval_ns
+        next_tick = self._t0 + interval_ns
+        next_hook = self._t0
         stopped = self._stop.is_set
         wait = self._stop.wait
         sleep = time.sleep
@@ -143,14 +237,13 @@ class Sampler:
                 if stopped():
                     break
             t = clock()
-            next_tick = max(next_tick + interval_ns, t + interval_ns // 2)
             try:
-                self._tick(t, t - last, me)
+                self._tick(t, me)
                 if self._on_tick is not None and t >= next_hook:
                     next_hook = t + self._tick_every_ns
                     self._on_tick(t - self._t0)
             except Exception:  # noqa: BLE001 - the sampler must never take the host down
                 self.errors += 1
-            last = t
+            next_tick = max(next_tick + interval_ns, t + interval_ns // 2)
             self.ticks += 1
             self.busy_ns += clock() - t

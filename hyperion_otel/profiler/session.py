@@ -161,6 +161,14 @@ def _frame_info(code: CodeType) -> FrameInfo:
     return FrameInfo(name, code.co_filename, code.co_firstlineno)
 
 
+def _trim_leaf(stack: tuple[int, ...], seam: set[int]) -> tuple[int, ...]:
+    """``stack`` (leaf first) without its leading ``seam`` frames."""
+    k = 0
+    while k < len(stack) and stack[k] in seam:
+        k += 1
+    return stack[k:] if k else stack
+
+
 def build_profile(
     *,
     profile_id: str,
@@ -179,9 +187,15 @@ def build_profile(
     dropped: dict[str, int],
     notes: list[str],
     exclude_files: frozenset[str] = frozenset(),
+    seam_files: frozenset[str] = frozenset(),
     stats: dict[str, float] | None = None,
 ) -> Profile:
-    """Resolve interned codes to frames and put raw buffers into their public shapes."""
+    """Resolve interned codes to frames and put raw buffers into their public shapes.
+
+    Samples with a frame from ``exclude_files`` are dropped; leaf frames from
+    ``seam_files`` are cut off, so the profiler's per-op bookkeeping is charged to the
+    code that opened the op instead of showing as a hotspot of its own.
+    """
     frames = [_frame_info(c) for c in codes]
     index = {id(c): i for i, c in enumerate(codes)}
 
@@ -195,6 +209,7 @@ def build_profile(
     # Samples taken while a thread was inside the session's own start/stop are dropped:
     # a profile should not show its profiler.
     own = {i for i, c in enumerate(codes) if c.co_filename in exclude_files}
+    seam = {i for i, c in enumerate(codes) if c.co_filename in seam_files}
     skip = {i for i, stack in enumerate(raw_stacks) if own.intersection(stack)} if own else set()
     samples = [Sample(*s) for s in raw_samples if s[2] not in skip]
     ops = [OpEvent(*o) for o in raw_ops]
@@ -218,7 +233,7 @@ def build_profile(
         pid=os.getpid(),
         threads=threads,
         frames=frames,
-        stacks=[tuple(reversed(s)) for s in raw_stacks],
+        stacks=[tuple(reversed(_trim_leaf(s, seam))) for s in raw_stacks],
         samples=samples,
         ops=ops,
         calls=calls,

@@ -30,7 +30,7 @@ def test_profile_saves_and_prints_hotspots_and_bottlenecks(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     target = tmp_path / "p" / "profile.json"
-    rc = main(["profile", "--model", str(tiny_model), "--prompt", "hello", "--max-new-tokens", "12",
+    rc = main(["profile", "--model", str(tiny_model), "--prompt", "hello", "--max-new-tokens", "100",
                "-o", str(target)])
     out, err = capsys.readouterr()
     assert rc == 0, err
@@ -38,8 +38,20 @@ def test_profile_saves_and_prints_hotspots_and_bottlenecks(
     assert any(e.get("cat") == "op" for e in trace["traceEvents"])
     assert f"Profile saved to {target}" in out
     assert "Hotspots (" in out and "Recommendation:" in out and "Time by phase:" in out
-    assert "12 tokens" in err  # the run summary
+    assert "100 tokens" in err  # the run summary
     assert not is_profiling()
+
+
+def test_a_run_too_short_to_sample_says_how_to_get_more_samples(
+    clean_env: Path, tiny_model: Path, tmp_path: Path, reset_otel_globals: Callable[[], None],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rc = main(["profile", "--model", str(tiny_model), "--prompt", "hi", "--max-new-tokens", "2",
+               "--interval-ms", "1000", "-o", str(tmp_path / "short.json")])
+    out, err = capsys.readouterr()
+    assert rc == 0
+    assert "raise --max-new-tokens or lower --interval-ms" in err
+    assert "Recommendation:" in out  # the op-based analysis needs no samples
 
 
 def test_profile_defaults_to_the_output_dir_and_speaks_json(

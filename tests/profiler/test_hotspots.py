@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
+from pathlib import Path
 
 import pytest
+from cli.checkpoint import write_tiny_llama
 
 from hyperion_otel import profiler as prof
 from hyperion_otel import semconv
 from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.runtime import GenerationConfig, load_model
 from profiler.workload import cold_python, hot_python
 
 
@@ -36,6 +40,32 @@ def test_known_hot_function_is_the_top_hotspot() -> None:
     selfs = [h.self_seconds for h in report.hotspots]
     assert selfs == sorted(selfs, reverse=True) and len(report.hotspots) <= 5
     assert "hot_python" in str(report).splitlines()[2]
+
+
+def test_decode_made_of_short_gil_releasing_calls_is_still_sampled(tmp_path: Path) -> None:
+    # A small model's decode releases and retakes the GIL in short numpy calls so often
+    # that the sampler thread may not run at all (measured: no tick in 50 ms); the op
+    # seam then samples the thread itself. A full collection of the test process's heap
+    # holds the GIL for ~0.4 s here, which no sampler sees into: keep it out.
+    model = load_model(write_tiny_llama(tmp_path / "tiny"))  # d_model 32
+    config = GenerationConfig(max_new_tokens=64, temperature=0.0)
+    model.generate("warm up", config)
+    gc.disable()
+    try:
+        with prof.profiling(prof.ProfilerConfig(sample_interval_ms=1.0)) as handle:
+            deadline = time.perf_counter() + 0.2
+            while time.perf_counter() < deadline:
+                model.generate("hello", config)
+    finally:
+        gc.enable()
+    profile = handle.profile
+    assert profile is not None
+    sampled_s = sum(s.weight_ns for s in profile.samples) / 1e9
+    assert len(profile.samples) >= 0.4 * profile.duration_ns / 1e6, profile.stats
+    assert 0.15 < sampled_s <= profile.duration_ns / 1e9 + 1e-3  # no time counted twice
+    names = {h.name for h in prof.get_hotspots(top=5).hotspots}
+    assert any(n.startswith("Model.") for n in names), names  # the runtime, not the seam
+    assert not any(n.startswith(("_Op", "OpRecorder")) for n in names), names
 
 
 def test_traced_calls_give_exact_call_counts() -> None:
