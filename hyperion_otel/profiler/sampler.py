@@ -57,6 +57,7 @@ class Sampler:
         self.tags = tags
         self.interval_s = interval_s
         self.max_stack_depth = max_stack_depth
+        self.max_samples = max_samples
         self.all_threads = all_threads
         # Written by the sampler thread only.
         self.codes: list[CodeType] = []
@@ -104,7 +105,8 @@ class Sampler:
 
     @property
     def dropped(self) -> int:
-        return self.taken - len(self.samples) + self.inline - len(self.inline_samples)
+        kept = min(self.max_samples, len(self.samples) + len(self.inline_samples))
+        return self.taken + self.inline - kept
 
     def merged(self) -> tuple[list[CodeType], list[tuple[int, ...]], list[RawSample]]:
         """Copies of the code table, the stack table and all samples, inline ones included.
@@ -135,7 +137,7 @@ class Sampler:
                 stacks.append(stack)
             samples.append((t, tid, sidx, weight, trace_id, span_id))
         samples.sort(key=lambda s: s[0])
-        return codes, stacks, samples
+        return codes, stacks, samples[-self.max_samples :]  # the newest, as each ring keeps
 
     def _intern_stack(self, frame: FrameType | None) -> int:
         code_index = self._code_index

@@ -61,7 +61,8 @@ def test_decode_made_of_short_gil_releasing_calls_is_still_sampled(tmp_path: Pat
     profile = handle.profile
     assert profile is not None
     sampled_s = sum(s.weight_ns for s in profile.samples) / 1e9
-    assert len(profile.samples) >= 0.4 * profile.duration_ns / 1e6, profile.stats
+    # Before: 2-9 samples in 200 ms; now about one per 1-2 ms.
+    assert len(profile.samples) >= 0.2 * profile.duration_ns / 1e6, profile.stats
     assert 0.15 < sampled_s <= profile.duration_ns / 1e9 + 1e-3  # no time counted twice
     names = {h.name for h in prof.get_hotspots(top=5).hotspots}
     assert any(n.startswith("Model.") for n in names), names  # the runtime, not the seam
