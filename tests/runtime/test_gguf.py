@@ -33,10 +33,13 @@ def _add(writer, name, arr, qtype):
         writer.add_tensor(name, arr)
 
 
-def write_llama_gguf(path, ck, qtype="F32"):
+def write_llama_gguf(path, ck, qtype="F32", tokenizer=None):
+    """``tokenizer(writer)``, when given, adds the ``tokenizer.ggml.*`` metadata."""
     c, w = ck.cfg, ck.weights
     nh, nkv = c["num_attention_heads"], c["num_key_value_heads"]
     wr = gguf.GGUFWriter(str(path), "llama")
+    if tokenizer is not None:
+        tokenizer(wr)
     wr.add_block_count(c["num_hidden_layers"])
     wr.add_context_length(c["max_position_embeddings"])
     wr.add_embedding_length(c["hidden_size"])
@@ -81,9 +84,11 @@ def write_llama_gguf(path, ck, qtype="F32"):
     return path
 
 
-def write_gpt2_gguf(path, ck, qtype="F32"):
+def write_gpt2_gguf(path, ck, qtype="F32", tokenizer=None):
     c, w = ck.cfg, ck.weights
     wr = gguf.GGUFWriter(str(path), "gpt2")
+    if tokenizer is not None:
+        tokenizer(wr)
     wr.add_block_count(c["n_layer"])
     wr.add_context_length(c["n_positions"])
     wr.add_embedding_length(c["n_embd"])

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from hyperion_otel.errors import ModelError
 from hyperion_otel.runtime.config import ArchConfig, SizeLimits, parse_config
 from hyperion_otel.runtime.formats import TensorInfo
+from hyperion_otel.runtime.formats.gguf_tokenizer import gguf_tokenizer
 from hyperion_otel.runtime.tokenizer import Tokenizer, load_tokenizer
 
 __all__ = ["GGUFSource", "open_gguf"]
@@ -246,5 +247,8 @@ def open_gguf(
     raw = {k: v for k, v in _hf_config(path, reader, arch, source).items() if v is not None}
     cfg = parse_config(raw, str(path), limits)
     source.set_heads(cfg.n_heads, cfg.n_kv_heads)
-    # GGUF embeds its own tokenizer data; we use a tokenizer.json placed beside the file.
-    return cfg, source, load_tokenizer(path.parent, None, cfg.bos_token_id)
+    # A tokenizer.json placed beside the file wins over the one embedded in it.
+    tokenizer = load_tokenizer(path.parent, None, cfg.bos_token_id)
+    if tokenizer is None:
+        tokenizer = gguf_tokenizer(path, lambda key: _field(reader, key), cfg.bos_token_id)
+    return cfg, source, tokenizer
