@@ -103,22 +103,28 @@ class _HFDecoder:
         return self._delta(final=True)
 
 
+def import_tokenizers(path: Path, purpose: str) -> Any:
+    """The optional ``tokenizers`` package, or a ``ModelError`` saying how to get it."""
+    try:
+        import tokenizers
+    except ImportError:  # pragma: no cover - optional dependency
+        raise ModelError(
+            f"{path}: {purpose} needs the 'tokenizers' package "
+            "(pip install hyperion-otel[models]); pass token ids instead",
+            path=str(path),
+        ) from None
+    return tokenizers
+
+
 class HFTokenizer:
     """A Hugging Face ``tokenizer.json`` (needs the ``tokenizers`` package)."""
 
     kind = "hf"
 
     def __init__(self, path: Path, bos_token_id: int | None) -> None:
+        lib = import_tokenizers(path, "reading tokenizer.json")
         try:
-            from tokenizers import Tokenizer as HFLibTokenizer
-        except ImportError:  # pragma: no cover - optional dependency
-            raise ModelError(
-                f"{path}: reading tokenizer.json needs the 'tokenizers' package "
-                "(pip install hyperion-otel[models]); pass token ids instead",
-                path=str(path),
-            ) from None
-        try:
-            self._tok: Any = HFLibTokenizer.from_file(str(path))
+            self._tok: Any = lib.Tokenizer.from_file(str(path))
         except Exception as exc:  # noqa: BLE001 - the library raises plain Exception
             raise ModelError(f"{path}: cannot read tokenizer.json: {exc}", path=str(path)) from None
         self.bos_token_id = bos_token_id

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperion_otel.errors import ModelError
-from hyperion_otel.runtime.tokenizer import HFTokenizer
+from hyperion_otel.runtime.tokenizer import HFTokenizer, import_tokenizers
 
 __all__ = ["SUPPORTED_MODELS", "gguf_tokenizer"]
 
@@ -102,14 +102,7 @@ def gguf_tokenizer(
             "the file or pass token ids",
             path=str(path),
         )
-    try:
-        from tokenizers import AddedToken
-    except ImportError:  # pragma: no cover - optional dependency
-        raise ModelError(
-            f"{path}: the embedded tokenizer needs the 'tokenizers' package "
-            "(pip install hyperion-otel[models]); pass token ids instead",
-            path=str(path),
-        ) from None
+    added_token = import_tokenizers(path, "the embedded tokenizer").AddedToken
     types = field("tokenizer.ggml.token_type")
     try:
         if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
@@ -130,7 +123,7 @@ def gguf_tokenizer(
             lib = _build_gpt2(tokens, merges)
         if types is not None:
             lib.add_special_tokens([
-                AddedToken(tokens[i], normalized=False, special=True)
+                added_token(tokens[i], normalized=False, special=True)
                 for i, kind in enumerate(types) if kind == _CONTROL
             ])
     except ModelError:
