@@ -16,16 +16,13 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from opentelemetry import trace
-
-from hyperion_otel import semconv
 from hyperion_otel.profiler.ops import (
     ABYTES,
     ALLOCS,
     ATTRS,
-    CTX,
     KV_CACHE_PREFIX,
     NAME,
+    SPAN,
     T0,
     T1,
     TID,
@@ -37,11 +34,6 @@ from hyperion_otel.profiler.sampler import RawSample
 
 __all__ = ["derive_ops", "kv_counters", "phase_of_name", "tag_samples"]
 
-_SPAN_PHASES = {
-    semconv.SPAN_PREFILL: "prefill",
-    semconv.SPAN_DECODE: "decode",
-    semconv.SPAN_DECODE_STEP: "decode",
-}
 _KV_SERIES_ATTRS = ("blocks", "blocks_used", "blocks_free", "blocks_total")
 Tag = tuple[int, int]
 
@@ -67,31 +59,11 @@ def _multi_token(name: str, attrs: Mapping[str, Any]) -> bool:
     return isinstance(shape, tuple) and bool(shape) and isinstance(shape[0], int) and shape[0] > 1
 
 
-class _Contexts:
-    """Span tag and span-name phase per OTel Context object (resolved once each)."""
-
-    def __init__(self) -> None:
-        self._cache: dict[int, tuple[object, Tag, str | None]] = {}
-
-    def get(self, ctx: object) -> tuple[Tag, str | None]:
-        hit = self._cache.get(id(ctx))
-        if hit is not None and hit[0] is ctx:
-            return hit[1], hit[2]
-        span = trace.get_current_span(ctx)  # type: ignore[arg-type]
-        sc = span.get_span_context()
-        tag = (sc.trace_id, sc.span_id) if sc.is_valid else (0, 0)
-        name = getattr(span, "name", None)  # SDK spans only
-        phase = _SPAN_PHASES.get(name) if isinstance(name, str) else None
-        self._cache[id(ctx)] = (ctx, tag, phase)
-        return tag, phase
-
-
 def derive_ops(tokens: Iterable[Token], t0_ns: int) -> list[RawOp]:
     """Raw op tuples (sorted by thread, then start) from finished tokens."""
     per_thread: dict[int, list[Token]] = {}
     for tok in tokens:
         per_thread.setdefault(tok[TID], []).append(tok)
-    contexts = _Contexts()
     out: list[RawOp] = []
     for tid, toks in per_thread.items():
         toks.sort(key=lambda k: (k[T0], -k[T1]))
@@ -103,7 +75,8 @@ def derive_ops(tokens: Iterable[Token], t0_ns: int) -> list[RawOp]:
             while stack and stack[-1][0][T1] <= tok[T0]:
                 stack.pop()
             name, attrs = tok[NAME], tok[ATTRS]
-            tag, span_phase = contexts.get(tok[CTX])
+            trace_id, span_id, span_phase = tok[SPAN]
+            tag = (trace_id, span_id)
             explicit = attrs.get("phase")
             phase = explicit if isinstance(explicit, str) else phase_of_name(name)
             dur = tok[T1] - tok[T0]

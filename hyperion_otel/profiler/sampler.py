@@ -6,14 +6,22 @@ too; a sample is then a small tuple in a bounded ring. Names, files and lines ar
 once, at stop. Each sample's weight is the wall time since the previous sample of its
 thread, so ticks delayed by the GIL or by load still add up to the real elapsed time.
 
-Profiled threads also sample themselves at op boundaries (``sample_inline``, called by
-the op recorder) when the sampler thread has not run for two intervals. A thread that
-releases and retakes the GIL in many short numpy calls starves the sampler thread:
-CPython forces a GIL hand-over only after a full switch interval without any release,
-and a voluntary release is retaken before the woken sampler runs (measured on the tiny
-model: no tick at all in 50 ms of decode). Such fallback samples see the stack at the
-end of an op's block, so time inside the block goes to the function that holds it, not
-to the helpers it calls; code that runs no ops is always sampled by the thread.
+Threads that run ops also sample themselves, at op ends (``sample_inline``, called by
+the op recorder when the thread's last sample is an interval old), and while every
+profiled thread keeps itself sampled that way the sampler thread backs off to one
+wake-up per ``_MAX_BACKOFF`` intervals. Two reasons:
+
+- A thread that releases and retakes the GIL in many short numpy calls starves any
+  sampler thread: CPython forces a hand-over only after a whole switch interval without
+  a release, and a voluntary release is retaken before the woken sampler runs (measured
+  on a small model: no tick at all in 50 ms of decode).
+- Each wake-up of a Python thread costs ~20-30 µs of CPU on this kind of VM before any
+  work, 2-3% of a core at 1 ms; a sample taken on the thread itself costs a few µs.
+
+An op-end sample sees the stack at the end of the op's block, so time spent inside a
+block shorter than the interval goes to the function that opened the op (the op table
+times the op itself exactly); longer blocks and code that runs no ops are sampled by
+the sampler thread, which wakes at full rate again as soon as a thread goes stale.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ SAMPLER_THREAD_NAME = "hyperion-profiler-sampler"
 
 
 _SLEEP_MAX_S = 0.02  # waits longer than this use Event.wait, so stop() never waits long
+_MAX_BACKOFF = 4  # intervals between the sampler thread's wake-ups while threads self-sample
 
 
 class Sampler:
@@ -82,6 +91,9 @@ class Sampler:
         # the same stretch of time.
         self._last: dict[int, int] = {}
         self._last_tick = 0
+        # The latest sample's clock plus an interval: the op recorder compares against it
+        # before paying for sys._getframe and a call (per-thread ages are checked inside).
+        self.inline_after = 0
         self._on_tick = on_tick
         self._tick_every_ns = tick_every_ns
         self._stop = threading.Event()
@@ -90,6 +102,7 @@ class Sampler:
 
     def start(self, t0_ns: int) -> None:
         self._t0 = self._last_tick = t0_ns
+        self.inline_after = t0_ns + self._interval_ns
         self._thread = threading.Thread(target=self._run, name=SAMPLER_THREAD_NAME, daemon=True)
         self._thread.start()
 
@@ -163,23 +176,26 @@ class Sampler:
             self.stacks.append(stack)
         return sidx
 
-    def _claim(self, tid: int, t: int, min_age_ns: int) -> int | None:
+    def _claim(self, tid: int, t: int, not_after: int) -> int | None:
         """Time of ``tid``'s last sample, now set to ``t``; ``None`` (and nothing changed)
-        if that sample is younger than ``min_age_ns`` or another path is sampling it."""
+        if that sample is later than ``not_after`` or another path is sampling it."""
         last = self._last.pop(tid, None)
         if last is None:
             return None
-        self._last[tid] = last if t - last < min_age_ns else t
-        return None if t - last < min_age_ns else last
+        if last > not_after:
+            self._last[tid] = last
+            return None
+        self._last[tid] = t
+        return last
 
     def sample_inline(self, tid: int, frame: FrameType | None, t: int) -> None:
         """Sample the calling thread (ident ``tid``, stack from ``frame``) at clock ``t``
-        if the sampler thread is starved and this thread's last sample is an interval old."""
-        if t - self._last_tick < 2 * self._interval_ns:
-            return
+        if its last sample is an interval old."""
         if tid not in self._last:  # first sighting, as in _tick
             self._last.setdefault(tid, self._last_tick)
-        last = self._claim(tid, t, self._interval_ns)
+        # A little under an interval, so that a thread running ops gets there before
+        # the sampler thread's tick and the sampler can back off.
+        last = self._claim(tid, t, t - self._interval_ns * 7 // 8)
         if last is None:
             return
         codes: list[CodeType] = []
@@ -195,28 +211,32 @@ class Sampler:
         trace_id, span_id = self.tags.tags.get(tid, NO_TAG)
         self.inline_samples.append((t - self._t0, tid, stack, t - last, trace_id, span_id))
         self.inline += 1
+        self.inline_after = t + self._interval_ns
 
-    def _tick(self, t: int, me: int) -> None:
-        """Sample every target thread not sampled inline in the last half interval."""
+    def _tick(self, t: int, me: int) -> bool:
+        """Sample every target thread that has not sampled itself since the previous
+        tick; false when there was none (all of them sample themselves)."""
         frames = sys._current_frames()
         tags = self.tags.tags
         # list(set) is a C-level copy: atomic under the GIL while other threads enroll.
         tids = [i for i in frames if i != me] if self.all_threads else list(self.tags.targets)
         append = self.samples.append
         last_tick, self._last_tick = self._last_tick, t
-        min_age = self._interval_ns // 2
+        stale = False
         for tid in tids:
             frame = frames.get(tid)
             if frame is None:
                 continue
             self._last.setdefault(tid, last_tick)  # a thread seen for the first time
-            last = self._claim(tid, t, min_age)
+            last = self._claim(tid, t, last_tick)
             if last is None:
                 continue
+            stale = True
             trace_id, span_id = tags.get(tid, NO_TAG)
             append((t - self._t0, tid, self._intern_stack(frame), t - last, trace_id, span_id))
             self.taken += 1
         del frames
+        return stale or not tids
 
     def _run(self) -> None:
         clock = time.perf_counter_ns
@@ -224,6 +244,7 @@ class Sampler:
         interval_ns = self._interval_ns
         next_tick = self._t0 + interval_ns
         next_hook = self._t0
+        backoff = 1
         stopped = self._stop.is_set
         wait = self._stop.wait
         sleep = time.sleep
@@ -240,12 +261,12 @@ class Sampler:
                     break
             t = clock()
             try:
-                self._tick(t, me)
+                backoff = 1 if self._tick(t, me) else min(2 * backoff, _MAX_BACKOFF)
                 if self._on_tick is not None and t >= next_hook:
                     next_hook = t + self._tick_every_ns
                     self._on_tick(t - self._t0)
             except Exception:  # noqa: BLE001 - the sampler must never take the host down
                 self.errors += 1
-            next_tick = max(next_tick + interval_ns, t + interval_ns // 2)
+            next_tick = max(next_tick + interval_ns * backoff, t + interval_ns // 2)
             self.ticks += 1
             self.busy_ns += clock() - t
