@@ -28,7 +28,7 @@ def heap_stats(pool: MemoryPool) -> HeapStats:
             allocation_count=len(pool._live),
             total_allocations=pool._total_allocations,
             peak_used_bytes=pool._used_peak,
-            max_pool_bytes=pool.config.max_pool_size,
+            max_pool_bytes=pool.max_pool_size,
         )
     arena = pool._arena
     return compute_heap_stats(
@@ -40,7 +40,7 @@ def heap_stats(pool: MemoryPool) -> HeapStats:
         allocation_count=len(pool._live),
         total_allocations=pool._total_allocations,
         peak_used_bytes=pool._used_peak,
-        max_pool_bytes=pool.config.max_pool_size,
+        max_pool_bytes=pool.max_pool_size,
     )
 
 
@@ -55,9 +55,13 @@ def budget_error(pool: MemoryPool, size: int, shape: tuple[int, ...], dt: np.dty
     holders = top_holders(pool)
     lines = [f"  {nbytes} bytes in {count} allocation(s) at {site}" for site, nbytes, count in holders]
     hint = "" if pool._track else " (enable memory tracking to see allocation sites)"
+    budget = f"max_pool_size {stats.max_pool_bytes}"
+    if stats.max_pool_bytes < pool.config.max_pool_size:
+        budget = (f"budget {stats.max_pool_bytes} (capped by a resource limit; max_pool_size "
+                  f"{pool.config.max_pool_size})")
     msg = (
         f"memory pool budget exceeded: allocating {dt}{list(shape)} needs a {size}-byte block, "
-        f"but the pool holds {stats.pool_bytes} of its max_pool_size {stats.max_pool_bytes} bytes "
+        f"but the pool holds {stats.pool_bytes} of its {budget} bytes "
         f"with {stats.used_bytes} used in {stats.allocation_count} allocation(s) and "
         f"{stats.free_bytes} free (largest free block {stats.largest_free_block})."
         f" Biggest holders{hint}:\n" + ("\n".join(lines) or "  (none)")

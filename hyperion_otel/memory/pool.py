@@ -84,6 +84,8 @@ class MemoryPool:
         self._front = CANARY_FRONT if self._canary else 0
         self._optimize = cfg.enable_optimization
         self._arena = Arena(0 if self._guard else cfg.initial_pool_size, cfg.max_pool_size)
+        self._caps: dict[int, int] = {}  # token -> bytes: budget caps in force (resource limits)
+        self._cap_tokens = 0
         self._guard_reserved = 0  # bytes of live guard regions
         self._retired: OrderedDict[int, None] = OrderedDict()
         self._live: dict[int, Alloc] = {}  # data address -> record
@@ -123,6 +125,35 @@ class MemoryPool:
             self._depth = (self._stack_depth if self._traces else 1) if self._track else 0
 
     @property
+    def max_pool_size(self) -> int:
+        """The budget in force: ``config.max_pool_size``, or lower while capped."""
+        return self._arena.maximum
+
+    def cap_budget(self, max_bytes: int) -> int:
+        """Lower the budget to at most ``max_bytes`` until ``uncap_budget(token)``.
+
+        Caps nest and the lowest wins; an allocation that would grow the pool past it
+        raises ``HyperionMemoryError``. Blocks the pool already holds stay (a cap below
+        ``reserved_bytes`` only stops growth). The resource governor caps the pool at the
+        headroom under ``max_memory_mb`` around each unit of a limited model's work.
+        """
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
+            raise InvalidInputError(
+                f"cap_budget expects a byte count >= 0, got {max_bytes!r}", value=repr(max_bytes)
+            )
+        with self._lock:
+            self._cap_tokens += 1
+            self._caps[self._cap_tokens] = max_bytes
+            self._arena.maximum = min([self.config.max_pool_size, *self._caps.values()])
+            return self._cap_tokens
+
+    def uncap_budget(self, token: int) -> None:
+        """Remove the cap ``cap_budget`` returned ``token`` for (unknown tokens are ignored)."""
+        with self._lock:
+            if self._caps.pop(token, None) is not None:
+                self._arena.maximum = min([self.config.max_pool_size, *self._caps.values()])
+
+    @property
     def tracking(self) -> bool:
         return self._track
 
@@ -156,6 +187,7 @@ class MemoryPool:
             self._closed = True
             installed, self._installed = self._installed, False
             self._arena = Arena(0, self.config.max_pool_size)
+            self._caps.clear()
             self._live, self._by_obj, self._windows = {}, {}, []
             self._retired.clear()
             self._guard_reserved = 0
@@ -342,7 +374,7 @@ class MemoryPool:
             if self._closed:
                 raise HyperionMemoryError("allocate() on a closed MemoryPool", stacklevel=3)
             length = GuardRegion.length_for(nbytes)
-            if self._guard_reserved + length > self.config.max_pool_size:
+            if self._guard_reserved + length > self._arena.maximum:
                 raise _report.budget_error(self, length, shape, dt)
             region = GuardRegion(nbytes)
             self._guard_reserved += region.length

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from hyperion_otel.errors import ResourceLimitError
-from hyperion_otel.memory import current_pool
+from hyperion_otel.errors import HyperionMemoryError, ResourceLimitError
+from hyperion_otel.memory import MemoryPool, current_pool
 from hyperion_otel.resources import _threads
 from hyperion_otel.resources._proc import MiB, rss_and_peak
 from hyperion_otel.resources._throttle import CpuThrottle, Mark
@@ -38,6 +38,14 @@ def live_governors() -> list[Governor]:
         return [g for _, g in sorted(_registry.items())]
 
 
+def _capped_budget_error(e: HyperionMemoryError, pool: MemoryPool) -> bool:
+    """True when ``e`` is the pool refusing growth past a budget lowered by a cap."""
+    budget = e.details.get("max_pool_bytes")
+    return "requested_bytes" in e.details and isinstance(budget, int) and (
+        budget < pool.config.max_pool_size
+    )
+
+
 def governor_of(model: object) -> Governor | None:
     """The governor in force for ``model`` (its own, else the process default)."""
     gov = getattr(model, "governor", None)
@@ -50,6 +58,8 @@ class _Unit:
 
     peak: int | None = None  # process RSS high-water mark when the unit began
     mark: Mark | None = None
+    pool: MemoryPool | None = None  # the pool capped for this unit, and the cap's token
+    cap: int = 0
 
 
 class Governor:
@@ -84,6 +94,12 @@ class Governor:
         if self.limit_bytes is not None:
             rss, unit.peak = rss_and_peak()
             self._check(rss, None, "before")
+            pool = current_pool()
+            if pool is not None:
+                # The pool may grow by the headroom under the limit, so that an allocation
+                # that would cross it is refused at the allocation, not after the unit.
+                unit.cap = pool.cap_budget(pool.reserved_bytes + self.limit_bytes - rss)
+                unit.pool = pool
         if self._threads is not None:
             _threads.acquire(self._threads)
         if self.throttle is not None:
@@ -96,6 +112,11 @@ class Governor:
     ) -> None:
         unit: _Unit = self._local.stack.pop()
         try:
+            if unit.pool is not None:
+                unit.pool.uncap_budget(unit.cap)
+                if isinstance(e, HyperionMemoryError) and _capped_budget_error(e, unit.pool):
+                    rss, _ = rss_and_peak()
+                    self._raise_limit(rss, None, "during", e)
             if e is None and self.limit_bytes is not None:
                 # A new process peak set during this unit is this unit's peak: it catches
                 # activations that were freed again before the unit ended.
@@ -114,6 +135,11 @@ class Governor:
         assert limit is not None
         if rss <= limit and (peak is None or peak <= limit):
             return
+        self._raise_limit(rss, peak, when, None)
+
+    def _raise_limit(
+        self, rss: int, peak: int | None, when: str, refused: HyperionMemoryError | None
+    ) -> None:
         f: dict[str, Any] = {
             "limit_mb": self.limits.max_memory_mb,
             "rss_mb": round(rss / MiB, 1),
@@ -126,6 +152,13 @@ class Governor:
             f["pool_used_bytes"] = stats.used_bytes
             f["pool_bytes"] = stats.pool_bytes
             f["pool_limit_bytes"] = stats.max_pool_bytes
+        if refused is not None:
+            f["requested_bytes"] = refused.details.get("requested_bytes")
+            raise ResourceLimitError(
+                f"memory limit reached during a unit of work: the memory pool refused a "
+                f"{f['requested_bytes']}-byte block that would take the process past it; "
+                f"{self._describe(f)}", when=when, **f,
+            ) from refused
         raise ResourceLimitError(
             f"memory limit exceeded {when} a unit of work: {self._describe(f)}", when=when, **f
         )

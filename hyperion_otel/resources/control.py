@@ -41,10 +41,12 @@ def set_resource_limits(model: Model, limits: ResourceLimits | None) -> None:
     setting, restored after each unit of work; the runtime has no worker threads of its
     own). ``max_memory_mb`` is checked against the process RSS before and after each unit,
     and against the RSS peak a unit reached when it set a new process peak (``getrusage``);
-    past it the model raises ``ResourceLimitError`` with the figures (limit, RSS, peak, pool
-    usage). A unit that needs more than the machine has can still meet the OOM killer
-    before its end: bound the memory pool (``MemoryConfig.max_pool_size``) to refuse big
-    allocations up front. ``max_cpu_percent`` sleeps between
+    while the unit runs, the installed memory pool may grow only by the headroom left under
+    the limit (``MemoryPool.cap_budget``), so the runtime's tensors that would cross it are
+    refused at their allocation. Past the limit the model raises ``ResourceLimitError`` with
+    the figures (limit, RSS, peak, pool usage; ``when`` is "before", "during" or "after").
+    Memory allocated outside the pool (numpy temporaries) is seen only at the unit's end,
+    through RSS and its peak. ``max_cpu_percent`` sleeps between
     units of work to hold the process's CPU share (100 = one core) at the limit.
     ``None`` removes the model's own limits (the process defaults apply again).
     ``get_resource_usage(model)`` measures ``cpu_percent`` from this call on.

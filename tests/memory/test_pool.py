@@ -131,6 +131,39 @@ def test_growth_by_segments_up_to_the_budget_and_usage_in_the_error():
     del first, keep
 
 
+def test_budget_caps_nest_lowest_wins_and_uncapping_restores():
+    pool = MemoryPool(MemoryConfig(initial_pool_size=64 * KiB, max_pool_size=1024 * KiB))
+    outer = pool.cap_budget(512 * KiB)
+    inner = pool.cap_budget(128 * KiB)
+    assert pool.max_pool_size == 128 * KiB
+    with pytest.raises(HyperionMemoryError, match=r"budget 131072 \(capped by a resource limit; "
+                                                  r"max_pool_size 1048576\)"):
+        pool.allocate((100 * KiB,), np.uint8)
+    pool.uncap_budget(inner)
+    assert pool.max_pool_size == 512 * KiB
+    a = pool.allocate((100 * KiB,), np.uint8)  # grows within the outer cap
+    pool.uncap_budget(outer)
+    pool.uncap_budget(outer)  # twice, or an unknown token: ignored
+    assert pool.max_pool_size == 1024 * KiB
+    assert pool.heap_stats().max_pool_bytes == 1024 * KiB
+    # A cap below what the pool holds stops growth only; blocks held stay usable.
+    held = pool.reserved_bytes
+    tok = pool.cap_budget(0)
+    pool.free(a)
+    b = pool.allocate((100 * KiB,), np.uint8)  # reuses held space
+    with pytest.raises(HyperionMemoryError):
+        pool.allocate((held,), np.uint8)
+    pool.uncap_budget(tok)
+    del b
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "1MB", True, None])
+def test_cap_budget_rejects_what_is_not_a_byte_count(bad: object) -> None:
+    pool = MemoryPool(MemoryConfig(initial_pool_size=64 * KiB, max_pool_size=1024 * KiB))
+    with pytest.raises(InvalidInputError, match=repr(bad).replace("(", r"\(")):
+        pool.cap_budget(bad)  # type: ignore[arg-type]
+
+
 def test_tradeoff_zero_releases_idle_segments_and_one_keeps_them():
     opt = configure_memory_optimizer(MemoryOptimizerConfig(memory_speed_tradeoff=0.0))
     pool = MemoryPool(MemoryConfig(initial_pool_size=64 * KiB, max_pool_size=1024 * KiB))

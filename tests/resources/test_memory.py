@@ -1,5 +1,6 @@
-"""max_memory_mb: RSS (and the peak a unit of work reached) checked at unit boundaries;
-past the limit ResourceLimitError with the figures."""
+"""max_memory_mb: RSS (and the peak a unit of work reached) checked at unit boundaries,
+the memory pool capped at the headroom in between; past the limit ResourceLimitError
+with the figures."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from hyperion_otel.errors import ErrorType, ResourceLimitError
+from hyperion_otel.errors import ErrorType, HyperionMemoryError, ResourceLimitError
 from hyperion_otel.memory import MemoryConfig, init_memory
 from hyperion_otel.resources import ResourceLimits, get_resource_usage, set_resource_limits
 from hyperion_otel.runtime import GenerationConfig
@@ -110,3 +111,22 @@ def test_within_the_limit_generation_runs(wide_model: Model) -> None:
     out = wide_model.generate(list(range(1, 61)) * 5, GenerationConfig(temperature=0, max_new_tokens=4))
     assert len(out.token_ids) == 4
     assert get_resource_usage(wide_model).limits.max_memory_mb == limit
+
+
+def test_the_pool_refuses_growth_past_the_limit_at_the_allocation(wide_model: Model) -> None:
+    pool = init_memory(MemoryConfig(initial_pool_size=MiB))
+    wide_model.generate([1, 2, 3], ONE)  # warm: the small prompt's blocks are in the pool
+    limit = rss_mb() + 4  # 4 MiB of headroom; the long prompt needs ~14 MiB of activations
+    set_resource_limits(wide_model, ResourceLimits(max_memory_mb=limit))
+    wide_model.generate([1, 2, 3], ONE)  # a small prompt fits
+    with pytest.raises(ResourceLimitError) as info:
+        wide_model.generate(list(range(1, 61)) * 25, ONE)
+    err = info.value
+    assert err.details["when"] == "during" and err.details["requested_bytes"] > 0
+    assert "memory pool refused a" in err.message and f"max_memory_mb {limit:g}" in err.message
+    cause = err.__cause__
+    assert isinstance(cause, HyperionMemoryError) and "capped by a resource limit" in cause.message
+    # The cap lasts only while the unit runs: the pool's budget is its own again.
+    assert pool.max_pool_size == pool.config.max_pool_size
+    set_resource_limits(wide_model, None)
+    assert len(wide_model.generate(list(range(1, 61)) * 25, ONE).token_ids) == 1
