@@ -170,3 +170,21 @@ def test_bad_gguf_files(tmp_path, make_llama):
     wr.close()
     with pytest.raises(ModelError, match="unknown architecture 'mamba'"):
         load_model(tmp_path / "mamba.gguf")
+
+
+@pytest.mark.parametrize("qtype", ["F32", "Q8_0"])
+def test_verify_samples_rows_of_big_gguf_tensors(make_llama, tmp_path, qtype):
+    ck = make_llama(  # Q8_0 rows are blocks of 32
+        hidden_size=32, intermediate_size=64, num_attention_heads=4, num_key_value_heads=2
+    )
+    ck.weights["lm_head.weight"] = ck.weights["lm_head.weight"].copy()
+    ck.weights["lm_head.weight"][0, :] = np.nan  # row 0 is always among the sampled rows
+    with np.errstate(invalid="ignore"):  # quantising the NaN row
+        path = write_llama_gguf(tmp_path / f"{qtype}.gguf", ck, qtype)
+    whole = verify_model(path)
+    report = verify_model(path, max_check_elements=64)
+    assert report.sampled and not whole.sampled
+    assert report.values_checked < whole.values_checked
+    n = ck.cfg["hidden_size"]
+    for r in (report, whole):
+        assert f"tensor 'lm_head.weight' has {n} NaN or infinite values" in " ".join(r.problems)

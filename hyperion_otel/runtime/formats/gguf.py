@@ -8,6 +8,7 @@ and GPT-2 matrices are stored ``[out, in]`` where HF's Conv1D is ``[in, out]``.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -149,31 +150,48 @@ class GGUFSource:
 
     def read_fp32(self, name: str) -> F32:
         t = self._tensors[name]
-        kind = t.tensor_type.name
+        numpy_shape = tuple(int(d) for d in reversed(t.shape))
+        arr = self._decode(t, t.data)
         try:
-            if kind in ("F32", "F16"):
-                arr = np.asarray(t.data, dtype=np.float32)
-            elif kind in ("Q8_0", "BF16"):
-                from gguf.quants import dequantize
-
-                arr = np.asarray(dequantize(np.asarray(t.data), t.tensor_type), dtype=np.float32)
-            else:
-                raise _fail(
-                    Path(self.path),
-                    f"tensor {t.name!r} has type {kind}; supported: F32, F16, BF16, Q8_0",
-                )
-            numpy_shape = tuple(int(d) for d in reversed(t.shape))
             arr = arr.reshape(numpy_shape)
-        except ModelError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - gguf raises assorted errors on corrupt data
+        except ValueError as exc:
             raise _fail(Path(self.path), f"tensor {t.name!r} cannot be read: {exc}") from None
         fix = self._fix.get(name)
         return np.ascontiguousarray(fix(arr) if fix else arr)
 
     def sample_fp32(self, name: str, max_elements: int) -> Iterator[F32]:
-        # Quantised blocks make row slicing awkward; GGUF tensors are read whole, one at a time.
-        yield self.read_fp32(name)
+        """Evenly spaced rows (first and last included) of about ``max_elements`` values.
+
+        Rows as stored: the values are those of the tensor, in the file's layout (Q/K rows
+        still permuted, GPT-2 matrices not transposed), which is all a value check needs.
+        Quantised tensors are stored as whole rows of blocks, so each row decodes alone.
+        """
+        t = self._tensors[name]
+        total = math.prod(int(d) for d in t.shape)
+        data = t.data
+        if total <= max_elements or len(t.shape) < 2 or data.ndim < 2:
+            yield self.read_fp32(name)
+            return
+        rows = data.shape[0]
+        n_rows = max(1, max_elements // max(1, total // rows))
+        for r in np.linspace(0, rows - 1, num=min(rows, n_rows), dtype=np.int64):
+            yield self._decode(t, data[int(r) : int(r) + 1])
+
+    def _decode(self, t: Any, data: Any) -> F32:
+        """``data`` (all of tensor ``t``'s stored array, or rows of it) as float32."""
+        kind = t.tensor_type.name
+        try:
+            if kind in ("F32", "F16"):
+                return np.asarray(data, dtype=np.float32)
+            if kind in ("Q8_0", "BF16"):
+                from gguf.quants import dequantize
+
+                return np.asarray(dequantize(np.asarray(data), t.tensor_type), dtype=np.float32)
+        except Exception as exc:  # noqa: BLE001 - gguf raises assorted errors on corrupt data
+            raise _fail(Path(self.path), f"tensor {t.name!r} cannot be read: {exc}") from None
+        raise _fail(
+            Path(self.path), f"tensor {t.name!r} has type {kind}; supported: F32, F16, BF16, Q8_0"
+        )
 
     def close(self) -> None:
         self._reader = None
