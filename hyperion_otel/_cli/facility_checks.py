@@ -172,9 +172,12 @@ def _model(path: str, fix: str) -> Check:
         prefix = "" if shown.startswith(path) else f"{path}: "
         return Check("model", Status.FAIL, f"{prefix}{shown}{more}", fix)
     info = get_model_info(path)
-    return Check("model", Status.PASS,
-                 f"{path} verifies: {info.architecture}, {info.parameters:,} parameters, "
-                 f"{info.dtype}, {report.tensors_checked} tensors checked")
+    detail = (f"{path} verifies: {info.architecture}, {info.parameters:,} parameters, "
+              f"{info.dtype}, {report.tensors_checked} tensors checked")
+    if info.tokenizer is None:
+        return Check("model", Status.WARN, f"{detail}; no tokenizer, so text prompts fail",
+                     "place the model's tokenizer.json beside the checkpoint, or pass token ids")
+    return Check("model", Status.PASS, f"{detail}, {info.tokenizer} tokenizer")
 
 
 # --- resource limits ---------------------------------------------------------------------------

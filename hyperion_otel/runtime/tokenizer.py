@@ -139,6 +139,7 @@ class HFTokenizer:
         """Wrap a ``tokenizers.Tokenizer`` built in memory (a GGUF file's embedded one);
         ``add_bos``: whether generation prepends BOS (such a tokenizer has no template)."""
         self = cls.__new__(cls)
+        self.kind = "gguf"
         self._tok = tok
         self.bos_token_id = bos_token_id
         self.add_bos = add_bos

@@ -54,7 +54,7 @@ class ModelInfo:
     context_length: int
     dtype: str  # dominant weight dtype by bytes, e.g. "F16"
     size_bytes: int
-    tokenizer: str | None  # "byte", "hf" or None
+    tokenizer: str | None  # "byte", "hf" (tokenizer.json), "gguf" (embedded) or None
 
 
 def _size_on_disk(path: Path) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -144,6 +145,22 @@ def test_corrupt_and_missing_model(
     assert rc == 1
     assert "no such file or directory" in rows(report)["model"]["detail"]
     assert "--model" in rows(report)["model"]["fix"]
+
+
+def test_a_model_without_tokenizer_is_a_warning_with_the_fix(
+    clean_env: Path, tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    bare = Path(shutil.copytree(tiny_model, tmp_path / "bare"))
+    cfg = json.loads((bare / "config.json").read_text())
+    del cfg["hyperion_tokenizer"]
+    (bare / "config.json").write_text(json.dumps(cfg))
+    rc, report = doctor(capsys, "--model", str(bare))
+    row = rows(report)["model"]
+    assert rc == 0 and row["status"] == "warn"
+    assert "no tokenizer, so text prompts fail" in row["detail"]
+    assert "tokenizer.json" in row["fix"] and "token ids" in row["fix"]
+    _, report = doctor(capsys, "--model", str(tiny_model))
+    assert rows(report)["model"]["detail"].endswith(", byte tokenizer")
 
 
 def test_endpoint_port_mismatch_is_a_warning(
