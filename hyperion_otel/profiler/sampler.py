@@ -86,10 +86,11 @@ class Sampler:
         self._code_index: dict[int, int] = {}
         self._stack_index: dict[tuple[int, ...], int] = {}
         self._interval_ns = max(1, int(interval_s * 1e9))
-        # thread ident -> perf_counter_ns of its last sample. A path that samples a thread
-        # first pops its entry (atomic), so the thread and the sampler never both charge
-        # the same stretch of time.
-        self._last: dict[int, int] = {}
+        # thread ident -> [perf_counter_ns of its last sample]. A path that samples a
+        # thread first pops the slot's value (list.pop is atomic) and puts the new time
+        # back, so the thread and the sampler never both charge the same stretch of time;
+        # a slot is never removed, so a claim in progress cannot be re-initialised.
+        self._last: dict[int, list[int]] = {}
         self._last_tick = 0
         # The latest sample's clock plus an interval: the op recorder compares against it
         # before paying for sys._getframe and a call (per-thread ages are checked inside).
@@ -176,26 +177,26 @@ class Sampler:
             self.stacks.append(stack)
         return sidx
 
-    def _claim(self, tid: int, t: int, not_after: int) -> int | None:
-        """Time of ``tid``'s last sample, now set to ``t``; ``None`` (and nothing changed)
-        if that sample is later than ``not_after`` or another path is sampling it."""
-        last = self._last.pop(tid, None)
-        if last is None:
+    def _claim(self, tid: int, t: int, not_after: int, first: int) -> int | None:
+        """Time of ``tid``'s last sample (``first`` if it has none yet), now set to ``t``;
+        ``None`` (and nothing changed) if that sample is later than ``not_after`` or
+        another path is sampling the thread right now."""
+        slot = self._last.get(tid)
+        if slot is None:
+            slot = self._last.setdefault(tid, [first])
+        try:
+            last = slot.pop()
+        except IndexError:
             return None
-        if last > not_after:
-            self._last[tid] = last
-            return None
-        self._last[tid] = t
-        return last
+        slot.append(last if last > not_after else t)
+        return None if last > not_after else last
 
     def sample_inline(self, tid: int, frame: FrameType | None, t: int) -> None:
         """Sample the calling thread (ident ``tid``, stack from ``frame``) at clock ``t``
         if its last sample is an interval old."""
-        if tid not in self._last:  # first sighting, as in _tick
-            self._last.setdefault(tid, self._last_tick)
         # A little under an interval, so that a thread running ops gets there before
         # the sampler thread's tick and the sampler can back off.
-        last = self._claim(tid, t, t - self._interval_ns * 7 // 8)
+        last = self._claim(tid, t, t - self._interval_ns * 7 // 8, self._last_tick)
         if last is None:
             return
         codes: list[CodeType] = []
@@ -227,8 +228,7 @@ class Sampler:
             frame = frames.get(tid)
             if frame is None:
                 continue
-            self._last.setdefault(tid, last_tick)  # a thread seen for the first time
-            last = self._claim(tid, t, last_tick)
+            last = self._claim(tid, t, last_tick, last_tick)
             if last is None:
                 continue
             stale = True

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from cli.checkpoint import write_tiny_llama
 
+from hyperion_otel import _ops, semconv
 from hyperion_otel import profiler as prof
-from hyperion_otel import semconv
 from hyperion_otel.errors import InvalidInputError
 from hyperion_otel.runtime import GenerationConfig, load_model
 from profiler.workload import cold_python, hot_python
@@ -70,6 +71,30 @@ def test_decode_made_of_short_gil_releasing_calls_is_still_sampled(tmp_path: Pat
     names = {h.name for h in prof.get_hotspots(top=5).hotspots}
     assert any(n.startswith("Model.") for n in names), names  # the runtime, not the seam
     assert not any(n.startswith(("_Op", "OpRecorder")) for n in names), names
+
+
+def test_threads_sampling_themselves_and_the_sampler_never_count_time_twice() -> None:
+    def worker(seconds: float) -> None:
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            with _ops.op("matmul"):
+                hot_python(200)
+
+    with prof.profiling(prof.ProfilerConfig(sample_interval_ms=1.0)) as handle:
+        threads = [threading.Thread(target=worker, args=(0.3,)) for _ in range(3)]
+        for t in threads:
+            t.start()
+        worker(0.3)
+        for t in threads:
+            t.join()
+    profile = handle.profile
+    assert profile is not None
+    per_thread: dict[int, int] = {}
+    for s in profile.samples:
+        per_thread[s.thread] = per_thread.get(s.thread, 0) + s.weight_ns
+    assert len(per_thread) == 4, per_thread
+    assert max(per_thread.values()) <= profile.duration_ns + 1_000_000, (per_thread, profile.duration_ns)
+    assert profile.stats["samples_inline"] > 0
 
 
 def test_traced_calls_give_exact_call_counts() -> None:
