@@ -15,7 +15,7 @@ import threading
 import weakref
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from hyperion_otel.errors import HyperionMemoryError, ResourceLimitError
 from hyperion_otel.memory import MemoryPool, current_pool
@@ -139,7 +139,7 @@ class Governor:
 
     def _raise_limit(
         self, rss: int, peak: int | None, when: str, refused: HyperionMemoryError | None
-    ) -> None:
+    ) -> NoReturn:
         f: dict[str, Any] = {
             "limit_mb": self.limits.max_memory_mb,
             "rss_mb": round(rss / MiB, 1),
