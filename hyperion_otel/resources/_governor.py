@@ -100,10 +100,20 @@ class Governor:
                 # that would cross it is refused at the allocation, not after the unit.
                 unit.cap = pool.cap_budget(pool.reserved_bytes + self.limit_bytes - rss)
                 unit.pool = pool
-        if self._threads is not None:
-            _threads.acquire(self._threads)
-        if self.throttle is not None:
-            unit.mark = self.throttle.begin()
+        acquired = False
+        try:
+            if self._threads is not None:
+                _threads.acquire(self._threads)
+                acquired = True
+            if self.throttle is not None:
+                unit.mark = self.throttle.begin()
+        except BaseException:
+            # No __exit__ will come: undo what this entry did.
+            if acquired and self._threads is not None:
+                _threads.release(self._threads)
+            if unit.pool is not None:
+                unit.pool.uncap_budget(unit.cap)
+            raise
         stack.append(unit)
         return self
 

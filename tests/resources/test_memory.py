@@ -130,3 +130,20 @@ def test_the_pool_refuses_growth_past_the_limit_at_the_allocation(wide_model: Mo
     assert pool.max_pool_size == pool.config.max_pool_size
     set_resource_limits(wide_model, None)
     assert len(wide_model.generate(list(range(1, 61)) * 25, ONE).token_ids) == 1
+
+
+def test_a_unit_that_fails_to_start_leaves_the_pool_budget_as_found(
+    wide_model: Model, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from hyperion_otel.resources import _threads
+
+    pool = init_memory(MemoryConfig(initial_pool_size=MiB))
+    set_resource_limits(wide_model, ResourceLimits(max_memory_mb=rss_mb() + 64, max_threads=1))
+
+    def refuse(cap: int) -> None:
+        raise RuntimeError("threadpoolctl failed")
+
+    monkeypatch.setattr(_threads, "acquire", refuse)
+    with pytest.raises(RuntimeError, match="threadpoolctl failed"):
+        wide_model.generate([1, 2, 3], ONE)
+    assert pool.max_pool_size == pool.config.max_pool_size
