@@ -46,7 +46,7 @@ def _spm_merges(tokens: Sequence[str], scores: Sequence[float]) -> list[tuple[st
             left, right = piece[:cut], piece[cut:]
             lid, rid = vocab.get(left), vocab.get(right)
             if lid is not None and rid is not None:
-                # Ties broken by the parts' ids, as the SentencePiece trainer ranks them.
+                # Equal scores are ordered by the parts' ids, so the order is stable.
                 ranked.append((-float(scores[pid]), lid, rid, left, right))
     ranked.sort()
     return [(left, right) for _, _, _, left, right in ranked]
