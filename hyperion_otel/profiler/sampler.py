@@ -64,7 +64,6 @@ class Sampler:
         tick_every_ns: int = 10_000_000,
     ) -> None:
         self.tags = tags
-        self.interval_s = interval_s
         self.max_stack_depth = max_stack_depth
         self.max_samples = max_samples
         self.all_threads = all_threads
@@ -86,14 +85,19 @@ class Sampler:
         self._code_index: dict[int, int] = {}
         self._stack_index: dict[tuple[int, ...], int] = {}
         self._interval_ns = max(1, int(interval_s * 1e9))
+        # A thread samples itself once its last sample is this old: a little under an
+        # interval, so that it gets there before the sampler thread's tick and the sampler
+        # can back off.
+        self._inline_age_ns = self._interval_ns * 7 // 8
         # thread ident -> [perf_counter_ns of its last sample]. A path that samples a
         # thread first pops the slot's value (list.pop is atomic) and puts the new time
         # back, so the thread and the sampler never both charge the same stretch of time;
         # a slot is never removed, so a claim in progress cannot be re-initialised.
         self._last: dict[int, list[int]] = {}
         self._last_tick = 0
-        # The latest sample's clock plus an interval: the op recorder compares against it
-        # before paying for sys._getframe and a call (per-thread ages are checked inside).
+        # The latest inline sample's clock plus _inline_age_ns: the op recorder compares
+        # against it before paying for sys._getframe and a call (per-thread ages are
+        # checked inside).
         self.inline_after = 0
         self._on_tick = on_tick
         self._tick_every_ns = tick_every_ns
@@ -103,7 +107,7 @@ class Sampler:
 
     def start(self, t0_ns: int) -> None:
         self._t0 = self._last_tick = t0_ns
-        self.inline_after = t0_ns + self._interval_ns
+        self.inline_after = t0_ns + self._inline_age_ns
         self._thread = threading.Thread(target=self._run, name=SAMPLER_THREAD_NAME, daemon=True)
         self._thread.start()
 
@@ -194,9 +198,7 @@ class Sampler:
     def sample_inline(self, tid: int, frame: FrameType | None, t: int) -> None:
         """Sample the calling thread (ident ``tid``, stack from ``frame``) at clock ``t``
         if its last sample is an interval old."""
-        # A little under an interval, so that a thread running ops gets there before
-        # the sampler thread's tick and the sampler can back off.
-        last = self._claim(tid, t, t - self._interval_ns * 7 // 8, self._last_tick)
+        last = self._claim(tid, t, t - self._inline_age_ns, self._last_tick)
         if last is None:
             return
         codes: list[CodeType] = []
@@ -212,7 +214,7 @@ class Sampler:
         trace_id, span_id = self.tags.tags.get(tid, NO_TAG)
         self.inline_samples.append((t - self._t0, tid, stack, t - last, trace_id, span_id))
         self.inline += 1
-        self.inline_after = t + self._interval_ns
+        self.inline_after = t + self._inline_age_ns
 
     def _tick(self, t: int, me: int) -> bool:
         """Sample every target thread that has not sampled itself since the previous

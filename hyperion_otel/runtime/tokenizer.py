@@ -130,11 +130,10 @@ class HFTokenizer:
         self.bos_token_id = bos_token_id
         # The post-processor (e.g. Llama's template) decides whether BOS is added.
         self.add_bos = False
-        self.source = str(path)
 
     @classmethod
     def from_library(
-        cls, tok: Any, bos_token_id: int | None, *, add_bos: bool, source: str
+        cls, tok: Any, bos_token_id: int | None, *, add_bos: bool
     ) -> HFTokenizer:
         """Wrap a ``tokenizers.Tokenizer`` built in memory (a GGUF file's embedded one);
         ``add_bos``: whether generation prepends BOS (such a tokenizer has no template)."""
@@ -143,7 +142,6 @@ class HFTokenizer:
         self._tok = tok
         self.bos_token_id = bos_token_id
         self.add_bos = add_bos
-        self.source = source
         return self
 
     def encode(self, text: str) -> list[int]:

@@ -132,6 +132,5 @@ def gguf_tokenizer(
         raise ModelError(f"{path}: malformed embedded tokenizer: {exc}", path=str(path)) from None
     add_bos = field("tokenizer.ggml.add_bos_token")
     return HFTokenizer.from_library(
-        lib, bos_token_id, add_bos=bool(add_bos) if add_bos is not None else model == "llama",
-        source=f"{path} (embedded {model} tokenizer)",
+        lib, bos_token_id, add_bos=bool(add_bos) if add_bos is not None else model == "llama"
     )
