@@ -22,13 +22,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     scale = ap.add_mutually_exclusive_group()
     scale.add_argument("--quick", action="store_true", help="short runs (about 2 minutes)")
-    scale.add_argument("--tiny", action="store_true",
-                       help="smoke-test sizes (seconds; figures are meaningless)")
+    scale.add_argument(
+        "--tiny", action="store_true", help="smoke-test sizes (seconds; figures are meaningless)"
+    )
     ap.add_argument("--json", metavar="PATH", help="also write the full report as JSON")
-    ap.add_argument("--blas-threads", type=int, default=1, metavar="N",
-                    help="BLAS threads in every benchmark (default 1; 0 = library default)")
-    ap.add_argument("--only", metavar="NAMES",
-                    help="comma list of: " + ", ".join(b.name for b in runner.BENCHES))
+    ap.add_argument(
+        "--blas-threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="BLAS threads in every benchmark (default 1; 0 = library default)",
+    )
+    ap.add_argument(
+        "--only",
+        metavar="NAMES",
+        help="comma list of: " + ", ".join(b.name for b in runner.BENCHES),
+    )
     args = ap.parse_args(argv)
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
     unknown = [n for n in only or () if n not in runner.BY_NAME]
@@ -37,8 +46,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     scale_name = "quick" if args.quick else "tiny" if args.tiny else "full"
     if args.blas_threads < 0:
         ap.error("--blas-threads must be >= 0")
-    report = runner.run(scale_name, only, progress=lambda s: print(s, file=sys.stderr, flush=True),
-                        blas_threads=args.blas_threads)
+    report = runner.run(
+        scale_name,
+        only,
+        progress=lambda s: print(s, file=sys.stderr, flush=True),
+        blas_threads=args.blas_threads,
+    )
     print(runner.markdown(report))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

@@ -102,7 +102,13 @@ if __name__ == "__main__":
     print("| measure | µs per call |")
     print("|---|---|")
     print(f"| plain call (baseline) | {r['baseline_us']:.2f} |")
-    print(f"| `@error_boundary()` call, no error | {r['decorated_us']:.2f} (+{r['decorated_overhead_us']:.2f}) |")
-    print(f"| `with error_boundary():` no error | {r['with_us']:.2f} (+{r['with_overhead_us']:.2f}) |")
+    print(
+        f"| `@error_boundary()` call, no error | {r['decorated_us']:.2f} (+{r['decorated_overhead_us']:.2f}) |"
+    )
+    print(
+        f"| `with error_boundary():` no error | {r['with_us']:.2f} (+{r['with_overhead_us']:.2f}) |"
+    )
     print(f"| record_error, no SDK | {r['record_no_sdk_us']:.1f} |")
-    print(f"| record_error, in-memory SDK | {r['record_sdk_us']:.1f} ({r['record_sdk_vs_no_sdk']:.1f}x no SDK) |")
+    print(
+        f"| record_error, in-memory SDK | {r['record_sdk_us']:.1f} ({r['record_sdk_vs_no_sdk']:.1f}x no SDK) |"
+    )

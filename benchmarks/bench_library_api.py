@@ -85,5 +85,7 @@ if __name__ == "__main__":
     print("| figure | value |\n|---|---|")
     for k, v in r.items():
         print(f"| {k} | {v:.3f} |")
-    print(f"\nno-SDK added cost {r['no_sdk_added_us']:.3f} µs/call (goal <= 1 µs); "
-          f"op_span vs raw SDK span {r['op_span_vs_raw_ratio']:.3f}x (goal <= 1.10x)")
+    print(
+        f"\nno-SDK added cost {r['no_sdk_added_us']:.3f} µs/call (goal <= 1 µs); "
+        f"op_span vs raw SDK span {r['op_span_vs_raw_ratio']:.3f}x (goal <= 1.10x)"
+    )

@@ -59,8 +59,14 @@ def _stdlib_rotating(path: str, max_bytes: int) -> logging.handlers.RotatingFile
 
 
 def make_ours(path: str, max_bytes: int, multiprocess: bool = True) -> tuple[Emit, logging.Handler]:
-    h = LogFileHandler(path, max_bytes=max_bytes, max_files=4, compress=True,
-                       multiprocess=multiprocess, formatter=JsonFormatter())
+    h = LogFileHandler(
+        path,
+        max_bytes=max_bytes,
+        max_files=4,
+        compress=True,
+        multiprocess=multiprocess,
+        formatter=JsonFormatter(),
+    )
     lg = _logger(h)
     return (lambda: lg.info(MESSAGE, extra=EXTRA)), h
 
@@ -69,8 +75,11 @@ def make_pjl(path: str, max_bytes: int) -> tuple[Emit, logging.Handler]:
     from pythonjsonlogger.json import JsonFormatter as PJLFormatter
 
     h = _stdlib_rotating(path, max_bytes)
-    h.setFormatter(PJLFormatter("%(asctime)s %(levelname)s %(name)s %(message)s "
-                                "%(pathname)s %(lineno)d %(funcName)s"))
+    h.setFormatter(
+        PJLFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(pathname)s %(lineno)d %(funcName)s"
+        )
+    )
     lg = _logger(h)
     return (lambda: lg.info(MESSAGE, extra=EXTRA)), h
 
@@ -118,7 +127,9 @@ def _close(handler: logging.Handler) -> None:
     handler.close()
 
 
-def throughput(make: Callable[[str, int], tuple[Emit, logging.Handler]], n: int, max_bytes: int) -> float:
+def throughput(
+    make: Callable[[str, int], tuple[Emit, logging.Handler]], n: int, max_bytes: int
+) -> float:
     """Records per second for ``n`` records into a fresh directory."""
     d = tempfile.mkdtemp(prefix="bench-log-")
     try:
@@ -196,8 +207,9 @@ def stalls(kind: str, n: int, max_bytes: int) -> dict[str, Any]:
         if kind == "cookbook":
             emit, h = _cookbook_gzip(path, max_bytes, cookbook_rotations)
         else:
-            counting = _CountingHandler(path, max_bytes=0 if kind == "floor" else max_bytes,
-                                        max_files=4, compress=True)
+            counting = _CountingHandler(
+                path, max_bytes=0 if kind == "floor" else max_bytes, max_files=4, compress=True
+            )
             counting.rotate_ms = []
             counting.rotate_cpu_ms = []
             h = counting
@@ -258,19 +270,27 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 def _print(res: dict[str, Any]) -> None:
-    print(f"### Log file throughput ({res['records']} records x best of {res['rounds']} rounds,"
-          " 1 KiB message + 3 fields, 10 MiB rotation)\n")
+    print(
+        f"### Log file throughput ({res['records']} records x best of {res['rounds']} rounds,"
+        " 1 KiB message + 3 fields, 10 MiB rotation)\n"
+    )
     print("| runner | records/s | vs python-json-logger |")
     print("|---|---:|---:|")
     for name, rate in res["records_per_s"].items():
         print(f"| {name} | {rate:,.0f} | {res['ratio_vs_baseline'][name]:.2f}x |")
-    print(f"\n### Logging-thread latency around rotations ({res['rotation_size_mib']:g} MiB files, gzip)\n")
-    print("| handler | rotations | rotate step p50 / worst ms | rotate step CPU worst ms |"
-          " worst rotating call ms | other calls p99.9 ms | other calls worst ms |")
+    print(
+        f"\n### Logging-thread latency around rotations ({res['rotation_size_mib']:g} MiB files, gzip)\n"
+    )
+    print(
+        "| handler | rotations | rotate step p50 / worst ms | rotate step CPU worst ms |"
+        " worst rotating call ms | other calls p99.9 ms | other calls worst ms |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
-    labels = {"ours": "ours (rename + background gzip level 1)",
-              "cookbook": "cookbook gzip rotator (gzip level 9 in the call)",
-              "floor": "ours, rotation off (noise floor)"}
+    labels = {
+        "ours": "ours (rename + background gzip level 1)",
+        "cookbook": "cookbook gzip rotator (gzip level 9 in the call)",
+        "floor": "ours, rotation off (noise floor)",
+    }
     for kind, label in labels.items():
         s = res["stall"][kind]
         rot = s["rotating_calls"]
@@ -278,8 +298,10 @@ def _print(res: dict[str, Any]) -> None:
         st = s["rotate_step_ms"]
         step = f"{st['p50_ms']:.3f} / {st['max_ms']:.3f}" if st["n"] else "-"
         cpu = f"{s['rotate_step_cpu_ms']['max_ms']:.3f}" if st["n"] else "-"
-        print(f"| {label} | {s['rotations']} | {step} | {cpu} | {rot['max_ms']:.3f} |"
-              f" {other['p99.9_ms']:.3f} | {other['max_ms']:.3f} |")
+        print(
+            f"| {label} | {s['rotations']} | {step} | {cpu} | {rot['max_ms']:.3f} |"
+            f" {other['p99.9_ms']:.3f} | {other['max_ms']:.3f} |"
+        )
 
 
 if __name__ == "__main__":

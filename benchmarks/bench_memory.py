@@ -190,8 +190,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     rounds = args.rounds or (3 if args.quick else 7)
     tokens = args.tokens or (16 if args.quick else 48)
-    results: dict[str, Any] = {"rounds": rounds, "tokens": tokens, "layers": args.layers,
-                               "blas_threads": args.blas_threads}
+    results: dict[str, Any] = {
+        "rounds": rounds,
+        "tokens": tokens,
+        "layers": args.layers,
+        "blas_threads": args.blas_threads,
+    }
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=args.blas_threads, user_api="blas"):

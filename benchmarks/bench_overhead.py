@@ -70,7 +70,9 @@ def settings_for(variant: str, out_dir: str) -> Settings | None:
     )
 
 
-def run_variant(model: Any, prompt: list[int], tokens: int, settings: Settings | None) -> dict[str, Any]:
+def run_variant(
+    model: Any, prompt: list[int], tokens: int, settings: Settings | None
+) -> dict[str, Any]:
     t0 = time.perf_counter()
     if settings is not None:
         sdk.configure(settings)
@@ -127,8 +129,12 @@ def wrapper_costs(n: int, out_dir: str) -> dict[str, float]:
 
         best: dict[str, float] = {}
         for _ in range(50):  # short batches, interleaved: the best is the least disturbed
-            for name, fn in (("raw_counter", raw_cf), ("ours_counter", ours_c),
-                             ("raw_histogram", raw_hf), ("ours_histogram", ours_h)):
+            for name, fn in (
+                ("raw_counter", raw_cf),
+                ("ours_counter", ours_c),
+                ("raw_histogram", raw_hf),
+                ("ours_histogram", ours_h),
+            ):
                 us = timeit.timeit(fn, number=n) / n * 1e6
                 best[name] = min(best.get(name, float("inf")), us)
     finally:
@@ -155,8 +161,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     model = bd.build_model(n_layers=args.layers, vocab_size=args.vocab)
     prompt = list(range(1, 33))
     samples: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
-    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp, threadpool_limits(
-        limits=args.blas_threads, user_api="blas"
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp,
+        threadpool_limits(limits=args.blas_threads, user_api="blas"),
     ):
         model.generate(prompt, GenerationConfig(temperature=0.0, max_new_tokens=4))  # warm-up
         for r in range(rounds):
@@ -183,8 +190,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         }
         if v != "off":
             step = [r["step_s"] / b["step_s"] - 1 for r, b in zip(runs, base, strict=True)]
-            cpu = [r["cpu_per_token_s"] / b["cpu_per_token_s"] - 1
-                   for r, b in zip(runs, base, strict=True)]
+            cpu = [
+                r["cpu_per_token_s"] / b["cpu_per_token_s"] - 1
+                for r, b in zip(runs, base, strict=True)
+            ]
             f["step_overhead_q"] = _quartiles(step)
             f["step_overhead"] = f["step_overhead_q"][1]
             f["cpu_overhead_q"] = _quartiles(cpu)
@@ -192,12 +201,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         res["variants"][v] = f
     # CPU time is the figure that holds on a shared machine: the model thread's wall time
     # depends on what the scheduler gives it, and CPU time also counts our other threads.
-    for key, v in (("noise_floor", "off (A/A)"), ("default_overhead", "default"),
-                   ("full_debug_overhead", "full debug")):
+    for key, v in (
+        ("noise_floor", "off (A/A)"),
+        ("default_overhead", "default"),
+        ("full_debug_overhead", "full debug"),
+    ):
         res[key] = res["variants"][v]["cpu_overhead"]
-        res[key.replace("overhead", "wall_overhead").replace("floor", "floor_wall")] = (
-            res["variants"][v]["step_overhead"]
-        )
+        res[key.replace("overhead", "wall_overhead").replace("floor", "floor_wall")] = res[
+            "variants"
+        ][v]["step_overhead"]
     return res
 
 

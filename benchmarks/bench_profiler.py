@@ -40,20 +40,41 @@ def write_checkpoint(directory: Path, d: int, n_layer: int, vocab: int, n_positi
         return rng.standard_normal(shape, dtype=np.float32) * np.float32(0.02)
 
     ones, zeros = np.ones(d, np.float32), np.zeros(d, np.float32)
-    w = {"wte.weight": r(vocab, d), "wpe.weight": r(n_positions, d),
-         "ln_f.weight": ones, "ln_f.bias": zeros}
+    w = {
+        "wte.weight": r(vocab, d),
+        "wpe.weight": r(n_positions, d),
+        "ln_f.weight": ones,
+        "ln_f.bias": zeros,
+    }
     for i in range(n_layer):
         p = f"h.{i}."
-        w |= {p + "ln_1.weight": ones, p + "ln_1.bias": zeros,
-              p + "attn.c_attn.weight": r(d, 3 * d), p + "attn.c_attn.bias": r(3 * d),
-              p + "attn.c_proj.weight": r(d, d), p + "attn.c_proj.bias": r(d),
-              p + "ln_2.weight": ones, p + "ln_2.bias": zeros,
-              p + "mlp.c_fc.weight": r(d, 4 * d), p + "mlp.c_fc.bias": r(4 * d),
-              p + "mlp.c_proj.weight": r(4 * d, d), p + "mlp.c_proj.bias": r(d)}
-    cfg = {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "vocab_size": vocab,
-           "n_embd": d, "n_head": d // 64, "n_layer": n_layer, "n_positions": n_positions,
-           "layer_norm_epsilon": 1e-5, "activation_function": "gelu_new",
-           "bos_token_id": vocab - 1, "eos_token_id": vocab - 1}
+        w |= {
+            p + "ln_1.weight": ones,
+            p + "ln_1.bias": zeros,
+            p + "attn.c_attn.weight": r(d, 3 * d),
+            p + "attn.c_attn.bias": r(3 * d),
+            p + "attn.c_proj.weight": r(d, d),
+            p + "attn.c_proj.bias": r(d),
+            p + "ln_2.weight": ones,
+            p + "ln_2.bias": zeros,
+            p + "mlp.c_fc.weight": r(d, 4 * d),
+            p + "mlp.c_fc.bias": r(4 * d),
+            p + "mlp.c_proj.weight": r(4 * d, d),
+            p + "mlp.c_proj.bias": r(d),
+        }
+    cfg = {
+        "architectures": ["GPT2LMHeadModel"],
+        "model_type": "gpt2",
+        "vocab_size": vocab,
+        "n_embd": d,
+        "n_head": d // 64,
+        "n_layer": n_layer,
+        "n_positions": n_positions,
+        "layer_norm_epsilon": 1e-5,
+        "activation_function": "gelu_new",
+        "bos_token_id": vocab - 1,
+        "eos_token_id": vocab - 1,
+    }
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "config.json").write_text(json.dumps(cfg))
     save_file(w, str(directory / "model.safetensors"), metadata={"format": "pt"})
@@ -64,7 +85,9 @@ def decode_tps(model: Any, tokens: int) -> tuple[float, float]:
     """Decode tokens/s (1 / median decode step: robust to a noisy neighbour's spikes) and
     process CPU ms per output token."""
     cpu0 = time.process_time()
-    gen = model.generate(list(range(1, 9)), GenerationConfig(temperature=0.0, max_new_tokens=tokens))
+    gen = model.generate(
+        list(range(1, 9)), GenerationConfig(temperature=0.0, max_new_tokens=tokens)
+    )
     cpu_ms = (time.process_time() - cpu0) * 1e3 / max(1, len(gen.token_ids))
     steps = gen.timings.token_latencies_s[1:]
     return (1.0 / statistics.median(steps) if steps else 0.0), cpu_ms
@@ -94,8 +117,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--vocab", type=int, default=None)
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--tokens", type=int, default=None)
-    ap.add_argument("--blas-threads", type=int, default=None,
-                    help="limit BLAS threads (1 is steadier on a shared machine)")
+    ap.add_argument(
+        "--blas-threads",
+        type=int,
+        default=None,
+        help="limit BLAS threads (1 is steadier on a shared machine)",
+    )
     args = ap.parse_args(argv)
     if args.blas_threads:
         from threadpoolctl import threadpool_limits
@@ -140,9 +167,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "all_tok_s": tps[m],
                 "cpu_ms_per_token": cpu_median[m],
                 "cpu_ratio_vs_plain": cpu_median[m] / cpu_median["plain"]
-                if cpu_median["plain"] else 0.0,
-                **({"sampler_us_per_tick": statistics.median(tick_cost[m]),
-                    "samples_per_s": statistics.median(samples[m])} if m in tick_cost else {}),
+                if cpu_median["plain"]
+                else 0.0,
+                **(
+                    {
+                        "sampler_us_per_tick": statistics.median(tick_cost[m]),
+                        "samples_per_s": statistics.median(samples[m]),
+                    }
+                    if m in tick_cost
+                    else {}
+                ),
             }
             for m in MODES
         },
@@ -151,17 +185,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def _print(result: dict[str, Any]) -> None:
-    print(f"### Profiler overhead on decode ({result['model']}, {result['rounds']} rounds x "
-          f"{result['tokens_per_round']} tokens, medians)\n")
-    print("| mode | decode tok/s | ratio vs plain | overhead | CPU ms/token | CPU ratio "
-          "| sampler us/tick | samples/s |")
+    print(
+        f"### Profiler overhead on decode ({result['model']}, {result['rounds']} rounds x "
+        f"{result['tokens_per_round']} tokens, medians)\n"
+    )
+    print(
+        "| mode | decode tok/s | ratio vs plain | overhead | CPU ms/token | CPU ratio "
+        "| sampler us/tick | samples/s |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for mode, m in result["modes"].items():
         tick = f"{m['sampler_us_per_tick']:.1f}" if "sampler_us_per_tick" in m else "-"
         rate = f"{m['samples_per_s']:.0f}" if "samples_per_s" in m else "-"
-        print(f"| {mode} | {m['decode_tok_s']:.2f} | {m['ratio_vs_plain']:.3f} | "
-              f"{m['overhead_pct']:+.1f}% | {m['cpu_ms_per_token']:.2f} | "
-              f"{m['cpu_ratio_vs_plain']:.3f} | {tick} | {rate} |")
+        print(
+            f"| {mode} | {m['decode_tok_s']:.2f} | {m['ratio_vs_plain']:.3f} | "
+            f"{m['overhead_pct']:+.1f}% | {m['cpu_ms_per_token']:.2f} | "
+            f"{m['cpu_ratio_vs_plain']:.3f} | {tick} | {rate} |"
+        )
 
 
 if __name__ == "__main__":

@@ -46,20 +46,73 @@ class Bench:
 # Full-scale argv are each benchmark's defaults unless trimmed to fit the 10-minute budget.
 BENCHES: tuple[Bench, ...] = (
     Bench("decode", {"full": [], "quick": ["--quick"], "tiny": None}, 420),
-    Bench("overhead", {"full": [], "quick": ["--quick"],
-                       "tiny": ["--quick", "--layers", "1", "--vocab", "512", "--rounds", "1",
-                                "--tokens", "4"]}, 300),
-    Bench("logging", {"full": [], "quick": ["--quick"],
-                      "tiny": ["--quick", "--records", "300", "--rounds", "1"]}, 300),
-    Bench("memory", {"full": [], "quick": ["--quick"],
-                     "tiny": ["--quick", "--layers", "1", "--rounds", "1", "--tokens", "2"]}, 300),
-    Bench("profiler", {"full": [], "quick": ["--quick"],
-                       "tiny": ["--quick", "--layers", "1", "--vocab", "512", "--rounds", "1",
-                                "--tokens", "4"]}, 300),
+    Bench(
+        "overhead",
+        {
+            "full": [],
+            "quick": ["--quick"],
+            "tiny": [
+                "--quick",
+                "--layers",
+                "1",
+                "--vocab",
+                "512",
+                "--rounds",
+                "1",
+                "--tokens",
+                "4",
+            ],
+        },
+        300,
+    ),
+    Bench(
+        "logging",
+        {
+            "full": [],
+            "quick": ["--quick"],
+            "tiny": ["--quick", "--records", "300", "--rounds", "1"],
+        },
+        300,
+    ),
+    Bench(
+        "memory",
+        {
+            "full": [],
+            "quick": ["--quick"],
+            "tiny": ["--quick", "--layers", "1", "--rounds", "1", "--tokens", "2"],
+        },
+        300,
+    ),
+    Bench(
+        "profiler",
+        {
+            "full": [],
+            "quick": ["--quick"],
+            "tiny": [
+                "--quick",
+                "--layers",
+                "1",
+                "--vocab",
+                "512",
+                "--rounds",
+                "1",
+                "--tokens",
+                "4",
+            ],
+        },
+        300,
+    ),
     Bench("library_api", {"full": [], "quick": ["--quick"], "tiny": ["--quick"]}, 120),
     Bench("errors", {"full": [], "quick": ["--quick"], "tiny": ["--quick"]}, 120),
-    Bench("shutdown", {"full": [], "quick": ["--quick"],
-                       "tiny": ["--quick", "--items", "10", "--protocols", "grpc"]}, 180),
+    Bench(
+        "shutdown",
+        {
+            "full": [],
+            "quick": ["--quick"],
+            "tiny": ["--quick", "--items", "10", "--protocols", "grpc"],
+        },
+        180,
+    ),
 )
 BY_NAME = {b.name: b for b in BENCHES}
 
@@ -92,8 +145,9 @@ def _path(*keys: str) -> Callable[[dict[str, Any]], float | None]:
     return get
 
 
-def _ratio(num: Callable[[dict[str, Any]], float | None],
-           den: Callable[[dict[str, Any]], float | None]) -> Callable[[dict[str, Any]], float | None]:
+def _ratio(
+    num: Callable[[dict[str, Any]], float | None], den: Callable[[dict[str, Any]], float | None]
+) -> Callable[[dict[str, Any]], float | None]:
     def get(res: dict[str, Any]) -> float | None:
         a, b = num(res), den(res)
         return a / b if a is not None and b else None
@@ -134,67 +188,226 @@ def _rotation_stall(res: dict[str, Any]) -> float | None:
 
 
 FIGURES: tuple[Figure, ...] = (
-    Figure("decode.vs_torch", "decode: ours / torch eager (median tok/s, same run)", "decode",
-           _path("ours_vs_torch"), "x", (">=", 1.0)),
-    Figure("decode.vs_bound", "decode: ours / memory-bandwidth bound (best run of each)",
-           "decode", _ratio(_path("ours_best_tok_s"), _path("bound_tok_s")), "x", (">=", 0.80)),
-    Figure("decode.ours_tok_s", "decode: ours, tok/s (median)", "decode",
-           _path("ours_tok_s"), "rate"),
-    Figure("decode.ours_best_tok_s", "decode: ours, best run, tok/s", "decode",
-           _path("ours_best_tok_s"), "rate"),
-    Figure("decode.torch_tok_s", "decode: torch eager, tok/s (median)", "decode",
-           _path("torch_eager_tok_s"), "rate"),
-    Figure("decode.bound_tok_s", "decode: bandwidth bound, tok/s", "decode",
-           _path("bound_tok_s"), "rate"),
-    Figure("decode.sdk_overhead", "decode: SDK with a dropping exporter, cost per token",
-           "decode", _path("telemetry_overhead"), "%", ("<=", 0.01)),
-    Figure("overhead.noise", "noise floor: no telemetry vs no telemetry (A/A), CPU",
-           "overhead", _path("noise_floor"), "%"),
-    Figure("overhead.default", "telemetry at the default configuration, decode CPU overhead",
-           "overhead", _path("default_overhead"), "%", ("<=", 0.01)),
-    Figure("overhead.full_debug",
-           "full debugging (memory tracking + traces, profiler 1 ms), decode CPU overhead",
-           "overhead", _path("full_debug_overhead"), "%", ("<=", 0.05)),
-    Figure("overhead.default_wall", "telemetry at the default configuration, decode step wall",
-           "overhead", _path("default_wall_overhead"), "%"),
-    Figure("overhead.full_debug_wall", "full debugging, decode step wall", "overhead",
-           _path("full_debug_wall_overhead"), "%"),
-    Figure("wrappers.counter", "metric wrapper: counter add / raw SDK", "overhead",
-           _path("wrappers", "counter_ratio"), "x", ("<=", 1.10)),
-    Figure("wrappers.histogram", "metric wrapper: histogram record / raw SDK", "overhead",
-           _path("wrappers", "histogram_ratio"), "x", ("<=", 1.10)),
-    Figure("wrappers.span", "span wrapper: op_span / raw SDK span", "library_api",
-           _path("op_span_vs_raw_ratio"), "x", ("<=", 1.10)),
-    Figure("library.no_sdk_us", "library API without SDK: added cost per call", "library_api",
-           _path("no_sdk_added_us"), "us", ("<=", 1.0)),
-    Figure("logging.vs_pjl", "log file throughput: ours / python-json-logger", "logging",
-           _path("ratio_vs_baseline", "ours"), "x", (">=", 2.0)),
-    Figure("logging.vs_structlog", "log file throughput: ours / structlog", "logging",
-           _ratio(_path("records_per_s", "ours"), _path("records_per_s", "structlog JSON")), "x"),
-    Figure("logging.rotation_stall", "worst rotation stall of the logging thread (CPU)",
-           "logging", _rotation_stall, "ms", ("<", 2.0)),
-    Figure("logging.rotation_wall", "worst logging call during a rotation (wall)", "logging",
-           _path("stall", "ours", "rotating_calls", "max_ms"), "ms"),
-    Figure("logging.noise_wall", "noise floor: worst call, rotation off (wall)", "logging",
-           _path("stall", "floor", "other_calls", "max_ms"), "ms"),
-    Figure("memory.traces", "memory tracking with traces (depth 16), decode CPU overhead vs pool",
-           "memory", _cpu_overhead("runtime", "traces16", "pool"), "%", ("<=", 0.05)),
-    Figure("memory.tracking", "memory tracking, decode CPU overhead vs pool", "memory",
-           _cpu_overhead("runtime", "tracking", "pool"), "%"),
-    Figure("memory.heavy_traces", "memory tracking with traces, alloc-heavy step vs pool",
-           "memory", _cpu_overhead("alloc-heavy", "traces16", "pool"), "%"),
-    Figure("profiler.1ms", "profiler at 1 ms, decode CPU overhead", "profiler",
-           _profiler_cpu_overhead("profile 1 ms"), "%", ("<=", 0.02)),
-    Figure("profiler.1ms_wall", "profiler at 1 ms, decode step wall", "profiler",
-           _profiler_overhead("profile 1 ms"), "%"),
-    Figure("profiler.10ms", "profiler at 10 ms, decode CPU overhead", "profiler",
-           _profiler_cpu_overhead("profile 10 ms"), "%"),
-    Figure("errors.boundary_us", "error_boundary on the success path: added cost per call",
-           "errors", _path("decorated_overhead_us"), "us"),
-    Figure("shutdown.dead", "shutdown with a dead collector (worst)", "shutdown",
-           _path("dead_worst_s"), "s", ("<=", 2.0)),
-    Figure("shutdown.hanging", "shutdown with a hanging collector (worst)", "shutdown",
-           _path("hanging_worst_s"), "s"),
+    Figure(
+        "decode.vs_torch",
+        "decode: ours / torch eager (median tok/s, same run)",
+        "decode",
+        _path("ours_vs_torch"),
+        "x",
+        (">=", 1.0),
+    ),
+    Figure(
+        "decode.vs_bound",
+        "decode: ours / memory-bandwidth bound (best run of each)",
+        "decode",
+        _ratio(_path("ours_best_tok_s"), _path("bound_tok_s")),
+        "x",
+        (">=", 0.80),
+    ),
+    Figure(
+        "decode.ours_tok_s", "decode: ours, tok/s (median)", "decode", _path("ours_tok_s"), "rate"
+    ),
+    Figure(
+        "decode.ours_best_tok_s",
+        "decode: ours, best run, tok/s",
+        "decode",
+        _path("ours_best_tok_s"),
+        "rate",
+    ),
+    Figure(
+        "decode.torch_tok_s",
+        "decode: torch eager, tok/s (median)",
+        "decode",
+        _path("torch_eager_tok_s"),
+        "rate",
+    ),
+    Figure(
+        "decode.bound_tok_s",
+        "decode: bandwidth bound, tok/s",
+        "decode",
+        _path("bound_tok_s"),
+        "rate",
+    ),
+    Figure(
+        "decode.sdk_overhead",
+        "decode: SDK with a dropping exporter, cost per token",
+        "decode",
+        _path("telemetry_overhead"),
+        "%",
+        ("<=", 0.01),
+    ),
+    Figure(
+        "overhead.noise",
+        "noise floor: no telemetry vs no telemetry (A/A), CPU",
+        "overhead",
+        _path("noise_floor"),
+        "%",
+    ),
+    Figure(
+        "overhead.default",
+        "telemetry at the default configuration, decode CPU overhead",
+        "overhead",
+        _path("default_overhead"),
+        "%",
+        ("<=", 0.01),
+    ),
+    Figure(
+        "overhead.full_debug",
+        "full debugging (memory tracking + traces, profiler 1 ms), decode CPU overhead",
+        "overhead",
+        _path("full_debug_overhead"),
+        "%",
+        ("<=", 0.05),
+    ),
+    Figure(
+        "overhead.default_wall",
+        "telemetry at the default configuration, decode step wall",
+        "overhead",
+        _path("default_wall_overhead"),
+        "%",
+    ),
+    Figure(
+        "overhead.full_debug_wall",
+        "full debugging, decode step wall",
+        "overhead",
+        _path("full_debug_wall_overhead"),
+        "%",
+    ),
+    Figure(
+        "wrappers.counter",
+        "metric wrapper: counter add / raw SDK",
+        "overhead",
+        _path("wrappers", "counter_ratio"),
+        "x",
+        ("<=", 1.10),
+    ),
+    Figure(
+        "wrappers.histogram",
+        "metric wrapper: histogram record / raw SDK",
+        "overhead",
+        _path("wrappers", "histogram_ratio"),
+        "x",
+        ("<=", 1.10),
+    ),
+    Figure(
+        "wrappers.span",
+        "span wrapper: op_span / raw SDK span",
+        "library_api",
+        _path("op_span_vs_raw_ratio"),
+        "x",
+        ("<=", 1.10),
+    ),
+    Figure(
+        "library.no_sdk_us",
+        "library API without SDK: added cost per call",
+        "library_api",
+        _path("no_sdk_added_us"),
+        "us",
+        ("<=", 1.0),
+    ),
+    Figure(
+        "logging.vs_pjl",
+        "log file throughput: ours / python-json-logger",
+        "logging",
+        _path("ratio_vs_baseline", "ours"),
+        "x",
+        (">=", 2.0),
+    ),
+    Figure(
+        "logging.vs_structlog",
+        "log file throughput: ours / structlog",
+        "logging",
+        _ratio(_path("records_per_s", "ours"), _path("records_per_s", "structlog JSON")),
+        "x",
+    ),
+    Figure(
+        "logging.rotation_stall",
+        "worst rotation stall of the logging thread (CPU)",
+        "logging",
+        _rotation_stall,
+        "ms",
+        ("<", 2.0),
+    ),
+    Figure(
+        "logging.rotation_wall",
+        "worst logging call during a rotation (wall)",
+        "logging",
+        _path("stall", "ours", "rotating_calls", "max_ms"),
+        "ms",
+    ),
+    Figure(
+        "logging.noise_wall",
+        "noise floor: worst call, rotation off (wall)",
+        "logging",
+        _path("stall", "floor", "other_calls", "max_ms"),
+        "ms",
+    ),
+    Figure(
+        "memory.traces",
+        "memory tracking with traces (depth 16), decode CPU overhead vs pool",
+        "memory",
+        _cpu_overhead("runtime", "traces16", "pool"),
+        "%",
+        ("<=", 0.05),
+    ),
+    Figure(
+        "memory.tracking",
+        "memory tracking, decode CPU overhead vs pool",
+        "memory",
+        _cpu_overhead("runtime", "tracking", "pool"),
+        "%",
+    ),
+    Figure(
+        "memory.heavy_traces",
+        "memory tracking with traces, alloc-heavy step vs pool",
+        "memory",
+        _cpu_overhead("alloc-heavy", "traces16", "pool"),
+        "%",
+    ),
+    Figure(
+        "profiler.1ms",
+        "profiler at 1 ms, decode CPU overhead",
+        "profiler",
+        _profiler_cpu_overhead("profile 1 ms"),
+        "%",
+        ("<=", 0.02),
+    ),
+    Figure(
+        "profiler.1ms_wall",
+        "profiler at 1 ms, decode step wall",
+        "profiler",
+        _profiler_overhead("profile 1 ms"),
+        "%",
+    ),
+    Figure(
+        "profiler.10ms",
+        "profiler at 10 ms, decode CPU overhead",
+        "profiler",
+        _profiler_cpu_overhead("profile 10 ms"),
+        "%",
+    ),
+    Figure(
+        "errors.boundary_us",
+        "error_boundary on the success path: added cost per call",
+        "errors",
+        _path("decorated_overhead_us"),
+        "us",
+    ),
+    Figure(
+        "shutdown.dead",
+        "shutdown with a dead collector (worst)",
+        "shutdown",
+        _path("dead_worst_s"),
+        "s",
+        ("<=", 2.0),
+    ),
+    Figure(
+        "shutdown.hanging",
+        "shutdown with a hanging collector (worst)",
+        "shutdown",
+        _path("hanging_worst_s"),
+        "s",
+    ),
 )
 
 
@@ -235,12 +448,20 @@ def machine_info() -> dict[str, Any]:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
         for line in out.splitlines():
             k, _, v = line.partition(":")
-            if k.strip() in {"Model name", "CPU(s)", "Thread(s) per core", "L2 cache", "L3 cache",
-                             "Hypervisor vendor"}:
+            if k.strip() in {
+                "Model name",
+                "CPU(s)",
+                "Thread(s) per core",
+                "L2 cache",
+                "L3 cache",
+                "Hypervisor vendor",
+            }:
                 cpu[k.strip()] = v.strip()
     blas = [
-        {k: d.get(k) for k in ("internal_api", "version", "architecture", "num_threads",
-                               "threading_layer")}
+        {
+            k: d.get(k)
+            for k in ("internal_api", "version", "architecture", "num_threads", "threading_layer")
+        }
         for d in threadpool_info()
         if d.get("user_api") == "blas"
     ]
@@ -271,8 +492,12 @@ with open(sys.argv[3], "w", encoding="utf-8") as f:
 
 
 # Benchmarks that take the BLAS thread count as an argument (the others get it by env).
-_THREAD_ARGS = {"decode": "--threads", "overhead": "--blas-threads", "memory": "--blas-threads",
-                "profiler": "--blas-threads"}
+_THREAD_ARGS = {
+    "decode": "--threads",
+    "overhead": "--blas-threads",
+    "memory": "--blas-threads",
+    "profiler": "--blas-threads",
+}
 _BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -304,8 +529,12 @@ def run_bench(
         try:
             proc = subprocess.run(
                 [sys.executable, "-c", _CHILD, bench.name, json.dumps(argv), str(out)],
-                cwd=ROOT, stdout=lf, stderr=subprocess.STDOUT, timeout=bench.timeout_s,
-                check=False, env=env,
+                cwd=ROOT,
+                stdout=lf,
+                stderr=subprocess.STDOUT,
+                timeout=bench.timeout_s,
+                check=False,
+                env=env,
             )
             err = None if proc.returncode == 0 else f"exit code {proc.returncode}"
         except subprocess.TimeoutExpired:
@@ -317,8 +546,12 @@ def run_bench(
     return json.loads(out.read_text(encoding="utf-8")), None, took
 
 
-def run(scale: str, only: Sequence[str] | None = None,
-        progress: Callable[[str], None] | None = None, blas_threads: int = 1) -> dict[str, Any]:
+def run(
+    scale: str,
+    only: Sequence[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+    blas_threads: int = 1,
+) -> dict[str, Any]:
     """Run the benchmarks (all, or ``only``) at ``scale``; the report as a JSON-able dict."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
@@ -326,9 +559,17 @@ def run(scale: str, only: Sequence[str] | None = None,
     unknown = [n for n in names if n not in BY_NAME]
     if unknown:
         raise ValueError(f"unknown benchmark(s) {unknown}; known: {list(BY_NAME)}")
-    report: dict[str, Any] = {"scale": scale, "blas_threads": blas_threads, "selected": names,
-                              "machine": machine_info(), "results": {}, "errors": {},
-                              "seconds": {}, "skipped": [], "argv": {}}
+    report: dict[str, Any] = {
+        "scale": scale,
+        "blas_threads": blas_threads,
+        "selected": names,
+        "machine": machine_info(),
+        "results": {},
+        "errors": {},
+        "seconds": {},
+        "skipped": [],
+        "argv": {},
+    }
     env = child_env(blas_threads)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="hyperion-bench-") as tmp:
@@ -362,10 +603,17 @@ def figures(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     for f in FIGURES:
         res = results.get(f.bench)
         value = f.get(res) if res is not None else None
-        rows.append({
-            "key": f.key, "label": f.label, "bench": f.bench, "value": value,
-            "shown": _fmt(value, f.fmt), "goal": _fmt_goal(f) or None, "met": f.met(value),
-        })
+        rows.append(
+            {
+                "key": f.key,
+                "label": f.label,
+                "bench": f.bench,
+                "value": value,
+                "shown": _fmt(value, f.fmt),
+                "goal": _fmt_goal(f) or None,
+                "met": f.met(value),
+            }
+        )
     return rows
 
 
@@ -381,8 +629,9 @@ def markdown(report: dict[str, Any]) -> str:
         met = {True: "yes", False: "**no**", None: ""}[row["met"]]
         lines.append(f"| {row['label']} | {row['shown']} | {row['goal'] or ''} | {met} |")
     m = report["machine"]
-    blas = ", ".join(f"{b['internal_api']} {b['version']}, {b['architecture']} kernels"
-                     for b in m["blas"])
+    blas = ", ".join(
+        f"{b['internal_api']} {b['version']}, {b['architecture']} kernels" for b in m["blas"]
+    )
     lines += [
         "",
         f"Machine: {m['cpu'].get('Model name', platform.processor())}, {m['nproc']} CPUs, "
@@ -392,7 +641,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{m['loadavg'][0]:.1f} at start, {report['loadavg_end'][0]:.1f} at end.",
         f"BLAS threads per benchmark: {report['blas_threads'] or 'library default'}. "
         f"Scale: {report['scale']}; took {report['total_s']:.0f} s ("
-        + ", ".join(f"{k} {v:.0f} s" for k, v in report["seconds"].items()) + ").",
+        + ", ".join(f"{k} {v:.0f} s" for k, v in report["seconds"].items())
+        + ").",
     ]
     for name, err in report["errors"].items():
         lines.append(f"\n{name} FAILED: {err}")

@@ -45,7 +45,9 @@ def main() -> None:
 
     perf = h.get_logger(h.LogCategory.PERFORMANCE)
     for step in range(120):  # ~25 KiB of records: enough for a rotation
-        perf.debug("decode step %d took %.2f ms", step, 1.25, extra={"step": step, "padding": "x" * 80})
+        perf.debug(
+            "decode step %d took %.2f ms", step, 1.25, extra={"step": step, "padding": "x" * 80}
+        )
 
     # Now to the console too; records made inside a span carry its trace and span ids.
     h.configure_logging(h.LogOutput.FILE | h.LogOutput.CONSOLE)

@@ -40,10 +40,15 @@ def handle_request(pool: h.MemoryPool, i: int, buggy: bool) -> float:
 
 def main() -> None:
     h.configure(log_outputs=("console",))
-    pool = h.init_memory(h.MemoryConfig(
-        track_allocations=True, track_stack_traces=True, check_corruption=True,
-        initial_pool_size=8 * MiB, max_pool_size=64 * MiB,
-    ))
+    pool = h.init_memory(
+        h.MemoryConfig(
+            track_allocations=True,
+            track_stack_traces=True,
+            check_corruption=True,
+            initial_pool_size=8 * MiB,
+            max_pool_size=64 * MiB,
+        )
+    )
 
     with leak_check(log=False) as scope:
         for i in range(40):
@@ -58,8 +63,10 @@ def main() -> None:
     print(h.get_allocation_trace(_cache[0]))
     stats = h.get_heap_stats()
     info = h.get_memory_debug_info()
-    print(f"heap: {stats.used_bytes / MiB:.1f} MiB used of {stats.pool_bytes / MiB:.1f} MiB, "
-          f"fragmentation {stats.fragmentation:.0%}; {info.active_allocations} live allocations")
+    print(
+        f"heap: {stats.used_bytes / MiB:.1f} MiB used of {stats.pool_bytes / MiB:.1f} MiB, "
+        f"fragmentation {stats.fragmentation:.0%}; {info.active_allocations} live allocations"
+    )
     assert "handle_request" in top.trace and top.count == 40
     print(f"canaries intact around the {h.check_memory_corruption()} live allocation(s)")
 
@@ -76,8 +83,10 @@ def main() -> None:
     with leak_check(log=False) as scope:
         gen = model.generate("Memory is", h.GenerationConfig(max_new_tokens=16, temperature=0))
     assert scope.report is not None
-    print(f"generate: {gen.usage.output_tokens} tokens, {pool.debug_info().total_allocations} pool "
-          f"allocations in all, {scope.report.total_count} left behind by the runtime")
+    print(
+        f"generate: {gen.usage.output_tokens} tokens, {pool.debug_info().total_allocations} pool "
+        f"allocations in all, {scope.report.total_count} left behind by the runtime"
+    )
     h.shutdown()
 
 

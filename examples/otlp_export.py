@@ -88,16 +88,21 @@ def main() -> None:
     with local_receiver() as endpoint:
         seconds, report = run(model_path, otlp_endpoint=endpoint, otlp_protocol="http/protobuf")
     assert report is not None
-    print(f"live receiver at {endpoint}: generation {seconds:.2f} s; requests received per signal: "
-          f"{dict(_Sink.received)}; lost {report.total_lost} item(s)")
+    print(
+        f"live receiver at {endpoint}: generation {seconds:.2f} s; requests received per signal: "
+        f"{dict(_Sink.received)}; lost {report.total_lost} item(s)"
+    )
     assert report.total_lost == 0 and set(_Sink.received) >= {"traces", "metrics", "logs"}
 
     dead = f"http://127.0.0.1:{free_port()}"
-    seconds, report = run(model_path, otlp_endpoint=dead, otlp_protocol="http/protobuf",
-                          shutdown_timeout_s=1.0)
+    seconds, report = run(
+        model_path, otlp_endpoint=dead, otlp_protocol="http/protobuf", shutdown_timeout_s=1.0
+    )
     assert report is not None
-    print(f"dead collector at {dead}: generation {seconds:.2f} s (exports run on background threads); shutdown took "
-          f"{report.duration_s:.2f} s and reports {report.lost} not delivered")
+    print(
+        f"dead collector at {dead}: generation {seconds:.2f} s (exports run on background threads); shutdown took "
+        f"{report.duration_s:.2f} s and reports {report.lost} not delivered"
+    )
     assert report.duration_s < 3.0
 
 

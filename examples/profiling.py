@@ -26,18 +26,25 @@ def main() -> None:
     h.configure(settings, log_outputs=("file", "otlp"))
     model = h.load_model(sys.argv[1] if len(sys.argv) > 1 else "builtin:tiny")
     config = h.GenerationConfig(max_new_tokens=32, temperature=0.0)
-    model.generate("Warm-up", h.GenerationConfig(max_new_tokens=2))  # first-call costs out of the way
+    model.generate(
+        "Warm-up", h.GenerationConfig(max_new_tokens=2)
+    )  # first-call costs out of the way
 
     # The guide's sequence: configure, start, run, stop, save.
-    h.init_profiler(h.ProfilerConfig(track_functions=True, track_memory=True, track_cache=True,
-                                     sample_interval_ms=1))
+    h.init_profiler(
+        h.ProfilerConfig(
+            track_functions=True, track_memory=True, track_cache=True, sample_interval_ms=1
+        )
+    )
     h.start_profiling()
     gen = model.generate("def fibonacci(n):", config)
     profile = h.stop_profiling()
     chrome = h.save_profile(os.path.join(out, "profile.json"))  # Perfetto / chrome://tracing
     h.save_profile(os.path.join(out, "profile.speedscope.json"))  # https://www.speedscope.app
-    print(f"{gen.usage.output_tokens} tokens at {gen.timings.tokens_per_s:.0f} tok/s; "
-          f"{len(profile.samples)} samples, {len(profile.ops)} ops -> {chrome}")
+    print(
+        f"{gen.usage.output_tokens} tokens at {gen.timings.tokens_per_s:.0f} tok/s; "
+        f"{len(profile.samples)} samples, {len(profile.ops)} ops -> {chrome}"
+    )
 
     print(h.get_hotspots(top=5))
     report = h.analyze_bottlenecks(model)  # uses the ops of the profile just taken

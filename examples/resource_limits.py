@@ -31,12 +31,16 @@ def main(path: str = "builtin:tiny") -> int:
     out = model.generate(prompt, GenerationConfig(max_new_tokens=24, temperature=0))
     usage = get_resource_usage(model)
     print(f"generated {len(out.token_ids)} tokens in {out.timings.total_s:.2f} s: {out.text!r}")
-    print(f"limits:   cpu {limits.max_cpu_percent} %, memory {limits.max_memory_mb:.0f} MiB, "
-          f"threads {limits.max_threads}")
-    print(f"usage:    cpu {usage.cpu_percent:.0f} % over {usage.cpu_interval_s:.2f} s "
-          f"(throttled {usage.throttle_s:.2f} s), rss {usage.rss_mb:.0f} MiB, "
-          f"uss {usage.uss_mb or 0:.0f} MiB, threads {usage.threads}, fds {usage.open_fds}, "
-          f"blas threads {usage.blas_threads}")
+    print(
+        f"limits:   cpu {limits.max_cpu_percent} %, memory {limits.max_memory_mb:.0f} MiB, "
+        f"threads {limits.max_threads}"
+    )
+    print(
+        f"usage:    cpu {usage.cpu_percent:.0f} % over {usage.cpu_interval_s:.2f} s "
+        f"(throttled {usage.throttle_s:.2f} s), rss {usage.rss_mb:.0f} MiB, "
+        f"uss {usage.uss_mb or 0:.0f} MiB, threads {usage.threads}, fds {usage.open_fds}, "
+        f"blas threads {usage.blas_threads}"
+    )
 
     # A limit below what the process already holds: refused before the model does any work.
     set_resource_limits(model, ResourceLimits(max_memory_mb=usage.rss_mb / 2))

@@ -19,7 +19,9 @@ Shape = tuple[int, ...]
 
 
 class Allocator(Protocol):
-    def allocate(self, shape: Shape | int, dtype: npt.DTypeLike = np.float32) -> npt.NDArray[np.generic]:
+    def allocate(
+        self, shape: Shape | int, dtype: npt.DTypeLike = np.float32
+    ) -> npt.NDArray[np.generic]:
         """Return an uninitialised C-contiguous array of ``shape`` and ``dtype``."""
         ...
 
@@ -31,7 +33,9 @@ class Allocator(Protocol):
 class NumpyAllocator:
     """Plain numpy allocation; ``free`` leaves the array to the garbage collector."""
 
-    def allocate(self, shape: Shape | int, dtype: npt.DTypeLike = np.float32) -> npt.NDArray[np.generic]:
+    def allocate(
+        self, shape: Shape | int, dtype: npt.DTypeLike = np.float32
+    ) -> npt.NDArray[np.generic]:
         return np.empty(shape, dtype=dtype)
 
     def free(self, array: npt.NDArray[np.generic]) -> None:

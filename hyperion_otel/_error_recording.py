@@ -64,7 +64,9 @@ class _Pin:
 
 def set_exception_signal(value: str | ExceptionSignal | None) -> None:
     """Pin the exception signal (``configure()`` passes its setting); ``None`` reads env again."""
-    _Pin.signal = None if value is None else _parse(value if isinstance(value, str) else value.value)
+    _Pin.signal = (
+        None if value is None else _parse(value if isinstance(value, str) else value.value)
+    )
 
 
 def _parse(raw: str) -> ExceptionSignal:

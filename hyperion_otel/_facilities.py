@@ -78,7 +78,9 @@ def _profiler(settings: Settings) -> Undo:
     from hyperion_otel import profiler
 
     return profiler.start_from_settings(
-        settings.profiling, settings.profile_interval_ms, settings.profile_output,
+        settings.profiling,
+        settings.profile_interval_ms,
+        settings.profile_output,
         max_samples=settings.profile_max_samples,
     )
 
@@ -113,7 +115,14 @@ def _errors(settings: Settings) -> Undo:
 
 
 # Order matters: logging first so the others can log; undone in reverse.
-_FACILITIES: tuple[Callable[[Settings], Undo], ...] = (_logging, _errors, _memory, _profiler, _resources, _runtime)
+_FACILITIES: tuple[Callable[[Settings], Undo], ...] = (
+    _logging,
+    _errors,
+    _memory,
+    _profiler,
+    _resources,
+    _runtime,
+)
 
 
 def apply(settings: Settings) -> list[Undo]:

@@ -21,9 +21,24 @@ from opentelemetry.util._once import Once
 __all__ = ["GlobalsSnapshot", "snapshot"]
 
 _SIGNALS: dict[str, tuple[ModuleType, str, str, str]] = {
-    "traces": (_trace_module, "_TRACER_PROVIDER", "_TRACER_PROVIDER_SET_ONCE", "_PROXY_TRACER_PROVIDER"),
-    "metrics": (_metrics_internal, "_METER_PROVIDER", "_METER_PROVIDER_SET_ONCE", "_PROXY_METER_PROVIDER"),
-    "logs": (_logs_internal, "_LOGGER_PROVIDER", "_LOGGER_PROVIDER_SET_ONCE", "_PROXY_LOGGER_PROVIDER"),
+    "traces": (
+        _trace_module,
+        "_TRACER_PROVIDER",
+        "_TRACER_PROVIDER_SET_ONCE",
+        "_PROXY_TRACER_PROVIDER",
+    ),
+    "metrics": (
+        _metrics_internal,
+        "_METER_PROVIDER",
+        "_METER_PROVIDER_SET_ONCE",
+        "_PROXY_METER_PROVIDER",
+    ),
+    "logs": (
+        _logs_internal,
+        "_LOGGER_PROVIDER",
+        "_LOGGER_PROVIDER_SET_ONCE",
+        "_PROXY_LOGGER_PROVIDER",
+    ),
 }
 
 

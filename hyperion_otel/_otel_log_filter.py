@@ -44,9 +44,7 @@ class OTelLogRateLimit(logging.Filter):
     def install(self) -> Callable[[], None]:
         """Attach to every OTel SDK/exporter logger that exists now; return the undo."""
         names = [
-            name
-            for name in list(logging.root.manager.loggerDict)
-            if name.startswith(_PREFIXES)
+            name for name in list(logging.root.manager.loggerDict) if name.startswith(_PREFIXES)
         ]
         loggers = [logging.getLogger(n) for n in names]
         for lg in loggers:

@@ -31,7 +31,13 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-__all__ = ["FILE_NAMES", "JsonLinesFile", "OTLPJsonLogExporter", "OTLPJsonMetricExporter", "OTLPJsonSpanExporter"]
+__all__ = [
+    "FILE_NAMES",
+    "JsonLinesFile",
+    "OTLPJsonLogExporter",
+    "OTLPJsonMetricExporter",
+    "OTLPJsonSpanExporter",
+]
 
 FILE_NAMES = {"traces": "traces.jsonl", "metrics": "metrics.jsonl", "logs": "logs.jsonl"}
 

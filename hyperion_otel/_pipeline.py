@@ -102,7 +102,11 @@ class ExportStats:
             _log.warning(
                 "hyperion-otel: %s exporter %r failed to export %d %s (%s); "
                 "further failures are counted in %s and warned about at most once a minute",
-                self.signal, self.exporter, n, _UNITS[self.signal], error or "export returned failure",
+                self.signal,
+                self.exporter,
+                n,
+                _UNITS[self.signal],
+                error or "export returned failure",
                 semconv.METRIC_TELEMETRY_DROPPED,
             )
 
@@ -122,7 +126,9 @@ class ExportStats:
         # The drop counter must never raise into an exporter thread.
         with contextlib.suppress(Exception):
             _telemetry.counter(
-                semconv.METRIC_TELEMETRY_DROPPED, "{item}", "Telemetry items that could not be exported"
+                semconv.METRIC_TELEMETRY_DROPPED,
+                "{item}",
+                "Telemetry items that could not be exported",
             ).add(n, {semconv.HYPERION_SIGNAL: self.signal, "exporter": self.exporter})
 
 
@@ -188,7 +194,9 @@ class GuardedLogExporter(_Guard, LogRecordExporter):
         self.inner, self.stats = inner, stats
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        ok = self._guarded(len(batch), lambda: self.inner.export(batch), LogRecordExportResult.SUCCESS)
+        ok = self._guarded(
+            len(batch), lambda: self.inner.export(batch), LogRecordExportResult.SUCCESS
+        )
         return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
 
     def shutdown(self) -> None:
@@ -205,11 +213,15 @@ class GuardedMetricExporter(_Guard, MetricExporter):
         self._preferred_temporality = inner._preferred_temporality
         self._preferred_aggregation = inner._preferred_aggregation
 
-    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
         n = _count_points(metrics_data)
         self.stats.add_accepted(n)
         ok = self._guarded(
-            n, lambda: self.inner.export(metrics_data, timeout_millis=timeout_millis), MetricExportResult.SUCCESS
+            n,
+            lambda: self.inner.export(metrics_data, timeout_millis=timeout_millis),
+            MetricExportResult.SUCCESS,
         )
         return MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE
 
@@ -281,13 +293,17 @@ def _otlp_kwargs(settings: Settings, signal: str) -> dict[str, Any]:
 def _grpc_compression(name: str) -> Any:
     from grpc import Compression
 
-    return {"gzip": Compression.Gzip, "deflate": Compression.Deflate}.get(name, Compression.NoCompression)
+    return {"gzip": Compression.Gzip, "deflate": Compression.Deflate}.get(
+        name, Compression.NoCompression
+    )
 
 
 def _http_compression(name: str) -> Any:
     from opentelemetry.exporter.otlp.proto.http import Compression
 
-    return {"gzip": Compression.Gzip, "deflate": Compression.Deflate}.get(name, Compression.NoCompression)
+    return {"gzip": Compression.Gzip, "deflate": Compression.Deflate}.get(
+        name, Compression.NoCompression
+    )
 
 
 def build_exporter(settings: Settings, signal: str, name: str) -> Any:
@@ -295,10 +311,18 @@ def build_exporter(settings: Settings, signal: str, name: str) -> Any:
     if name == "otlp_file":
         max_bytes = int(settings.telemetry_file_max_mb * 1024 * 1024)
         path = f"{settings.output_dir}/{FILE_NAMES[signal]}"
-        cls = {"traces": OTLPJsonSpanExporter, "metrics": OTLPJsonMetricExporter, "logs": OTLPJsonLogExporter}
+        cls = {
+            "traces": OTLPJsonSpanExporter,
+            "metrics": OTLPJsonMetricExporter,
+            "logs": OTLPJsonLogExporter,
+        }
         return cls[signal](path, max_bytes)
     if name == "console":
-        return {"traces": ConsoleSpanExporter, "metrics": ConsoleMetricExporter, "logs": ConsoleLogRecordExporter}[signal]()
+        return {
+            "traces": ConsoleSpanExporter,
+            "metrics": ConsoleMetricExporter,
+            "logs": ConsoleLogRecordExporter,
+        }[signal]()
     kwargs = _otlp_kwargs(settings, signal)
     if settings.protocol_for(signal) == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GLog
@@ -311,7 +335,9 @@ def build_exporter(settings: Settings, signal: str, name: str) -> Any:
         if insecure is None:
             insecure = kwargs["endpoint"].startswith("http://")
         grpc_cls = {"traces": GSpan, "metrics": GMetric, "logs": GLog}[signal]
-        return grpc_cls(insecure=insecure, compression=_grpc_compression(settings.otlp_compression), **kwargs)
+        return grpc_cls(
+            insecure=insecure, compression=_grpc_compression(settings.otlp_compression), **kwargs
+        )
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HLog
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HMetric
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HSpan

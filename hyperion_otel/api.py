@@ -41,7 +41,9 @@ class op_span:  # noqa: N801 - used like a function: ``with op_span("tokenize"):
 
     def __init__(self, name: str, **attributes: _AttrValue) -> None:
         if not isinstance(name, str) or not name:
-            raise InvalidInputError(f"op name must be a non-empty string, got {name!r}", field="name")
+            raise InvalidInputError(
+                f"op name must be a non-empty string, got {name!r}", field="name"
+            )
         self._name = name
         self._attrs = attributes
         self._token: object = None
@@ -92,7 +94,9 @@ def traced_op(
     return decorate
 
 
-def record_tensor(name: str, array: Any, *, check_finite: bool = False, span: trace.Span | None = None) -> None:
+def record_tensor(
+    name: str, array: Any, *, check_finite: bool = False, span: trace.Span | None = None
+) -> None:
     """Add a ``hyperion.tensor`` event (name, shape, dtype, bytes) to the current span.
 
     ``check_finite=True`` also records whether every value is finite (reads the array).
@@ -122,7 +126,11 @@ def record_allocation(
     attrs: dict[str, _AttrValue] = dict(attributes or {})
     if site is not None:
         attrs[semconv.HYPERION_ALLOCATION_SITE] = site
-    _telemetry.counter(semconv.METRIC_LIBRARY_ALLOCATED, "By", "Bytes allocated by instrumented libraries").add(nbytes, attrs)
+    _telemetry.counter(
+        semconv.METRIC_LIBRARY_ALLOCATED, "By", "Bytes allocated by instrumented libraries"
+    ).add(nbytes, attrs)
     span = trace.get_current_span()
     if span.is_recording():
-        span.add_event(semconv.EVENT_ALLOCATION, {semconv.HYPERION_ALLOCATION_BYTES: nbytes, **attrs})
+        span.add_event(
+            semconv.EVENT_ALLOCATION, {semconv.HYPERION_ALLOCATION_BYTES: nbytes, **attrs}
+        )

@@ -157,7 +157,9 @@ def _describe(resource: object) -> str:
     return text if len(text) <= _MAX_REPR else text[: _MAX_REPR - 3] + "..."
 
 
-def _record_failure(exc: Exception, resource: object, func: Callable[[Any], object]) -> HyperionError:
+def _record_failure(
+    exc: Exception, resource: object, func: Callable[[Any], object]
+) -> HyperionError:
     name = "close" if func is _call_close else getattr(func, "__qualname__", repr(func))
     return record_error(
         exc,

@@ -112,7 +112,9 @@ class Telemetry:
         """
         fresh = ProcessResourceDetector().detect()
         for signal, provider in (
-            ("traces", self.tracer_provider), ("metrics", self.meter_provider), ("logs", self.logger_provider)
+            ("traces", self.tracer_provider),
+            ("metrics", self.meter_provider),
+            ("logs", self.logger_provider),
         ):
             update = getattr(provider, "_update_resource", None)
             if signal in self.owned and update is not None:
@@ -125,7 +127,10 @@ class Telemetry:
         # Called by multiprocessing in a forked worker, after it cleared the finalizers it
         # inherited; the worker's exit runs this finalizer before os._exit.
         multiprocessing.util.Finalize(
-            self, Telemetry.force_flush, args=(self, self.settings.shutdown_timeout_s), exitpriority=10
+            self,
+            Telemetry.force_flush,
+            args=(self, self.settings.shutdown_timeout_s),
+            exitpriority=10,
         )
 
     def force_flush(self, timeout_s: float | None = None) -> bool:
@@ -152,7 +157,10 @@ class Telemetry:
                 # (pool usage, process metrics) are exported with their final values.
                 mp = self.meter_provider
                 flush_ms = self.settings.shutdown_timeout_s * _FLUSH_SHARE * 1000
-                _wait(_start_all([lambda: mp.force_flush(timeout_millis=flush_ms)]), start + flush_ms / 1000)
+                _wait(
+                    _start_all([lambda: mp.force_flush(timeout_millis=flush_ms)]),
+                    start + flush_ms / 1000,
+                )
             for undo in reversed(self._undo):
                 _safely(undo)
             self._undo.clear()
@@ -238,7 +246,8 @@ def _report_loss(report: ShutdownReport, stats: list[ExportStats]) -> None:
     message = (
         f"hyperion-otel: shutdown took {report.duration_s:.2f}s"
         + (" (time budget reached)" if report.timed_out else "")
-        + "; not delivered: " + "; ".join(parts)
+        + "; not delivered: "
+        + "; ".join(parts)
     )
     _log.warning(message)
     if not _logs_to_stderr(_log):
@@ -267,8 +276,12 @@ def build_resource(settings: Settings) -> Resource:
     if not service:
         service = "hyperion-otel"
         attrs["service.version"] = __version__
-    resource = _DEFAULT_RESOURCE.merge(ProcessResourceDetector().detect()).merge(OsResourceDetector().detect())
-    return resource.merge(Resource({**attrs, **settings.resource_attributes, "service.name": service}))
+    resource = _DEFAULT_RESOURCE.merge(ProcessResourceDetector().detect()).merge(
+        OsResourceDetector().detect()
+    )
+    return resource.merge(
+        Resource({**attrs, **settings.resource_attributes, "service.name": service})
+    )
 
 
 _G = TypeVar("_G", GuardedSpanExporter, GuardedMetricExporter, GuardedLogExporter)
@@ -311,7 +324,9 @@ def _install(tel: Telemetry) -> None:
             )
             for name in settings.exporters_for("metrics")
         ]
-        tel.meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
+        tel.meter_provider = MeterProvider(
+            resource=resource, metric_readers=readers, shutdown_on_exit=False
+        )
         tel.owned.add("metrics")
 
     current_lp = _logs.get_logger_provider()

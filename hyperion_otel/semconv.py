@@ -46,10 +46,37 @@ METRIC_GEN_AI_CLIENT_OPERATION_DURATION: Final = "gen_ai.client.operation.durati
 BUCKETS_TOKEN_USAGE: Final = tuple(float(4**i) for i in range(14))  # 1, 4, 16, ... 67108864
 BUCKETS_REQUEST_DURATION: Final = tuple(0.01 * 2**i for i in range(14))  # 0.01 ... 81.92
 BUCKETS_TIME_TO_FIRST_TOKEN: Final = (
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
 )
 BUCKETS_TIME_PER_OUTPUT_TOKEN: Final = (
-    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
 )
 
 # Opt-in switch for prompt/output text in telemetry (GenAI instrumentations share it).

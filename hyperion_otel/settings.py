@@ -59,7 +59,9 @@ def _choice(allowed: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
-def _number(lo: float, hi: float = math.inf, *, integer: bool = False, optional: bool = False) -> Callable[[str], Any]:
+def _number(
+    lo: float, hi: float = math.inf, *, integer: bool = False, optional: bool = False
+) -> Callable[[str], Any]:
     kind = "an integer" if integer else "a number"
     upper = "" if hi == math.inf else f" and <= {hi:g}"
     expected = f"{kind} >= {lo:g}{upper}" + (", or empty for no limit" if optional else "")
@@ -97,7 +99,9 @@ def _url(text: str) -> str | None:
     return t
 
 
-def _list(allowed: tuple[str, ...], *, keywords: Mapping[str, tuple[str, ...]] | None = None) -> Callable[[str], frozenset[str]]:
+def _list(
+    allowed: tuple[str, ...], *, keywords: Mapping[str, tuple[str, ...]] | None = None
+) -> Callable[[str], frozenset[str]]:
     extra = keywords or {}
 
     def parse(text: str) -> frozenset[str]:
@@ -152,7 +156,16 @@ class EnvVar:
     secret: bool = False
 
 
-def _v(name: str, fld: str, parse: Callable[[str], Any], default_doc: str, allowed: str, doc: str, *, secret: bool = False) -> EnvVar:
+def _v(
+    name: str,
+    fld: str,
+    parse: Callable[[str], Any],
+    default_doc: str,
+    allowed: str,
+    doc: str,
+    *,
+    secret: bool = False,
+) -> EnvVar:
     return EnvVar(name, fld, parse, default_doc, allowed, doc, secret)
 
 
@@ -161,58 +174,419 @@ _BOOLS = "true, false (also 1/0, yes/no, on/off)"
 
 ENV_VARS: Final[tuple[EnvVar, ...]] = (
     # --- Hyperion facilities ---------------------------------------------------------------
-    _v("HYPERION_OUTPUT_DIR", "output_dir", _text, "hyperion-output", "a directory path", "Local output: OTLP-JSON telemetry files, default log file, profiles"),
-    _v("HYPERION_LOG_LEVEL", "log_level", _choice(LOG_LEVELS), "info", ", ".join(LOG_LEVELS), "Minimum level of the `hyperion` loggers"),
-    _v("HYPERION_LOG_OUTPUT", "log_outputs", _list(LOG_OUTPUTS), "console,file,otlp", "comma list of console, file, otlp", "Where log records go (otlp: to the logs exporter)"),
-    _v("HYPERION_LOG_FILE", "log_file", _text, "<output dir>/hyperion.log", "a file path", "Path of the rotating JSON log file"),
-    _v("HYPERION_LOG_FORMAT", "log_format", _choice(LOG_FORMATS), "json", "json, text", "Format of the log file"),
-    _v("HYPERION_LOG_CONSOLE_FORMAT", "log_console_format", _choice(LOG_FORMATS), "text", "json, text", "Format of console log lines"),
-    _v("HYPERION_LOG_CATEGORIES", "log_categories", _list(LOG_CATEGORIES, keywords={"all": LOG_CATEGORIES, "none": ()}), "all", "comma list of memory, performance, model (or all, none)", "Categories whose records are logged"),
-    _v("HYPERION_LOG_MAX_SIZE_MB", "log_max_size_mb", _number(0.001, 1e6), "10", "a number > 0", "Rotate the log file past this size"),
-    _v("HYPERION_LOG_MAX_FILES", "log_max_files", _number(1, 1000, integer=True), "5", "an integer 1..1000", "Rotated files kept (the oldest is deleted)"),
-    _v("HYPERION_LOG_COMPRESS", "log_compress", _bool, "true", _BOOLS, "Gzip rotated files (on a background thread)"),
-    _v("HYPERION_MEMORY_TRACKING", "memory_tracking", _bool, "false", _BOOLS, "Track every pool allocation (size, shape, site, span)"),
-    _v("HYPERION_MEMORY_STACK_TRACES", "memory_stack_traces", _bool, "false", _BOOLS, "Keep a stack trace per tracked allocation"),
-    _v("HYPERION_MEMORY_STACK_DEPTH", "memory_stack_depth", _number(1, 256, integer=True), "16", "an integer 1..256", "Frames kept per allocation stack"),
-    _v("HYPERION_MEMORY_GUARD_PAGES", "memory_guard_pages", _bool, "false", _BOOLS, "Debug allocator: a PROT_NONE page after every allocation"),
-    _v("HYPERION_MEMORY_CHECK_CORRUPTION", "memory_check_corruption", _bool, "false", _BOOLS, "Canary bytes around every allocation, checked at free"),
-    _v("HYPERION_MEMORY_POOL_INITIAL_MB", "memory_pool_initial_mb", _number(0.0, 1e7), "16", "a number >= 0", "Pool memory reserved up front"),
-    _v("HYPERION_MEMORY_POOL_MAX_MB", "memory_pool_max_mb", _number(0.001, 1e7, optional=True), "none (no limit)", "a number > 0, or empty/none for no limit", "Pool budget; past it allocation raises HyperionMemoryError"),
-    _v("HYPERION_PROFILING", "profiling", _bool, "false", _BOOLS, "Run the sampling profiler from configure() to shutdown()"),
-    _v("HYPERION_PROFILE_INTERVAL_MS", "profile_interval_ms", _number(0.05, 10000), "1", "a number 0.05..10000", "Sampling interval"),
-    _v("HYPERION_PROFILE_OUTPUT", "profile_output", _text, "none", "a file path (*.json Chrome trace, *.speedscope.json)", "Where the profile is saved at shutdown"),
-    _v("HYPERION_PROFILE_MAX_SAMPLES", "profile_max_samples", _number(1, 10**8, integer=True), "200000", "an integer >= 1", "Bound of the profiler's sample and event buffers"),
-    _v("HYPERION_MAX_CPU_PERCENT", "max_cpu_percent", _number(1, 100 * 1024, optional=True), "none", "a number >= 1 (100 = one core), or none", "CPU share the model may use"),
-    _v("HYPERION_MAX_MEMORY_MB", "max_memory_mb", _number(1, 1e8, optional=True), "none", "a number >= 1, or none", "Memory budget of the model (pool and RSS)"),
-    _v("HYPERION_MAX_THREADS", "max_threads", _number(1, 4096, integer=True, optional=True), "none", "an integer >= 1, or none", "BLAS/OpenMP threads while the model runs"),
-    _v("HYPERION_GENERATION_DEBUG", "generation_debug", _bool, "false", _BOOLS, "Log top candidates of every sampling step; a span per decode step"),
-    _v("HYPERION_SHUTDOWN_TIMEOUT_S", "shutdown_timeout_s", _number(0.0, 3600), "2", "a number of seconds >= 0", "Time shutdown() may take in all (flush and export)"),
-    _v("HYPERION_TELEMETRY_FILE_MAX_MB", "telemetry_file_max_mb", _number(0.001, 1e6), "100", "a number > 0", "Size bound per local OTLP-JSON file (one rotated copy kept)"),
+    _v(
+        "HYPERION_OUTPUT_DIR",
+        "output_dir",
+        _text,
+        "hyperion-output",
+        "a directory path",
+        "Local output: OTLP-JSON telemetry files, default log file, profiles",
+    ),
+    _v(
+        "HYPERION_LOG_LEVEL",
+        "log_level",
+        _choice(LOG_LEVELS),
+        "info",
+        ", ".join(LOG_LEVELS),
+        "Minimum level of the `hyperion` loggers",
+    ),
+    _v(
+        "HYPERION_LOG_OUTPUT",
+        "log_outputs",
+        _list(LOG_OUTPUTS),
+        "console,file,otlp",
+        "comma list of console, file, otlp",
+        "Where log records go (otlp: to the logs exporter)",
+    ),
+    _v(
+        "HYPERION_LOG_FILE",
+        "log_file",
+        _text,
+        "<output dir>/hyperion.log",
+        "a file path",
+        "Path of the rotating JSON log file",
+    ),
+    _v(
+        "HYPERION_LOG_FORMAT",
+        "log_format",
+        _choice(LOG_FORMATS),
+        "json",
+        "json, text",
+        "Format of the log file",
+    ),
+    _v(
+        "HYPERION_LOG_CONSOLE_FORMAT",
+        "log_console_format",
+        _choice(LOG_FORMATS),
+        "text",
+        "json, text",
+        "Format of console log lines",
+    ),
+    _v(
+        "HYPERION_LOG_CATEGORIES",
+        "log_categories",
+        _list(LOG_CATEGORIES, keywords={"all": LOG_CATEGORIES, "none": ()}),
+        "all",
+        "comma list of memory, performance, model (or all, none)",
+        "Categories whose records are logged",
+    ),
+    _v(
+        "HYPERION_LOG_MAX_SIZE_MB",
+        "log_max_size_mb",
+        _number(0.001, 1e6),
+        "10",
+        "a number > 0",
+        "Rotate the log file past this size",
+    ),
+    _v(
+        "HYPERION_LOG_MAX_FILES",
+        "log_max_files",
+        _number(1, 1000, integer=True),
+        "5",
+        "an integer 1..1000",
+        "Rotated files kept (the oldest is deleted)",
+    ),
+    _v(
+        "HYPERION_LOG_COMPRESS",
+        "log_compress",
+        _bool,
+        "true",
+        _BOOLS,
+        "Gzip rotated files (on a background thread)",
+    ),
+    _v(
+        "HYPERION_MEMORY_TRACKING",
+        "memory_tracking",
+        _bool,
+        "false",
+        _BOOLS,
+        "Track every pool allocation (size, shape, site, span)",
+    ),
+    _v(
+        "HYPERION_MEMORY_STACK_TRACES",
+        "memory_stack_traces",
+        _bool,
+        "false",
+        _BOOLS,
+        "Keep a stack trace per tracked allocation",
+    ),
+    _v(
+        "HYPERION_MEMORY_STACK_DEPTH",
+        "memory_stack_depth",
+        _number(1, 256, integer=True),
+        "16",
+        "an integer 1..256",
+        "Frames kept per allocation stack",
+    ),
+    _v(
+        "HYPERION_MEMORY_GUARD_PAGES",
+        "memory_guard_pages",
+        _bool,
+        "false",
+        _BOOLS,
+        "Debug allocator: a PROT_NONE page after every allocation",
+    ),
+    _v(
+        "HYPERION_MEMORY_CHECK_CORRUPTION",
+        "memory_check_corruption",
+        _bool,
+        "false",
+        _BOOLS,
+        "Canary bytes around every allocation, checked at free",
+    ),
+    _v(
+        "HYPERION_MEMORY_POOL_INITIAL_MB",
+        "memory_pool_initial_mb",
+        _number(0.0, 1e7),
+        "16",
+        "a number >= 0",
+        "Pool memory reserved up front",
+    ),
+    _v(
+        "HYPERION_MEMORY_POOL_MAX_MB",
+        "memory_pool_max_mb",
+        _number(0.001, 1e7, optional=True),
+        "none (no limit)",
+        "a number > 0, or empty/none for no limit",
+        "Pool budget; past it allocation raises HyperionMemoryError",
+    ),
+    _v(
+        "HYPERION_PROFILING",
+        "profiling",
+        _bool,
+        "false",
+        _BOOLS,
+        "Run the sampling profiler from configure() to shutdown()",
+    ),
+    _v(
+        "HYPERION_PROFILE_INTERVAL_MS",
+        "profile_interval_ms",
+        _number(0.05, 10000),
+        "1",
+        "a number 0.05..10000",
+        "Sampling interval",
+    ),
+    _v(
+        "HYPERION_PROFILE_OUTPUT",
+        "profile_output",
+        _text,
+        "none",
+        "a file path (*.json Chrome trace, *.speedscope.json)",
+        "Where the profile is saved at shutdown",
+    ),
+    _v(
+        "HYPERION_PROFILE_MAX_SAMPLES",
+        "profile_max_samples",
+        _number(1, 10**8, integer=True),
+        "200000",
+        "an integer >= 1",
+        "Bound of the profiler's sample and event buffers",
+    ),
+    _v(
+        "HYPERION_MAX_CPU_PERCENT",
+        "max_cpu_percent",
+        _number(1, 100 * 1024, optional=True),
+        "none",
+        "a number >= 1 (100 = one core), or none",
+        "CPU share the model may use",
+    ),
+    _v(
+        "HYPERION_MAX_MEMORY_MB",
+        "max_memory_mb",
+        _number(1, 1e8, optional=True),
+        "none",
+        "a number >= 1, or none",
+        "Memory budget of the model (pool and RSS)",
+    ),
+    _v(
+        "HYPERION_MAX_THREADS",
+        "max_threads",
+        _number(1, 4096, integer=True, optional=True),
+        "none",
+        "an integer >= 1, or none",
+        "BLAS/OpenMP threads while the model runs",
+    ),
+    _v(
+        "HYPERION_GENERATION_DEBUG",
+        "generation_debug",
+        _bool,
+        "false",
+        _BOOLS,
+        "Log top candidates of every sampling step; a span per decode step",
+    ),
+    _v(
+        "HYPERION_SHUTDOWN_TIMEOUT_S",
+        "shutdown_timeout_s",
+        _number(0.0, 3600),
+        "2",
+        "a number of seconds >= 0",
+        "Time shutdown() may take in all (flush and export)",
+    ),
+    _v(
+        "HYPERION_TELEMETRY_FILE_MAX_MB",
+        "telemetry_file_max_mb",
+        _number(0.001, 1e6),
+        "100",
+        "a number > 0",
+        "Size bound per local OTLP-JSON file (one rotated copy kept)",
+    ),
     # --- OpenTelemetry ---------------------------------------------------------------------
-    _v("OTEL_SDK_DISABLED", "sdk_disabled", _bool, "false", _BOOLS, "Disable the SDK: every signal becomes a no-op"),
-    _v("OTEL_SERVICE_NAME", "service_name", _text, "hyperion-otel", "a string", "service.name resource attribute"),
-    _v("OTEL_RESOURCE_ATTRIBUTES", "resource_attributes", _key_values, "none", "comma list of key=value (percent-encoded)", "Extra resource attributes"),
-    _v("OTEL_TRACES_EXPORTER", "traces_exporter", _exporters, "otlp_file, or otlp when an endpoint is set", "comma list of otlp, console, otlp_file, none", "Span exporters"),
-    _v("OTEL_METRICS_EXPORTER", "metrics_exporter", _exporters, "otlp_file, or otlp when an endpoint is set", "comma list of otlp, console, otlp_file, none", "Metric exporters"),
-    _v("OTEL_LOGS_EXPORTER", "logs_exporter", _exporters, "otlp_file, or otlp when an endpoint is set", "comma list of otlp, console, otlp_file, none", "Log record exporters"),
-    _v("OTEL_EXPORTER_OTLP_ENDPOINT", "otlp_endpoint", _url, "none (http://localhost:4317 grpc, :4318 http)", "a URL", "OTLP endpoint for all signals (HTTP appends /v1/<signal>)"),
-    _v("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "otlp_traces_endpoint", _url, "none", "a URL (used as is)", "OTLP endpoint for spans"),
-    _v("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "otlp_metrics_endpoint", _url, "none", "a URL (used as is)", "OTLP endpoint for metrics"),
-    _v("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "otlp_logs_endpoint", _url, "none", "a URL (used as is)", "OTLP endpoint for logs"),
-    _v("OTEL_EXPORTER_OTLP_PROTOCOL", "otlp_protocol", _choice(PROTOCOLS), "grpc", "grpc, http/protobuf", "OTLP transport for all signals"),
-    _v("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "otlp_traces_protocol", _choice(PROTOCOLS), "none (general protocol)", "grpc, http/protobuf", "OTLP transport for spans"),
-    _v("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "otlp_metrics_protocol", _choice(PROTOCOLS), "none (general protocol)", "grpc, http/protobuf", "OTLP transport for metrics"),
-    _v("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "otlp_logs_protocol", _choice(PROTOCOLS), "none (general protocol)", "grpc, http/protobuf", "OTLP transport for logs"),
-    _v("OTEL_EXPORTER_OTLP_HEADERS", "otlp_headers", _key_values, "none", "comma list of key=value", "Headers sent with every OTLP request (masked in output)", secret=True),
-    _v("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "otlp_traces_headers", _key_values, "none", "comma list of key=value", "Headers for span export", secret=True),
-    _v("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "otlp_metrics_headers", _key_values, "none", "comma list of key=value", "Headers for metric export", secret=True),
-    _v("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "otlp_logs_headers", _key_values, "none", "comma list of key=value", "Headers for log export", secret=True),
-    _v("OTEL_EXPORTER_OTLP_TIMEOUT", "otlp_timeout_s", _number(0.001, 3600), "10", "seconds > 0 (the Python SDK reads seconds)", "Timeout of one OTLP export request"),
-    _v("OTEL_EXPORTER_OTLP_COMPRESSION", "otlp_compression", _choice(COMPRESSIONS), "none", "gzip, deflate, none", "OTLP payload compression"),
-    _v("OTEL_EXPORTER_OTLP_INSECURE", "otlp_insecure", _bool, "false (true for http:// endpoints)", _BOOLS, "gRPC without TLS"),
-    _v("OTEL_METRIC_EXPORT_INTERVAL", "metric_export_interval_ms", _number(1, 86_400_000), "60000", "milliseconds >= 1", "Interval between metric exports"),
-    _v("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "capture_message_content", _bool, "false", _BOOLS, "Put prompt and output text into telemetry"),
-    _v("OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN", "exception_signal", _choice(EXCEPTION_SIGNALS), "none (log record and span event)", "logs, logs/dup", "How exceptions are recorded: logs only, or logs plus span event"),
+    _v(
+        "OTEL_SDK_DISABLED",
+        "sdk_disabled",
+        _bool,
+        "false",
+        _BOOLS,
+        "Disable the SDK: every signal becomes a no-op",
+    ),
+    _v(
+        "OTEL_SERVICE_NAME",
+        "service_name",
+        _text,
+        "hyperion-otel",
+        "a string",
+        "service.name resource attribute",
+    ),
+    _v(
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "resource_attributes",
+        _key_values,
+        "none",
+        "comma list of key=value (percent-encoded)",
+        "Extra resource attributes",
+    ),
+    _v(
+        "OTEL_TRACES_EXPORTER",
+        "traces_exporter",
+        _exporters,
+        "otlp_file, or otlp when an endpoint is set",
+        "comma list of otlp, console, otlp_file, none",
+        "Span exporters",
+    ),
+    _v(
+        "OTEL_METRICS_EXPORTER",
+        "metrics_exporter",
+        _exporters,
+        "otlp_file, or otlp when an endpoint is set",
+        "comma list of otlp, console, otlp_file, none",
+        "Metric exporters",
+    ),
+    _v(
+        "OTEL_LOGS_EXPORTER",
+        "logs_exporter",
+        _exporters,
+        "otlp_file, or otlp when an endpoint is set",
+        "comma list of otlp, console, otlp_file, none",
+        "Log record exporters",
+    ),
+    _v(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "otlp_endpoint",
+        _url,
+        "none (http://localhost:4317 grpc, :4318 http)",
+        "a URL",
+        "OTLP endpoint for all signals (HTTP appends /v1/<signal>)",
+    ),
+    _v(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "otlp_traces_endpoint",
+        _url,
+        "none",
+        "a URL (used as is)",
+        "OTLP endpoint for spans",
+    ),
+    _v(
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        "otlp_metrics_endpoint",
+        _url,
+        "none",
+        "a URL (used as is)",
+        "OTLP endpoint for metrics",
+    ),
+    _v(
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+        "otlp_logs_endpoint",
+        _url,
+        "none",
+        "a URL (used as is)",
+        "OTLP endpoint for logs",
+    ),
+    _v(
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "otlp_protocol",
+        _choice(PROTOCOLS),
+        "grpc",
+        "grpc, http/protobuf",
+        "OTLP transport for all signals",
+    ),
+    _v(
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "otlp_traces_protocol",
+        _choice(PROTOCOLS),
+        "none (general protocol)",
+        "grpc, http/protobuf",
+        "OTLP transport for spans",
+    ),
+    _v(
+        "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+        "otlp_metrics_protocol",
+        _choice(PROTOCOLS),
+        "none (general protocol)",
+        "grpc, http/protobuf",
+        "OTLP transport for metrics",
+    ),
+    _v(
+        "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+        "otlp_logs_protocol",
+        _choice(PROTOCOLS),
+        "none (general protocol)",
+        "grpc, http/protobuf",
+        "OTLP transport for logs",
+    ),
+    _v(
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "otlp_headers",
+        _key_values,
+        "none",
+        "comma list of key=value",
+        "Headers sent with every OTLP request (masked in output)",
+        secret=True,
+    ),
+    _v(
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        "otlp_traces_headers",
+        _key_values,
+        "none",
+        "comma list of key=value",
+        "Headers for span export",
+        secret=True,
+    ),
+    _v(
+        "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+        "otlp_metrics_headers",
+        _key_values,
+        "none",
+        "comma list of key=value",
+        "Headers for metric export",
+        secret=True,
+    ),
+    _v(
+        "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+        "otlp_logs_headers",
+        _key_values,
+        "none",
+        "comma list of key=value",
+        "Headers for log export",
+        secret=True,
+    ),
+    _v(
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        "otlp_timeout_s",
+        _number(0.001, 3600),
+        "10",
+        "seconds > 0 (the Python SDK reads seconds)",
+        "Timeout of one OTLP export request",
+    ),
+    _v(
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+        "otlp_compression",
+        _choice(COMPRESSIONS),
+        "none",
+        "gzip, deflate, none",
+        "OTLP payload compression",
+    ),
+    _v(
+        "OTEL_EXPORTER_OTLP_INSECURE",
+        "otlp_insecure",
+        _bool,
+        "false (true for http:// endpoints)",
+        _BOOLS,
+        "gRPC without TLS",
+    ),
+    _v(
+        "OTEL_METRIC_EXPORT_INTERVAL",
+        "metric_export_interval_ms",
+        _number(1, 86_400_000),
+        "60000",
+        "milliseconds >= 1",
+        "Interval between metric exports",
+    ),
+    _v(
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+        "capture_message_content",
+        _bool,
+        "false",
+        _BOOLS,
+        "Put prompt and output text into telemetry",
+    ),
+    _v(
+        "OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN",
+        "exception_signal",
+        _choice(EXCEPTION_SIGNALS),
+        "none (log record and span event)",
+        "logs, logs/dup",
+        "How exceptions are recorded: logs only, or logs plus span event",
+    ),
 )
 
 _BY_FIELD: Final = {v.field: v for v in ENV_VARS}
@@ -455,16 +829,24 @@ def _validate_field(name: str, value: Any) -> Any:
     elif isinstance(value, Mapping):
         _validate_mapping(name, value)
         return dict(value)
-    elif isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+    elif isinstance(value, str) or (
+        isinstance(value, (int, float)) and not isinstance(value, bool)
+    ):
         text = str(value)
     else:
-        raise ConfigError(f"setting {name}={value!r} is not valid: expected {var.allowed}", setting=name)
+        raise ConfigError(
+            f"setting {name}={value!r} is not valid: expected {var.allowed}", setting=name
+        )
     try:
         parsed = var.parse(text)
     except ValueError as exc:
-        raise ConfigError(f"setting {name}={value!r} is not valid: expected {exc}", setting=name) from None
+        raise ConfigError(
+            f"setting {name}={value!r} is not valid: expected {exc}", setting=name
+        ) from None
     if isinstance(value, bool) != isinstance(parsed, bool):
-        raise ConfigError(f"setting {name}={value!r} is not valid: expected {var.allowed}", setting=name)
+        raise ConfigError(
+            f"setting {name}={value!r} is not valid: expected {var.allowed}", setting=name
+        )
     return parsed
 
 

@@ -201,7 +201,10 @@ _GENERATION_RULES: Final[dict[str, tuple[Callable[[Any], bool], str]]] = {
         lambda v: v is None or _nonneg_int(v),
         "an integer >= 0 or None (0 and None disable top-k)",
     ),
-    "top_p": (lambda v: v is None or (_is_real(v) and 0 < float(v) <= 1), "a number in (0, 1] or None"),
+    "top_p": (
+        lambda v: v is None or (_is_real(v) and 0 < float(v) <= 1),
+        "a number in (0, 1] or None",
+    ),
     "max_new_tokens": (lambda v: _is_int(v) and int(v) >= 1, "an integer >= 1"),
     "seed": (lambda v: v is None or _nonneg_int(v), "an integer >= 0 or None"),
     "stop": (_stop_ok, "None, a non-empty string or a list of non-empty strings"),

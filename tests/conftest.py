@@ -15,7 +15,9 @@ from otlp_receiver import OTLPReceiver
 
 
 @pytest.fixture(autouse=True)
-def _hyperion_output_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _hyperion_output_in_tmp(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Whatever a test configures writes its local telemetry under a temp dir, not the cwd."""
     monkeypatch.setenv("HYPERION_OUTPUT_DIR", str(tmp_path_factory.mktemp("hyperion-output")))
 

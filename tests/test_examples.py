@@ -22,7 +22,12 @@ def test_example_runs(example: Path, tmp_path: Path) -> None:
     for var in [v for v in env if v.startswith("OTEL_EXPORTER_OTLP")]:
         del env[var]  # examples must work with no backend
     out = subprocess.run(
-        [sys.executable, str(example)], cwd=tmp_path, env=env,
-        capture_output=True, text=True, timeout=180, check=False,
+        [sys.executable, str(example)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
     assert out.returncode == 0, f"{example.name} failed:\n{out.stdout}\n{out.stderr}"

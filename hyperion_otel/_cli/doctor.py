@@ -60,14 +60,23 @@ def register_doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = sub.add_parser(
         "doctor",
         help="check the set-up: settings, log file, facilities, OTLP export, model, limits",
-        description=("Run the debugging checklist live and print pass/warn/fail with a fix for "
-                     "each failure. Exit code 0 when nothing failed, 1 otherwise."),
+        description=(
+            "Run the debugging checklist live and print pass/warn/fail with a fix for "
+            "each failure. Exit code 0 when nothing failed, 1 otherwise."
+        ),
     )
-    p.add_argument("--model", default="builtin:tiny",
-                   help="checkpoint to verify (directory, .gguf or builtin:tiny; default builtin:tiny)")
+    p.add_argument(
+        "--model",
+        default="builtin:tiny",
+        help="checkpoint to verify (directory, .gguf or builtin:tiny; default builtin:tiny)",
+    )
     p.add_argument("--no-model", action="store_true", help="skip the model check")
-    p.add_argument("--timeout", type=float, default=2.0,
-                   help="seconds each OTLP test export may take, retries included (default 2)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=2.0,
+        help="seconds each OTLP test export may take, retries included (default 2)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_doctor)
 
@@ -87,7 +96,9 @@ def run_doctor(
         rows.append(check_model(model))
     rows.append(check_resources(settings))
     # Exporter errors may quote the endpoint or headers: no secret leaves in a row.
-    rows = [Check(c.name, c.status, settings.redact(c.detail), settings.redact(c.fix)) for c in rows]
+    rows = [
+        Check(c.name, c.status, settings.redact(c.detail), settings.redact(c.fix)) for c in rows
+    ]
     return DoctorReport(rows, settings, _changed(settings))
 
 
@@ -113,10 +124,19 @@ def _print_table(report: DoctorReport) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else _WIDE,
-                      highlight=False, soft_wrap=False)
-    config = Table(title="Effective configuration (non-default settings; secrets masked)",
-                   title_justify="left", show_header=False, box=None, pad_edge=False)
+    console = Console(
+        file=sys.stdout,
+        width=None if sys.stdout.isatty() else _WIDE,
+        highlight=False,
+        soft_wrap=False,
+    )
+    config = Table(
+        title="Effective configuration (non-default settings; secrets masked)",
+        title_justify="left",
+        show_header=False,
+        box=None,
+        pad_edge=False,
+    )
     config.add_column(style="cyan")
     config.add_column()
     for key, value in report.changed.items():
@@ -132,8 +152,12 @@ def _print_table(report: DoctorReport) -> None:
     table.add_column("detail", ratio=3)
     table.add_column("fix", ratio=2)
     for c in report.checks:
-        table.add_row(Text(c.name), Text(c.status.value.upper(), style=_STYLE[c.status]),
-                      Text(c.detail), Text(c.fix))
+        table.add_row(
+            Text(c.name),
+            Text(c.status.value.upper(), style=_STYLE[c.status]),
+            Text(c.detail),
+            Text(c.fix),
+        )
     console.print(table)
     counts = report.counts()
     verdict = "[green]OK[/]" if report.ok else "[bold red]PROBLEMS FOUND[/]"

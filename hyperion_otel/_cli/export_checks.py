@@ -91,23 +91,57 @@ def _test_items(settings: Settings, run_id: str) -> dict[str, Callable[[Any], An
 
     def span(exporter: Any) -> Any:
         ctx = SpanContext(trace_id, span_id, False, TraceFlags(TraceFlags.SAMPLED))
-        item = ReadableSpan(semconv.SPAN_DOCTOR_PROBE, context=ctx, resource=resource,
-                            attributes=attrs, start_time=now - 1000, end_time=now,
-                            instrumentation_scope=scope)
+        item = ReadableSpan(
+            semconv.SPAN_DOCTOR_PROBE,
+            context=ctx,
+            resource=resource,
+            attributes=attrs,
+            start_time=now - 1000,
+            end_time=now,
+            instrumentation_scope=scope,
+        )
         return exporter.export([item])
 
     def metric(exporter: Any) -> Any:
-        point = NumberDataPoint(attributes=attrs, start_time_unix_nano=now, time_unix_nano=now, value=1)
-        data = MetricsData([ResourceMetrics(resource, [ScopeMetrics(scope, [
-            Metric(semconv.METRIC_DOCTOR_PROBE, "hyperion-otel doctor test point", "1", Gauge([point]))
-        ], "")], "")])
+        point = NumberDataPoint(
+            attributes=attrs, start_time_unix_nano=now, time_unix_nano=now, value=1
+        )
+        data = MetricsData(
+            [
+                ResourceMetrics(
+                    resource,
+                    [
+                        ScopeMetrics(
+                            scope,
+                            [
+                                Metric(
+                                    semconv.METRIC_DOCTOR_PROBE,
+                                    "hyperion-otel doctor test point",
+                                    "1",
+                                    Gauge([point]),
+                                )
+                            ],
+                            "",
+                        )
+                    ],
+                    "",
+                )
+            ]
+        )
         return exporter.export(data, timeout_millis=settings.otlp_timeout_s * 1000)
 
     def log(exporter: Any) -> Any:
-        record = LogRecord(timestamp=now, observed_timestamp=now, trace_id=trace_id, span_id=span_id,
-                           trace_flags=TraceFlags(TraceFlags.SAMPLED), severity_text="INFO",
-                           severity_number=SeverityNumber.INFO,
-                           body="hyperion-otel doctor test record", attributes=attrs)
+        record = LogRecord(
+            timestamp=now,
+            observed_timestamp=now,
+            trace_id=trace_id,
+            span_id=span_id,
+            trace_flags=TraceFlags(TraceFlags.SAMPLED),
+            severity_text="INFO",
+            severity_number=SeverityNumber.INFO,
+            body="hyperion-otel doctor test record",
+            attributes=attrs,
+        )
         return exporter.export([ReadableLogRecord(record, resource, scope)])
 
     return {"traces": span, "metrics": metric, "logs": log}
@@ -143,23 +177,41 @@ def _otlp_row(settings: Settings, signal: str, ok: bool, elapsed_s: float, reaso
     name = f"{signal} export (otlp)"
     item = _ITEMS[signal]
     if ok:
-        return Check(name, Status.PASS, f"test {item} accepted by {url} ({protocol}) in {1000 * elapsed_s:.0f} ms")
+        return Check(
+            name,
+            Status.PASS,
+            f"test {item} accepted by {url} ({protocol}) in {1000 * elapsed_s:.0f} ms",
+        )
     per_signal = bool(getattr(settings, f"otlp_{signal}_endpoint"))
-    var = f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT" if per_signal else "OTEL_EXPORTER_OTLP_ENDPOINT"
+    var = (
+        f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT"
+        if per_signal
+        else "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
     host, port = _host_port(url, protocol)
     probe = _tcp_probe(host, port)
     if probe is not None:
-        return Check(name, Status.FAIL,
-                     f"{url} ({protocol}) is unreachable: {probe}; the test {item} was not delivered",
-                     f"start the OTLP receiver (a Collector or backend) at {host}:{port}, or point "
-                     f"{var} at the one you run")
-    headers_var = f"OTEL_EXPORTER_OTLP_{signal.upper()}_HEADERS" if per_signal else "OTEL_EXPORTER_OTLP_HEADERS"
-    return Check(name, Status.FAIL,
-                 f"{url} ({protocol}) is reachable but did not accept the test {item} within "
-                 f"{elapsed_s:.1f} s: {reason[:_MAX_REASON] or 'export returned failure'}",
-                 f"check OTEL_EXPORTER_OTLP_PROTOCOL (grpc: port 4317, http/protobuf: 4318), "
-                 f"the URL path (/v1/{signal} for HTTP), auth in {headers_var}, and that the "
-                 f"backend accepts {signal}")
+        return Check(
+            name,
+            Status.FAIL,
+            f"{url} ({protocol}) is unreachable: {probe}; the test {item} was not delivered",
+            f"start the OTLP receiver (a Collector or backend) at {host}:{port}, or point "
+            f"{var} at the one you run",
+        )
+    headers_var = (
+        f"OTEL_EXPORTER_OTLP_{signal.upper()}_HEADERS"
+        if per_signal
+        else "OTEL_EXPORTER_OTLP_HEADERS"
+    )
+    return Check(
+        name,
+        Status.FAIL,
+        f"{url} ({protocol}) is reachable but did not accept the test {item} within "
+        f"{elapsed_s:.1f} s: {reason[:_MAX_REASON] or 'export returned failure'}",
+        f"check OTEL_EXPORTER_OTLP_PROTOCOL (grpc: port 4317, http/protobuf: 4318), "
+        f"the URL path (/v1/{signal} for HTTP), auth in {headers_var}, and that the "
+        f"backend accepts {signal}",
+    )
 
 
 def _file_row(settings: Settings, signal: str, export: Callable[[Any], Any]) -> Check:
@@ -172,7 +224,9 @@ def _file_row(settings: Settings, signal: str, export: Callable[[Any], Any]) -> 
         anchor = os.path.dirname(anchor)
     fix = "make HYPERION_OUTPUT_DIR point to a writable directory"
     if not os.path.isdir(anchor):
-        return Check(name, Status.FAIL, f"cannot create {settings.output_dir}: {anchor} is a file", fix)
+        return Check(
+            name, Status.FAIL, f"cannot create {settings.output_dir}: {anchor} is a file", fix
+        )
     try:
         scratch = tempfile.mkdtemp(prefix=".hyperion-doctor-", dir=anchor)
     except OSError as exc:
@@ -182,20 +236,32 @@ def _file_row(settings: Settings, signal: str, export: Callable[[Any], Any]) -> 
         ok = _succeeded(export(exporter))
         written = os.path.exists(os.path.join(scratch, f"{signal}.jsonl"))
     except OSError as exc:
-        return Check(name, Status.FAIL, f"writing a test {_ITEMS[signal]} failed: {exc.strerror or exc}", fix)
+        return Check(
+            name, Status.FAIL, f"writing a test {_ITEMS[signal]} failed: {exc.strerror or exc}", fix
+        )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if not (ok and written):
-        return Check(name, Status.FAIL, f"the file exporter did not write a test {_ITEMS[signal]}", fix)
-    return Check(name, Status.PASS, f"{target} is writable (a test {_ITEMS[signal]} was encoded and written)")
+        return Check(
+            name, Status.FAIL, f"the file exporter did not write a test {_ITEMS[signal]}", fix
+        )
+    return Check(
+        name, Status.PASS, f"{target} is writable (a test {_ITEMS[signal]} was encoded and written)"
+    )
 
 
 # --- all signals ------------------------------------------------------------------------------
 def check_exports(settings: Settings, timeout_s: float = 2.0, run_id: str = "") -> list[Check]:
     """One row per exporter of each signal, from a real export of a test item."""
     if settings.sdk_disabled:
-        return [Check("export", Status.WARN, "OTEL_SDK_DISABLED=true: nothing is exported",
-                      "unset OTEL_SDK_DISABLED")]
+        return [
+            Check(
+                "export",
+                Status.WARN,
+                "OTEL_SDK_DISABLED=true: nothing is exported",
+                "unset OTEL_SDK_DISABLED",
+            )
+        ]
     from hyperion_otel._pipeline import build_exporter
 
     run_id = run_id or f"{os.getpid()}-{time.time_ns()}"
@@ -209,10 +275,13 @@ def check_exports(settings: Settings, timeout_s: float = 2.0, run_id: str = "") 
             for exporter_name in settings.exporters_for(signal):
                 key = (signal, exporter_name)
                 if exporter_name == "console":
-                    rows[key] = Check(f"{signal} export (console)", Status.PASS, f"{signal} are printed on stdout")
+                    rows[key] = Check(
+                        f"{signal} export (console)", Status.PASS, f"{signal} are printed on stdout"
+                    )
                 elif exporter_name == "otlp_file":
                     rows[key] = _file_row(settings, signal, items[signal])
                 else:
+
                     def work(signal: str = signal, key: tuple[str, str] = key) -> None:
                         start = time.perf_counter()
                         ok, reason = False, ""
@@ -228,16 +297,26 @@ def check_exports(settings: Settings, timeout_s: float = 2.0, run_id: str = "") 
                         said = capture.messages.get(threading.get_ident(), [])
                         if not reason and said:
                             # The first message says why (status, error), the last how it ended.
-                            reason = said[0] if len(said) == 1 else f"{said[0][:150]} ... {said[-1][:100]}"
+                            reason = (
+                                said[0]
+                                if len(said) == 1
+                                else f"{said[0][:150]} ... {said[-1][:100]}"
+                            )
                         rows[key] = _otlp_row(settings, signal, ok, elapsed, reason)
 
                     t = threading.Thread(target=work, name=f"hyperion-doctor-{signal}", daemon=True)
                     t.start()
                     workers.append((signal, t))
-                    rows.setdefault(key, Check(f"{signal} export (otlp)", Status.FAIL,
-                                               f"{quick.endpoint_for(signal)}: the export did not return "
-                                               f"within {timeout_s + _GRACE_S:.0f} s",
-                                               "check the collector is not hung; lower OTEL_EXPORTER_OTLP_TIMEOUT"))
+                    rows.setdefault(
+                        key,
+                        Check(
+                            f"{signal} export (otlp)",
+                            Status.FAIL,
+                            f"{quick.endpoint_for(signal)}: the export did not return "
+                            f"within {timeout_s + _GRACE_S:.0f} s",
+                            "check the collector is not hung; lower OTEL_EXPORTER_OTLP_TIMEOUT",
+                        ),
+                    )
         deadline = time.monotonic() + timeout_s + _GRACE_S
         for _, t in workers:
             t.join(max(0.0, deadline - time.monotonic()))

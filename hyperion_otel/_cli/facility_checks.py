@@ -35,8 +35,10 @@ def _guarded(name: str, fix: str, run: Callable[[], Check]) -> Check:
 
 # --- memory ----------------------------------------------------------------------------------
 def check_memory(settings: Settings) -> Check:
-    fix = ("check HYPERION_MEMORY_* (guard pages need Linux/macOS mmap+mprotect); "
-           "report a bug if the allocator is not restored")
+    fix = (
+        "check HYPERION_MEMORY_* (guard pages need Linux/macOS mmap+mprotect); "
+        "report a bug if the allocator is not restored"
+    )
     return _guarded("memory tracking", fix, lambda: _memory(settings))
 
 
@@ -66,8 +68,12 @@ def _memory(settings: Settings) -> Check:
     leaked_sites = 0
     try:
         if own and _allocator.get_allocator() is not pool:
-            return Check("memory tracking", Status.FAIL, "init_memory() did not install the pool",
-                         "report a bug: the runtime would not allocate from the pool")
+            return Check(
+                "memory tracking",
+                Status.FAIL,
+                "init_memory() did not install the pool",
+                "report a bug: the runtime would not allocate from the pool",
+            )
         a = pool.allocate((64, 64))
         a[:] = 1.0
         kept = pool.allocate(1024)  # left live on purpose: the leak report must find it
@@ -84,17 +90,33 @@ def _memory(settings: Settings) -> Check:
             pool.close()
     after = _allocator.get_allocator()
     if after is not before:
-        return Check("memory tracking", Status.FAIL,
-                     f"the allocator was not restored after stop ({type(after).__name__})",
-                     "report a bug: shutdown_memory() must restore the previous allocator")
-    modes = [m for m, on in (("guard pages", settings.memory_guard_pages),
-                             ("canaries", settings.memory_check_corruption)) if on]
-    detail = (f"pool start/allocate/free/stop ok ({info.total_allocations} allocations tracked"
-              + (f", leak report found {leaked_sites} site(s)" if own else "")
-              + (f", {' and '.join(modes)} on" if modes else "") + "); allocator restored")
+        return Check(
+            "memory tracking",
+            Status.FAIL,
+            f"the allocator was not restored after stop ({type(after).__name__})",
+            "report a bug: shutdown_memory() must restore the previous allocator",
+        )
+    modes = [
+        m
+        for m, on in (
+            ("guard pages", settings.memory_guard_pages),
+            ("canaries", settings.memory_check_corruption),
+        )
+        if on
+    ]
+    detail = (
+        f"pool start/allocate/free/stop ok ({info.total_allocations} allocations tracked"
+        + (f", leak report found {leaked_sites} site(s)" if own else "")
+        + (f", {' and '.join(modes)} on" if modes else "")
+        + "); allocator restored"
+    )
     if own and leaked_sites < 1:
-        return Check("memory tracking", Status.WARN, detail + "; the leak report missed a live allocation",
-                     "report a bug: check_memory_leaks() should list live allocations")
+        return Check(
+            "memory tracking",
+            Status.WARN,
+            detail + "; the leak report missed a live allocation",
+            "report a bug: check_memory_leaks() should list live allocations",
+        )
     return Check("memory tracking", Status.PASS, detail)
 
 
@@ -115,8 +137,12 @@ def _profiler(settings: Settings) -> Check:
     from hyperion_otel.profiler import ProfilerConfig, is_profiling, profiling
 
     if is_profiling():
-        return Check("profiler", Status.WARN, "a profiling session is already running; not started again",
-                     "stop_profiling() first to check start/stop")
+        return Check(
+            "profiler",
+            Status.WARN,
+            "a profiling session is already running; not started again",
+            "stop_profiling() first to check start/stop",
+        )
     threads_before = {t.ident for t in threading.enumerate()}
     hook_before = sys.getprofile()
     thread_hook_before = threading.getprofile()
@@ -140,21 +166,33 @@ def _profiler(settings: Settings) -> Check:
     if sys.getswitchinterval() != switch_before:
         problems.append("sys.getswitchinterval() not restored")
     if problems:
-        return Check("profiler", Status.FAIL, "; ".join(problems),
-                     "report a bug: stop_profiling() must undo every hook it installed")
+        return Check(
+            "profiler",
+            Status.FAIL,
+            "; ".join(problems),
+            "report a bug: stop_profiling() must undo every hook it installed",
+        )
     samples = len(profile.samples) if profile is not None else 0
-    detail = (f"start/stop ok: {samples} samples in 0.1 s at {interval:g} ms; "
-              "threads, sys.getprofile and switch interval restored")
+    detail = (
+        f"start/stop ok: {samples} samples in 0.1 s at {interval:g} ms; "
+        "threads, sys.getprofile and switch interval restored"
+    )
     if samples == 0:
-        return Check("profiler", Status.WARN, detail,
-                     "the sampler got no CPU time: check the machine is not overloaded")
+        return Check(
+            "profiler",
+            Status.WARN,
+            detail,
+            "the sampler got no CPU time: check the machine is not overloaded",
+        )
     return Check("profiler", Status.PASS, detail)
 
 
 # --- model -----------------------------------------------------------------------------------
 def check_model(path: str) -> Check:
-    fix = (f"download or convert the checkpoint again; `hyperion-otel verify {path}` lists "
-           "every problem")
+    fix = (
+        f"download or convert the checkpoint again; `hyperion-otel verify {path}` lists "
+        "every problem"
+    )
     return _guarded("model", fix, lambda: _model(path, fix))
 
 
@@ -162,9 +200,13 @@ def _model(path: str, fix: str) -> Check:
     from hyperion_otel.runtime import get_model_info, verify_model
 
     if not path.startswith("builtin:") and not os.path.exists(path):
-        return Check("model", Status.FAIL, f"{path}: no such file or directory",
-                     "pass --model a checkpoint directory (config.json + safetensors), a .gguf "
-                     "file or builtin:tiny")
+        return Check(
+            "model",
+            Status.FAIL,
+            f"{path}: no such file or directory",
+            "pass --model a checkpoint directory (config.json + safetensors), a .gguf "
+            "file or builtin:tiny",
+        )
     report = verify_model(path)
     if not report.ok:
         shown = "; ".join(report.problems[:3])
@@ -172,11 +214,17 @@ def _model(path: str, fix: str) -> Check:
         prefix = "" if shown.startswith(path) else f"{path}: "
         return Check("model", Status.FAIL, f"{prefix}{shown}{more}", fix)
     info = get_model_info(path)
-    detail = (f"{path} verifies: {info.architecture}, {info.parameters:,} parameters, "
-              f"{info.dtype}, {report.tensors_checked} tensors checked")
+    detail = (
+        f"{path} verifies: {info.architecture}, {info.parameters:,} parameters, "
+        f"{info.dtype}, {report.tensors_checked} tensors checked"
+    )
     if info.tokenizer is None:
-        return Check("model", Status.WARN, f"{detail}; no tokenizer, so text prompts fail",
-                     "place the model's tokenizer.json beside the checkpoint, or pass token ids")
+        return Check(
+            "model",
+            Status.WARN,
+            f"{detail}; no tokenizer, so text prompts fail",
+            "place the model's tokenizer.json beside the checkpoint, or pass token ids",
+        )
     return Check("model", Status.PASS, f"{detail}, {info.tokenizer} tokenizer")
 
 
@@ -190,41 +238,79 @@ def _resources(settings: Settings) -> Check:
     try:
         from hyperion_otel import resources
     except ImportError as exc:
-        return Check("resource limits", Status.FAIL, f"the resources facility is missing: {exc}",
-                     "reinstall hyperion-otel")
+        return Check(
+            "resource limits",
+            Status.FAIL,
+            f"the resources facility is missing: {exc}",
+            "reinstall hyperion-otel",
+        )
     import psutil
 
     cpu, mem, threads = settings.max_cpu_percent, settings.max_memory_mb, settings.max_threads
     undo = resources.apply_resource_settings(cpu, mem, threads, process_metrics=False)
     undo()
     if cpu is None and mem is None and threads is None:
-        return Check("resource limits", Status.PASS, "no limits set (HYPERION_MAX_*); applying and undoing works")
+        return Check(
+            "resource limits",
+            Status.PASS,
+            "no limits set (HYPERION_MAX_*); applying and undoing works",
+        )
     cores = os.cpu_count() or 1
     rss_mb = psutil.Process().memory_info().rss / _MiB
     total_mb = psutil.virtual_memory().total / _MiB
     warnings: list[tuple[str, str]] = []
     if mem is not None and mem < rss_mb:
-        return Check("resource limits", Status.FAIL,
-                     f"HYPERION_MAX_MEMORY_MB={mem:g} is below what this process already uses ({rss_mb:.0f} MB)",
-                     f"raise HYPERION_MAX_MEMORY_MB above {rss_mb + 256:.0f} (the model needs room too)")
+        return Check(
+            "resource limits",
+            Status.FAIL,
+            f"HYPERION_MAX_MEMORY_MB={mem:g} is below what this process already uses ({rss_mb:.0f} MB)",
+            f"raise HYPERION_MAX_MEMORY_MB above {rss_mb + 256:.0f} (the model needs room too)",
+        )
     if mem is not None and mem > total_mb:
-        warnings.append((f"HYPERION_MAX_MEMORY_MB={mem:g} exceeds the machine's {total_mb:.0f} MB",
-                         "lower HYPERION_MAX_MEMORY_MB below the physical memory"))
+        warnings.append(
+            (
+                f"HYPERION_MAX_MEMORY_MB={mem:g} exceeds the machine's {total_mb:.0f} MB",
+                "lower HYPERION_MAX_MEMORY_MB below the physical memory",
+            )
+        )
     if threads is not None and threads > cores:
-        warnings.append((f"HYPERION_MAX_THREADS={threads} exceeds the {cores} CPU(s)",
-                         f"set HYPERION_MAX_THREADS to {cores} or fewer"))
+        warnings.append(
+            (
+                f"HYPERION_MAX_THREADS={threads} exceeds the {cores} CPU(s)",
+                f"set HYPERION_MAX_THREADS to {cores} or fewer",
+            )
+        )
     if threads is not None and not _blas_pools():
-        warnings.append(("no BLAS/OpenMP thread pool found: HYPERION_MAX_THREADS cannot be enforced",
-                         "install numpy with OpenBLAS/MKL (threadpoolctl must see it)"))
+        warnings.append(
+            (
+                "no BLAS/OpenMP thread pool found: HYPERION_MAX_THREADS cannot be enforced",
+                "install numpy with OpenBLAS/MKL (threadpoolctl must see it)",
+            )
+        )
     if cpu is not None and cpu > 100 * cores:
-        warnings.append((f"HYPERION_MAX_CPU_PERCENT={cpu:g} can never be reached with {cores} CPU(s)",
-                         f"use at most {100 * cores} (100 = one core)"))
-    shown = ", ".join(f"{k}={v:g}" for k, v in (("cpu%", cpu), ("memory MB", mem), ("threads", threads)) if v is not None)
+        warnings.append(
+            (
+                f"HYPERION_MAX_CPU_PERCENT={cpu:g} can never be reached with {cores} CPU(s)",
+                f"use at most {100 * cores} (100 = one core)",
+            )
+        )
+    shown = ", ".join(
+        f"{k}={v:g}"
+        for k, v in (("cpu%", cpu), ("memory MB", mem), ("threads", threads))
+        if v is not None
+    )
     if warnings:
-        return Check("resource limits", Status.WARN, f"{shown}: " + "; ".join(w for w, _ in warnings),
-                     "; ".join(f for _, f in warnings))
-    return Check("resource limits", Status.PASS,
-                 f"{shown} apply (RSS now {rss_mb:.0f} MB, {cores} CPU(s)); undo restores the defaults")
+        return Check(
+            "resource limits",
+            Status.WARN,
+            f"{shown}: " + "; ".join(w for w, _ in warnings),
+            "; ".join(f for _, f in warnings),
+        )
+    return Check(
+        "resource limits",
+        Status.PASS,
+        f"{shown} apply (RSS now {rss_mb:.0f} MB, {cores} CPU(s)); undo restores the defaults",
+    )
 
 
 def _blas_pools() -> list[Any]:

@@ -24,23 +24,37 @@ def register_profile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p = sub.add_parser(
         "profile",
         help="generate under the profiler; save the profile, print hotspots and bottlenecks",
-        description=("Generate text under the sampling profiler with op tracing, save the profile "
-                     "and print the hotspots and the bottleneck summary."),
+        description=(
+            "Generate text under the sampling profiler with op tracing, save the profile "
+            "and print the hotspots and the bottleneck summary."
+        ),
     )
-    p.add_argument("--model", default="builtin:tiny",
-                   help="checkpoint directory, .gguf file or builtin:tiny (default)")
+    p.add_argument(
+        "--model",
+        default="builtin:tiny",
+        help="checkpoint directory, .gguf file or builtin:tiny (default)",
+    )
     p.add_argument("--prompt", default="", help="prompt text")
-    p.add_argument("-o", "--output", default=None,
-                   help="profile file (default <HYPERION_OUTPUT_DIR>/profile.json; "
-                        "*.speedscope.json for speedscope, *.summary.json for a summary)")
+    p.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        help="profile file (default <HYPERION_OUTPUT_DIR>/profile.json; "
+        "*.speedscope.json for speedscope, *.summary.json for a summary)",
+    )
     p.add_argument("--max-new-tokens", type=int, default=32)
     p.add_argument("--temperature", type=float, default=0.0, help="default 0: greedy, repeatable")
     p.add_argument("--top-k", type=int, default=50)
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--interval-ms", type=float, default=1.0, help="sampling interval (default 1 ms)")
-    p.add_argument("--trace-calls", action="store_true",
-                   help="also trace every Python call (exact call counts, ~1 us per call)")
+    p.add_argument(
+        "--interval-ms", type=float, default=1.0, help="sampling interval (default 1 ms)"
+    )
+    p.add_argument(
+        "--trace-calls",
+        action="store_true",
+        help="also trace every Python call (exact call counts, ~1 us per call)",
+    )
     p.add_argument("--top", type=int, default=10, help="hotspots to print (default 10)")
     p.add_argument("--json", action="store_true", help="print hotspots and bottlenecks as JSON")
     p.set_defaults(func=_profile)
@@ -64,11 +78,19 @@ def _profile(args: argparse.Namespace) -> int:
     from hyperion_otel.runtime._cli import run_summary
 
     config = GenerationConfig(
-        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-        max_new_tokens=args.max_new_tokens, seed=args.seed,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
     )
-    prof_config = ProfilerConfig(track_functions=True, track_memory=True, track_cache=True,
-                                 sample_interval_ms=args.interval_ms, trace_calls=args.trace_calls)
+    prof_config = ProfilerConfig(
+        track_functions=True,
+        track_memory=True,
+        track_cache=True,
+        sample_interval_ms=args.interval_ms,
+        trace_calls=args.trace_calls,
+    )
     output = _output_path(args)
     model = load_model_with_progress(args.model)
     with profiling(prof_config) as handle:
@@ -82,19 +104,28 @@ def _profile(args: argparse.Namespace) -> int:
     if args.json:
         data: dict[str, Any] = {
             "profile": saved,
-            "generation": {"output_tokens": gen.usage.output_tokens, "ttft_s": gen.timings.ttft_s,
-                           "total_s": gen.timings.total_s, "tokens_per_s": gen.timings.tokens_per_s},
+            "generation": {
+                "output_tokens": gen.usage.output_tokens,
+                "ttft_s": gen.timings.ttft_s,
+                "total_s": gen.timings.total_s,
+                "tokens_per_s": gen.timings.tokens_per_s,
+            },
             "hotspots": hotspots.to_dict(),
             "bottlenecks": dataclasses.asdict(bottlenecks),
         }
         print(json.dumps(data, indent=2, default=str))
         return 0
     print(run_summary(gen), file=sys.stderr)
-    print(f"Profile saved to {saved} ({len(profile.samples)} samples, {len(profile.ops)} ops); "
-          "open it in https://ui.perfetto.dev or speedscope")
+    print(
+        f"Profile saved to {saved} ({len(profile.samples)} samples, {len(profile.ops)} ops); "
+        "open it in https://ui.perfetto.dev or speedscope"
+    )
     if len(profile.samples) < _FEW_SAMPLES:
-        print(f"note: only {len(profile.samples)} stack samples in {profile.duration_s * 1e3:.0f} ms; "
-              "for steadier hotspots raise --max-new-tokens or lower --interval-ms", file=sys.stderr)
+        print(
+            f"note: only {len(profile.samples)} stack samples in {profile.duration_s * 1e3:.0f} ms; "
+            "for steadier hotspots raise --max-new-tokens or lower --interval-ms",
+            file=sys.stderr,
+        )
     print()
     print(hotspots)
     print()

@@ -44,13 +44,21 @@ def spinner(description: str, enabled: bool | None = None) -> Iterator[None]:
         return
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=_console(), transient=True, refresh_per_second=_REFRESH_PER_S) as bar:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=_console(),
+        transient=True,
+        refresh_per_second=_REFRESH_PER_S,
+    ) as bar:
         bar.add_task(description, total=None)
         yield
 
 
-def load_model_with_progress(path: str | os.PathLike[str], enabled: bool | None = None, **options: Any) -> Model:
+def load_model_with_progress(
+    path: str | os.PathLike[str], enabled: bool | None = None, **options: Any
+) -> Model:
     from hyperion_otel.runtime import load_model
 
     with spinner(f"Loading {os.fspath(path)}", enabled):
@@ -66,9 +74,16 @@ def generate_with_progress(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     stream = model.stream(prompt, config)
-    with Progress(TextColumn("Generating"), BarColumn(), MofNCompleteColumn(), TextColumn("tokens"),
-                  TimeElapsedColumn(), console=_console(), transient=True,
-                  refresh_per_second=_REFRESH_PER_S) as bar:
+    with Progress(
+        TextColumn("Generating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("tokens"),
+        TimeElapsedColumn(),
+        console=_console(),
+        transient=True,
+        refresh_per_second=_REFRESH_PER_S,
+    ) as bar:
         task = bar.add_task("generate", total=config.max_new_tokens)
         for _ in stream:
             bar.advance(task)

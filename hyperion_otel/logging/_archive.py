@@ -151,8 +151,11 @@ class Archiver:
             with open(out, "wb") as raw:
                 os.fchmod(out, st.st_mode & 0o777)  # same permissions as the log file
                 with gzip.GzipFile(
-                    filename=os.path.basename(src), mode="wb", fileobj=raw,
-                    compresslevel=self._level, mtime=int(st.st_mtime),
+                    filename=os.path.basename(src),
+                    mode="wb",
+                    fileobj=raw,
+                    compresslevel=self._level,
+                    mtime=int(st.st_mtime),
                 ) as gz:
                     while chunk := os.read(fd, _CHUNK):
                         if self._abort.is_set():

@@ -72,7 +72,9 @@ def record_fault(
                 )
         if lost > 0:
             _telemetry.counter(
-                semconv.METRIC_TELEMETRY_DROPPED, "{record}", "Telemetry items lost by hyperion-otel"
+                semconv.METRIC_TELEMETRY_DROPPED,
+                "{record}",
+                "Telemetry items lost by hyperion-otel",
             ).add(lost, {semconv.HYPERION_SIGNAL: "logs", semconv.ERROR_TYPE: kind})
     except Exception:  # noqa: BLE001, S110 - reporting a fault must never become one
         pass

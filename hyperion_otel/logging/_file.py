@@ -383,7 +383,10 @@ class LogFileHandler(_stdlib_logging.Handler):
         if self._archiver is None:
             lock_path = self._rlock.path if self._rlock is not None else None
             self._archiver = Archiver(
-                self.path, lock_path, self._rotation_mutex, self.compress_level,
+                self.path,
+                lock_path,
+                self._rotation_mutex,
+                self.compress_level,
                 self.max_pending_archives,
             )
         if not self._archiver.submit(job):  # full: the archiver sweeps later; delete here

@@ -29,9 +29,13 @@ __all__ = [
 
 # Attributes every LogRecord has (any Python version) plus those formatters add; the rest
 # of ``record.__dict__`` is what the user passed as ``extra=``.
-STANDARD_ATTRS = frozenset(
-    _stdlib_logging.LogRecord("x", 0, "x", 0, "x", None, None).__dict__
-) | {"message", "asctime", "taskName", "stack_info", "exc_text"}
+STANDARD_ATTRS = frozenset(_stdlib_logging.LogRecord("x", 0, "x", 0, "x", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "stack_info",
+    "exc_text",
+}
 N_STANDARD = len(_stdlib_logging.LogRecord("x", 0, "x", 0, "x", None, None).__dict__)
 
 
@@ -75,7 +79,7 @@ def category_of(logger_name: str) -> str:
         found = LogCategory.GENERAL.value
         prefix = ROOT_LOGGER_NAME + "."
         if logger_name.startswith(prefix):
-            found = logger_name[len(prefix):].split(".", 1)[0] or found
+            found = logger_name[len(prefix) :].split(".", 1)[0] or found
         if len(_category_cache) < _CATEGORY_CACHE_MAX:
             _category_cache[logger_name] = found
     return found

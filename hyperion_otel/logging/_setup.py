@@ -229,7 +229,9 @@ def _check_log_path(path: object) -> str:
 
 def _enable(category: LogCategory, on: bool) -> None:
     if not isinstance(on, bool):
-        raise InvalidInputError(f"expected True or False to switch {category.value} logging, got {on!r}")
+        raise InvalidInputError(
+            f"expected True or False to switch {category.value} logging, got {on!r}"
+        )
     with _lock:
         _touch(category.logger_name)
         level = _stdlib_logging.NOTSET if on else CATEGORY_OFF_LEVEL
@@ -291,7 +293,10 @@ def log_error(message: str, *args: object, **attributes: object) -> None:
     exc = sys.exc_info()
     extra = {(k + "_" if k in STANDARD_ATTRS else k): v for k, v in attributes.items()}
     lg.error(
-        message, *args, exc_info=exc if exc[0] is not None else None, stacklevel=2,
+        message,
+        *args,
+        exc_info=exc if exc[0] is not None else None,
+        stacklevel=2,
         extra=extra or None,
     )
 

@@ -47,7 +47,9 @@ class TextFormatter(_stdlib_logging.Formatter):
         parts.append(f"{severity_of(record.levelno)[1]:<5}")
         parts.append(record.name)
         if self.include_thread_id:
-            parts.append(f"[{record.processName}:{record.process} {record.threadName}:{record.thread}]")
+            parts.append(
+                f"[{record.processName}:{record.process} {record.threadName}:{record.thread}]"
+            )
         parts.append(" " + message_of(record))
         extras = extras_of(record)
         if extras:

@@ -82,8 +82,14 @@ _BY_NAME = {lv.name.lower(): lv for lv in LogLevel} | {
 # OTel severity (number, short text) for every stdlib level number 0..59: a level between
 # two stdlib levels maps to the 2nd..4th step of the lower one (15 -> DEBUG4, 25 -> INFO4),
 # as the OTel log data model's "displaying severity" table names them.
-_BASES = ((0, 1, "TRACE"), (10, 5, "DEBUG"), (20, 9, "INFO"), (30, 13, "WARN"),
-          (40, 17, "ERROR"), (50, 21, "FATAL"))
+_BASES = (
+    (0, 1, "TRACE"),
+    (10, 5, "DEBUG"),
+    (20, 9, "INFO"),
+    (30, 13, "WARN"),
+    (40, 17, "ERROR"),
+    (50, 21, "FATAL"),
+)
 
 
 def _severity_row(levelno: int) -> tuple[int, str]:
@@ -237,4 +243,3 @@ class LogRotationConfig:
     @property
     def max_bytes(self) -> int:
         return int(self.max_size_mb * 1024 * 1024)
-

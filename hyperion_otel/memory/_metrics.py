@@ -67,18 +67,30 @@ def register(getter: Callable[[], MemoryPool | None]) -> None:
     global _getter
     _getter = getter
     _telemetry.register_observable(
-        semconv.METRIC_MEMORY_POOL_USAGE, "up_down_counter", _usage, "By",
+        semconv.METRIC_MEMORY_POOL_USAGE,
+        "up_down_counter",
+        _usage,
+        "By",
         "Bytes of the tensor memory pool, by state (used, free)",
     )
     _telemetry.register_observable(
-        semconv.METRIC_MEMORY_ALLOCATIONS, "counter", _allocations, "{allocation}",
+        semconv.METRIC_MEMORY_ALLOCATIONS,
+        "counter",
+        _allocations,
+        "{allocation}",
         "Allocations made from the tensor memory pool",
     )
     _telemetry.register_observable(
-        semconv.METRIC_MEMORY_ACTIVE_ALLOCATIONS, "up_down_counter", _active, "{allocation}",
+        semconv.METRIC_MEMORY_ACTIVE_ALLOCATIONS,
+        "up_down_counter",
+        _active,
+        "{allocation}",
         "Live allocations of the tensor memory pool",
     )
     _telemetry.register_observable(
-        semconv.METRIC_MEMORY_FRAGMENTATION, "gauge", _fragmentation, "1",
+        semconv.METRIC_MEMORY_FRAGMENTATION,
+        "gauge",
+        _fragmentation,
+        "1",
         "1 - largest free block / free bytes of the tensor memory pool",
     )

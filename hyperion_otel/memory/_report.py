@@ -50,15 +50,21 @@ def top_holders(pool: MemoryPool, limit: int = TOP_HOLDERS) -> list[tuple[str, i
     return [(site_of(g.example, pool._stacks), g.nbytes, g.count) for g in groups]
 
 
-def budget_error(pool: MemoryPool, size: int, shape: tuple[int, ...], dt: np.dtype[Any]) -> HyperionMemoryError:
+def budget_error(
+    pool: MemoryPool, size: int, shape: tuple[int, ...], dt: np.dtype[Any]
+) -> HyperionMemoryError:
     stats = heap_stats(pool)
     holders = top_holders(pool)
-    lines = [f"  {nbytes} bytes in {count} allocation(s) at {site}" for site, nbytes, count in holders]
+    lines = [
+        f"  {nbytes} bytes in {count} allocation(s) at {site}" for site, nbytes, count in holders
+    ]
     hint = "" if pool._track else " (enable memory tracking to see allocation sites)"
     budget = f"max_pool_size {stats.max_pool_bytes}"
     if stats.max_pool_bytes < pool.config.max_pool_size:
-        budget = (f"budget {stats.max_pool_bytes} (capped by a resource limit; max_pool_size "
-                  f"{pool.config.max_pool_size})")
+        budget = (
+            f"budget {stats.max_pool_bytes} (capped by a resource limit; max_pool_size "
+            f"{pool.config.max_pool_size})"
+        )
     msg = (
         f"memory pool budget exceeded: allocating {dt}{list(shape)} needs a {size}-byte block, "
         f"but the pool holds {stats.pool_bytes} of its {budget} bytes "
@@ -77,10 +83,14 @@ def budget_error(pool: MemoryPool, size: int, shape: tuple[int, ...], dt: np.dty
     )
 
 
-def corruption_error(rec: Alloc, bad: tuple[str, int], stacks: StackTable, found_by: str) -> HyperionMemoryError:
+def corruption_error(
+    rec: Alloc, bad: tuple[str, int], stacks: StackTable, found_by: str
+) -> HyperionMemoryError:
     side, offset = bad
     site = stacks.site(rec.stack)
-    where = f"{site.file}:{site.line} in {site.function}" if site else "an unknown site (tracking off)"
+    where = (
+        f"{site.file}:{site.line} in {site.function}" if site else "an unknown site (tracking off)"
+    )
     msg = (
         f"memory corruption in allocation #{rec.id} ({rec.dtype}{list(rec.shape)}, {rec.nbytes} "
         f"bytes) allocated at {where}: the canary {side} the data was overwritten "

@@ -55,7 +55,12 @@ def _check_bool(owner: str, name: str, value: Any) -> None:
 
 
 def _check_int(
-    owner: str, name: str, value: Any, low: int, high: int | None = None, stacklevel: int = _POST_INIT
+    owner: str,
+    name: str,
+    value: Any,
+    low: int,
+    high: int | None = None,
+    stacklevel: int = _POST_INIT,
 ) -> None:
     ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
     if ok and high is not None:
@@ -104,8 +109,13 @@ class MemoryConfig:
 
     def __post_init__(self) -> None:
         o = "MemoryConfig"
-        for name in ("track_allocations", "track_stack_traces", "enable_guard_pages",
-                     "check_corruption", "enable_optimization"):
+        for name in (
+            "track_allocations",
+            "track_stack_traces",
+            "enable_guard_pages",
+            "check_corruption",
+            "enable_optimization",
+        ):
             _check_bool(o, name, getattr(self, name))
         _check_int(o, "initial_pool_size", self.initial_pool_size, 0)
         _check_int(o, "max_pool_size", self.max_pool_size, 1)

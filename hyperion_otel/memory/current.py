@@ -92,8 +92,9 @@ def enable_memory_debug(config: MemoryDebugConfig | None = None) -> MemoryPool:
         )
     cfg = config or MemoryDebugConfig()
     pool = _ensure_pool()
-    pool.set_tracking(cfg.track_allocations, cfg.track_stack_traces, cfg.stack_depth,
-                      cfg.max_tracked_allocations)
+    pool.set_tracking(
+        cfg.track_allocations, cfg.track_stack_traces, cfg.stack_depth, cfg.max_tracked_allocations
+    )
     return pool
 
 

@@ -49,7 +49,9 @@ PROT_NONE = 0
 PROT_READ_WRITE = 3
 
 
-def write_canaries(buf: npt.NDArray[np.uint8], block: int, data: int, nbytes: int, end: int) -> None:
+def write_canaries(
+    buf: npt.NDArray[np.uint8], block: int, data: int, nbytes: int, end: int
+) -> None:
     """Fill ``[block, data)`` and ``[data + nbytes, end)`` of a segment with the canary byte."""
     buf[block:data] = CANARY_BYTE
     buf[data + nbytes : end] = CANARY_BYTE

@@ -84,7 +84,9 @@ class MemoryLeakReport:
             f"{len(self.leaks) + self.omitted_sites} site(s) since allocation #{self.since_allocation_id}"
         ]
         for leak in (*self.leaks, *self.numpy_leaks):
-            lines.append(f"- {leak.nbytes} bytes in {leak.count} allocation(s) at {leak.site} [{leak.source}]")
+            lines.append(
+                f"- {leak.nbytes} bytes in {leak.count} allocation(s) at {leak.site} [{leak.source}]"
+            )
             if leak.trace:
                 lines.append(leak.trace)
         if self.omitted_sites:
@@ -196,8 +198,15 @@ def check_memory_leaks(
         stacks = pool.stacks
         for g in groups[:max_sites]:
             trace = stacks.format(g.example.stack) if g.example.stack >= 0 else ""
-            leaks.append(LeakSite(site_of(g.example, stacks), g.nbytes, g.count, trace,
-                                  example_ids=(g.example.id,)))
+            leaks.append(
+                LeakSite(
+                    site_of(g.example, stacks),
+                    g.nbytes,
+                    g.count,
+                    trace,
+                    example_ids=(g.example.id,),
+                )
+            )
     want_numpy = include_numpy if include_numpy is not None else bool(cp and cp.include_numpy)
     numpy_leaks: list[LeakSite] = []
     if want_numpy:
@@ -218,19 +227,25 @@ def check_memory_leaks(
 
 
 def _numpy_snapshot() -> tracemalloc.Snapshot:
-    return tracemalloc.take_snapshot().filter_traces([
-        tracemalloc.DomainFilter(True, np.lib.tracemalloc_domain),
-        tracemalloc.Filter(False, _arena.__file__),
-    ])
+    return tracemalloc.take_snapshot().filter_traces(
+        [
+            tracemalloc.DomainFilter(True, np.lib.tracemalloc_domain),
+            tracemalloc.Filter(False, _arena.__file__),
+        ]
+    )
 
 
-def _numpy_leaks(baseline: tracemalloc.Snapshot | None, max_sites: int, notes: list[str]) -> list[LeakSite]:
+def _numpy_leaks(
+    baseline: tracemalloc.Snapshot | None, max_sites: int, notes: list[str]
+) -> list[LeakSite]:
     if not tracemalloc.is_tracing():
         notes.append("tracemalloc is not tracing: numpy allocations outside the pool are not seen")
         return []
     snap = _numpy_snapshot()
     if baseline is not None:
-        stats = [(s.traceback, s.size_diff, s.count_diff) for s in snap.compare_to(baseline, "traceback")]
+        stats = [
+            (s.traceback, s.size_diff, s.count_diff) for s in snap.compare_to(baseline, "traceback")
+        ]
     else:
         stats = [(s.traceback, s.size, s.count) for s in snap.statistics("traceback")]
     stats = sorted((s for s in stats if s[1] > 0), key=lambda s: -s[1])
@@ -245,7 +260,11 @@ def _numpy_leaks(baseline: tracemalloc.Snapshot | None, max_sites: int, notes: l
 
 
 def _emit(report: MemoryLeakReport) -> None:
-    top = report.leaks[0].site if report.leaks else (report.numpy_leaks[0].site if report.numpy_leaks else "")
+    top = (
+        report.leaks[0].site
+        if report.leaks
+        else (report.numpy_leaks[0].site if report.numpy_leaks else "")
+    )
     _log.warning(
         "memory leak check: %s",
         report.format(),

@@ -112,8 +112,13 @@ class MemoryPool:
             FAULT_HANDLER.acquire()
 
     # ---------------------------------------------------------------- configuration
-    def set_tracking(self, allocations: bool, stack_traces: bool, depth: int | None = None,
-                     max_tracked: int | None = None) -> None:
+    def set_tracking(
+        self,
+        allocations: bool,
+        stack_traces: bool,
+        depth: int | None = None,
+        max_tracked: int | None = None,
+    ) -> None:
         """Turn per-allocation records / stack capture on or off for future allocations."""
         with self._lock:
             self._track = bool(allocations or stack_traces)
@@ -243,7 +248,9 @@ class MemoryPool:
             if block is None:
                 raise _report.budget_error(self, size, shape, dt)
             seg, off = block
-            rec = Alloc(seg.base + off + self._front, seg, off, size, nbytes, self._next_id, shape, dt)
+            rec = Alloc(
+                seg.base + off + self._front, seg, off, size, nbytes, self._next_id, shape, dt
+            )
             self._next_id += 1
             self._account(rec)
         if self._arena.events:
@@ -312,9 +319,16 @@ class MemoryPool:
         with self._lock:
             events, self._arena.events = self._arena.events, []
         for what, nbytes, reserved in events:
-            _log.debug("memory pool %s by %d bytes to %d", what, nbytes, reserved,
-                       extra={semconv.HYPERION_MEMORY_SEGMENT_BYTES: nbytes,
-                              semconv.HYPERION_MEMORY_POOL_BYTES: reserved})
+            _log.debug(
+                "memory pool %s by %d bytes to %d",
+                what,
+                nbytes,
+                reserved,
+                extra={
+                    semconv.HYPERION_MEMORY_SEGMENT_BYTES: nbytes,
+                    semconv.HYPERION_MEMORY_POOL_BYTES: reserved,
+                },
+            )
 
     def _lookup_for_free(self, array: Any) -> Alloc | None:
         try:
@@ -357,19 +371,30 @@ class MemoryPool:
                 return None
             damaged = None
             if self._canary:
-                bad = check_canaries(seg.buf, rec.offset, rec.offset + CANARY_FRONT, rec.nbytes,
-                                     rec.offset + rec.size)
+                bad = check_canaries(
+                    seg.buf,
+                    rec.offset,
+                    rec.offset + CANARY_FRONT,
+                    rec.nbytes,
+                    rec.offset + rec.size,
+                )
                 if bad is not None:
                     damaged = _report.corruption_error(rec, bad, self._stacks, "free()")
-            opt = (optimizer._current or optimizer.get_memory_optimizer()) if self._optimize else None
+            opt = (
+                (optimizer._current or optimizer.get_memory_optimizer()) if self._optimize else None
+            )
             arena = self._arena
             arena.give(seg, rec.offset, rec.size, opt is not None and opt.reuse_enabled)
             if opt is not None and seg.live == 0 and seg is not arena.segments[0]:
                 cfg = self.config
-                arena.release_idle(seg, opt.retained_bytes(cfg.initial_pool_size, cfg.max_pool_size))
+                arena.release_idle(
+                    seg, opt.retained_bytes(cfg.initial_pool_size, cfg.max_pool_size)
+                )
             return damaged
 
-    def _allocate_guarded(self, shape: tuple[int, ...], dt: np.dtype[Any], nbytes: int) -> npt.NDArray[Any]:
+    def _allocate_guarded(
+        self, shape: tuple[int, ...], dt: np.dtype[Any], nbytes: int
+    ) -> npt.NDArray[Any]:
         with self._lock:
             if self._closed:
                 raise HyperionMemoryError("allocate() on a closed MemoryPool", stacklevel=3)
@@ -378,8 +403,16 @@ class MemoryPool:
                 raise _report.budget_error(self, length, shape, dt)
             region = GuardRegion(nbytes)
             self._guard_reserved += region.length
-            rec = Alloc(region.data_addr(nbytes), region, 0, region.data_len, nbytes,
-                        self._next_id, shape, dt)
+            rec = Alloc(
+                region.data_addr(nbytes),
+                region,
+                0,
+                region.data_len,
+                nbytes,
+                self._next_id,
+                shape,
+                dt,
+            )
             self._next_id += 1
             self._retired.pop(rec.addr, None)
             self._account(rec)
@@ -438,8 +471,9 @@ class MemoryPool:
             rec = self._live.get(addr)
             if rec is not None:
                 return rec
-            return next((r for r in self._live.values()
-                         if r.addr <= addr < r.addr + max(r.nbytes, 1)), None)
+            return next(
+                (r for r in self._live.values() if r.addr <= addr < r.addr + max(r.nbytes, 1)), None
+            )
 
     def describe(self, array: npt.NDArray[Any]) -> AllocationInfo | None:
         rec = self.find(array)
@@ -457,11 +491,17 @@ class MemoryPool:
             records = list(self._live.values())
         errors = []
         for rec in records:
-            bad = check_canaries(rec.owner.buf, rec.offset, rec.offset + CANARY_FRONT,
-                                 rec.nbytes, rec.offset + rec.size)
+            bad = check_canaries(
+                rec.owner.buf,
+                rec.offset,
+                rec.offset + CANARY_FRONT,
+                rec.nbytes,
+                rec.offset + rec.size,
+            )
             if bad is not None:
-                errors.append(_report.corruption_error(rec, bad, self._stacks,
-                                                       "check_memory_corruption()"))
+                errors.append(
+                    _report.corruption_error(rec, bad, self._stacks, "check_memory_corruption()")
+                )
         if errors:
             raise _report.merge_corruption(errors)
         return len(records)

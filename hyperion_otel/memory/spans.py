@@ -58,10 +58,12 @@ class SpanMemory:
         if span is not None:
             try:
                 if span.is_recording():
-                    span.set_attributes({
-                        semconv.HYPERION_MEMORY_ALLOCATED_BYTES: self.allocated_bytes,
-                        semconv.HYPERION_MEMORY_PEAK_BYTES: self.peak_bytes,
-                    })
+                    span.set_attributes(
+                        {
+                            semconv.HYPERION_MEMORY_ALLOCATED_BYTES: self.allocated_bytes,
+                            semconv.HYPERION_MEMORY_PEAK_BYTES: self.peak_bytes,
+                        }
+                    )
             except Exception:  # noqa: BLE001, S110 - telemetry never crashes the host
                 pass
         return self

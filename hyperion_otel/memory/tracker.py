@@ -25,8 +25,20 @@ class Alloc:
     """Internal record of one live block. ``owner`` is a ``Segment`` or a ``GuardRegion``."""
 
     __slots__ = (
-        "addr", "array", "dtype", "id", "nbytes", "offset", "owner", "shape", "size", "span", "stack",
-        "thread", "time", "tracked",
+        "addr",
+        "array",
+        "dtype",
+        "id",
+        "nbytes",
+        "offset",
+        "owner",
+        "shape",
+        "size",
+        "span",
+        "stack",
+        "thread",
+        "time",
+        "tracked",
     )
 
     def __init__(
@@ -156,7 +168,9 @@ def group_by_site(records: Iterable[Alloc]) -> list[SiteGroup]:
     """Group records by stack id (untracked ones by dtype and shape), largest first."""
     groups: dict[tuple[Any, ...], SiteGroup] = {}
     for rec in records:
-        key: tuple[Any, ...] = (rec.stack,) if rec.stack >= 0 else (rec.stack, str(rec.dtype), rec.shape)
+        key: tuple[Any, ...] = (
+            (rec.stack,) if rec.stack >= 0 else (rec.stack, str(rec.dtype), rec.shape)
+        )
         g = groups.get(key)
         if g is None:
             g = groups[key] = SiteGroup(key, rec)

@@ -47,8 +47,9 @@ def _decode_ops(model: Any, prompt: Any, max_new_tokens: int) -> tuple[list[OpEv
     generate(prompt, GenerationConfig(temperature=0.0, max_new_tokens=2))  # warm caches
     tags = SessionTags("bottlenecks")
     t0 = time.perf_counter_ns()
-    recorder = OpRecorder(tags, max_events=_MAX_DECODE_EVENTS, record_ops=True,
-                          track_cache=False, allocs=None)
+    recorder = OpRecorder(
+        tags, max_events=_MAX_DECODE_EVENTS, record_ops=True, track_cache=False, allocs=None
+    )
     _ops.add_listener(recorder)
     try:
         result = generate(prompt, GenerationConfig(temperature=0.0, max_new_tokens=max_new_tokens))
@@ -81,13 +82,18 @@ def _pct(part: float, total: float) -> float:
 
 
 def recommend(
-    rows: list[OpBottleneck], phases: dict[str, float], by_bound: dict[str, float],
-    total: float, peaks: MachinePeaks,
+    rows: list[OpBottleneck],
+    phases: dict[str, float],
+    by_bound: dict[str, float],
+    total: float,
+    peaks: MachinePeaks,
 ) -> str:
     """One plain-language sentence or two: what limits speed and what to do about it."""
     if not rows or total <= 0:
-        return ("No ops were recorded: profile model.generate(...) with "
-                "ProfilerConfig(track_functions=True), or pass the model here.")
+        return (
+            "No ops were recorded: profile model.generate(...) with "
+            "ProfilerConfig(track_functions=True), or pass the model here."
+        )
     for phase, advice in (
         ("sampling", "sample on fewer candidates (top_k) or vectorise the sampler"),
         ("tokenization", "cache token ids of repeated prompts or use a faster tokenizer"),
@@ -106,8 +112,10 @@ def recommend(
             "(fp16/int8) or several requests batched per decode step."
         )
         if top.efficiency < LOW_EFFICIENCY:
-            text += (" It reaches only a fraction of that bandwidth: look for other processes "
-                     "or too many BLAS threads competing for memory.")
+            text += (
+                " It reaches only a fraction of that bandwidth: look for other processes "
+                "or too many BLAS threads competing for memory."
+            )
         return text
     if dominant == COMPUTE:
         return (
@@ -163,7 +171,10 @@ def analyze_bottlenecks(
         source = f"{max_new_tokens}-token greedy decode of {getattr(model, 'name', type(model).__name__)}"
     peaks = _with_observed(calibrate(), ops, overhead_us)
     rows, by_bound, total = classify_ops(
-        list(ops), peaks, overhead_us=overhead_us, min_efficiency=min_efficiency,
+        list(ops),
+        peaks,
+        overhead_us=overhead_us,
+        min_efficiency=min_efficiency,
         max_rows=max_rows,
     )
     phases = phase_split(ops)

@@ -86,8 +86,10 @@ class BottleneckReport:
             )
             lines.append(f"Time by bound: {split}")
         lines.append("")
-        header = (f"{'op':<22} {'phase':<12} {'calls':>6} {'%time':>6} {'mean us':>9} "
-                  f"{'GFLOP/s':>8} {'GB/s':>7} {'FLOP/B':>7} {'eff':>5}  bound")
+        header = (
+            f"{'op':<22} {'phase':<12} {'calls':>6} {'%time':>6} {'mean us':>9} "
+            f"{'GFLOP/s':>8} {'GB/s':>7} {'FLOP/B':>7} {'eff':>5}  bound"
+        )
         lines += [header, "-" * len(header)]
         for r in self.ops:
             lines.append(
@@ -101,7 +103,9 @@ class BottleneckReport:
         return self.to_table()
 
 
-def _classify(op: OpEvent, peaks: MachinePeaks, overhead_ns: float, min_eff: float) -> tuple[str, float]:
+def _classify(
+    op: OpEvent, peaks: MachinePeaks, overhead_ns: float, min_eff: float
+) -> tuple[str, float]:
     dur = max(op.end_ns - op.start_ns, 1)
     flops, nbytes = op.flops, op.nbytes
     if flops <= 0 and nbytes <= 0:
@@ -169,18 +173,20 @@ def classify_ops(
     for row in sorted(rows.values(), key=lambda r: r.self_ns, reverse=True)[:max_rows]:
         bound, share_ns = max(row.by_class.items(), key=lambda kv: kv[1])
         secs = row.counted_ns / 1e9
-        out.append(OpBottleneck(
-            name=row.name,
-            phase=row.phase,
-            calls=row.calls,
-            self_seconds=row.self_ns / 1e9,
-            percent=100.0 * row.self_ns / total_ns if total_ns else 0.0,
-            mean_us=row.self_ns / row.calls / 1e3,
-            flops_per_s=row.flops / secs if secs else 0.0,
-            bytes_per_s=row.nbytes / secs if secs else 0.0,
-            intensity=row.flops / row.nbytes if row.nbytes else 0.0,
-            efficiency=row.eff_weighted / row.counted_ns if row.counted_ns else 0.0,
-            bound=bound,
-            bound_share=share_ns / row.self_ns if row.self_ns else 1.0,
-        ))
+        out.append(
+            OpBottleneck(
+                name=row.name,
+                phase=row.phase,
+                calls=row.calls,
+                self_seconds=row.self_ns / 1e9,
+                percent=100.0 * row.self_ns / total_ns if total_ns else 0.0,
+                mean_us=row.self_ns / row.calls / 1e3,
+                flops_per_s=row.flops / secs if secs else 0.0,
+                bytes_per_s=row.nbytes / secs if secs else 0.0,
+                intensity=row.flops / row.nbytes if row.nbytes else 0.0,
+                efficiency=row.eff_weighted / row.counted_ns if row.counted_ns else 0.0,
+                bound=bound,
+                bound_share=share_ns / row.self_ns if row.self_ns else 1.0,
+            )
+        )
     return out, {k: v for k, v in by_bound.items() if v}, total_ns / 1e9

@@ -48,9 +48,13 @@ class MachinePeaks:
         """
         if flops_per_s <= self.flops_per_s and bytes_per_s <= self.bytes_per_s:
             return self
-        return MachinePeaks(max(self.flops_per_s, flops_per_s),
-                            max(self.bytes_per_s, bytes_per_s), self.seconds, True,
-                            self.disturbed)
+        return MachinePeaks(
+            max(self.flops_per_s, flops_per_s),
+            max(self.bytes_per_s, bytes_per_s),
+            self.seconds,
+            True,
+            self.disturbed,
+        )
 
     @property
     def ridge_intensity(self) -> float:

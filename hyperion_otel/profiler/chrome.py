@@ -87,16 +87,40 @@ def _sampled_slices(profile: Profile, ident: int, limit: int) -> list[tuple[int,
 def _metadata(profile: Profile) -> list[dict[str, Any]]:
     pid = profile.pid
     events: list[dict[str, Any]] = [
-        {"ph": "M", "name": "process_name", "pid": pid, "tid": 0,
-         "args": {"name": f"hyperion-otel profile {profile.profile_id}"}},
-        {"ph": "M", "name": "process_labels", "pid": pid, "tid": 0,
-         "args": {"labels": f"{semconv.HYPERION_PROFILE_ID}={profile.profile_id}"}},
+        {
+            "ph": "M",
+            "name": "process_name",
+            "pid": pid,
+            "tid": 0,
+            "args": {"name": f"hyperion-otel profile {profile.profile_id}"},
+        },
+        {
+            "ph": "M",
+            "name": "process_labels",
+            "pid": pid,
+            "tid": 0,
+            "args": {"labels": f"{semconv.HYPERION_PROFILE_ID}={profile.profile_id}"},
+        },
     ]
     for info in profile.threads.values():
-        events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": info.index,
-                       "args": {"name": info.name}})
-        events.append({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": info.index,
-                       "args": {"sort_index": info.index}})
+        events.append(
+            {
+                "ph": "M",
+                "name": "thread_name",
+                "pid": pid,
+                "tid": info.index,
+                "args": {"name": info.name},
+            }
+        )
+        events.append(
+            {
+                "ph": "M",
+                "name": "thread_sort_index",
+                "pid": pid,
+                "tid": info.index,
+                "args": {"sort_index": info.index},
+            }
+        )
     return events
 
 
@@ -107,8 +131,12 @@ def _timeline_events(profile: Profile) -> tuple[list[dict[str, Any]], int]:
         tid = profile.threads[ident].index
         for s in slices:
             event: dict[str, Any] = {
-                "ph": "X", "name": s.name, "pid": profile.pid, "tid": tid,
-                "ts": _us(s.start_ns), "dur": round((s.end_ns - s.start_ns) / 1000.0, 3),
+                "ph": "X",
+                "name": s.name,
+                "pid": profile.pid,
+                "tid": tid,
+                "ts": _us(s.start_ns),
+                "dur": round((s.end_ns - s.start_ns) / 1000.0, 3),
             }
             if isinstance(s.payload, OpEvent):
                 event["cat"] = "kv_cache" if s.name.startswith(_KV_CACHE_PREFIX) else "op"
@@ -129,15 +157,38 @@ def _sampled_events(profile: Profile) -> list[dict[str, Any]]:
         if not slices:
             continue
         tid = _SAMPLED_TID_BASE + info.index
-        events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid,
-                       "args": {"name": f"{info.name} (sampled Python stacks)"}})
-        events.append({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid,
-                       "args": {"sort_index": tid}})
+        events.append(
+            {
+                "ph": "M",
+                "name": "thread_name",
+                "pid": pid,
+                "tid": tid,
+                "args": {"name": f"{info.name} (sampled Python stacks)"},
+            }
+        )
+        events.append(
+            {
+                "ph": "M",
+                "name": "thread_sort_index",
+                "pid": pid,
+                "tid": tid,
+                "args": {"sort_index": tid},
+            }
+        )
         for frame_index, _depth, t0, t1 in slices:
             frame = profile.frames[frame_index]
-            events.append({"ph": "X", "name": frame.name, "cat": "sampled", "pid": pid,
-                           "tid": tid, "ts": _us(t0), "dur": round((t1 - t0) / 1000.0, 3),
-                           "args": {"file": frame.file, "line": frame.line}})
+            events.append(
+                {
+                    "ph": "X",
+                    "name": frame.name,
+                    "cat": "sampled",
+                    "pid": pid,
+                    "tid": tid,
+                    "ts": _us(t0),
+                    "dur": round((t1 - t0) / 1000.0, 3),
+                    "args": {"file": frame.file, "line": frame.line},
+                }
+            )
     return events
 
 
@@ -145,8 +196,15 @@ def to_chrome_trace(profile: Profile) -> dict[str, Any]:
     """The profile as a Chrome Trace Event JSON object."""
     timeline, clamped = _timeline_events(profile)
     counters = [
-        {"ph": "C", "name": p.name, "pid": profile.pid, "tid": 0, "ts": _us(p.t_ns),
-         "cat": "counter", "args": dict(p.values)}
+        {
+            "ph": "C",
+            "name": p.name,
+            "pid": profile.pid,
+            "tid": 0,
+            "ts": _us(p.t_ns),
+            "cat": "counter",
+            "args": dict(p.values),
+        }
         for p in profile.counters
     ]
     return {

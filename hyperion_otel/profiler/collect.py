@@ -44,7 +44,10 @@ _OWN_FILES = frozenset(
 )
 # The op seam and the profiler's listeners on it (see build_profile).
 _SEAM_FILES = frozenset(
-    (os.path.abspath(_ops.__file__), *(os.path.join(_PACKAGE_DIR, n) for n in ("ops.py", "memory.py")))
+    (
+        os.path.abspath(_ops.__file__),
+        *(os.path.join(_PACKAGE_DIR, n) for n in ("ops.py", "memory.py")),
+    )
 )
 
 
@@ -116,9 +119,12 @@ class Session:
         except RuntimeError as exc:  # "can't start new thread": a thread limit was reached
             raise PerformanceError(f"cannot start the profiler's sampler thread: {exc}") from exc
         if cfg.trace_calls:
-            tracer = CallTracer(t0_ns=self._t0, max_events=cfg.max_events,
-                                exclude_prefixes=_TRACE_EXCLUDE,
-                                exclude_threads=self._sampler.thread_idents())
+            tracer = CallTracer(
+                t0_ns=self._t0,
+                max_events=cfg.max_events,
+                exclude_prefixes=_TRACE_EXCLUDE,
+                exclude_threads=self._sampler.thread_idents(),
+            )
             try:
                 tracer.start()
             except TracerBusyError as exc:
@@ -181,7 +187,7 @@ class Session:
         counters = list(self.counters)
         if self.config.track_cache:
             counters = sorted(counters + kv_counters(ops), key=lambda c: c[0])
-            counters = counters[-self.config.max_counter_points:]
+            counters = counters[-self.config.max_counter_points :]
         dropped = {
             "samples": sampler.dropped if sampler else 0,
             "ops": recorder.dropped if recorder else 0,
@@ -190,7 +196,9 @@ class Session:
         notes = list(self.notes)
         if sampler is not None:
             if sampler.truncated:
-                notes.append(f"{sampler.truncated} stacks cut at {self.config.max_stack_depth} frames")
+                notes.append(
+                    f"{sampler.truncated} stacks cut at {self.config.max_stack_depth} frames"
+                )
             if sampler.errors:
                 notes.append(f"sampler hit {sampler.errors} internal errors")
             if sampler.ticks:

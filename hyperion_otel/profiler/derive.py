@@ -96,11 +96,22 @@ def derive_ops(tokens: Iterable[Token], t0_ns: int) -> list[RawOp]:
             stack.append(row)
             rows.append(row)
         for tok, depth, child, phase, tag in rows:
-            out.append((
-                tok[NAME], tid, tok[T0] - t0_ns, tok[T1] - t0_ns,
-                max(0, tok[T1] - tok[T0] - child), depth, tok[ATTRS], tok[ALLOCS], tok[ABYTES],
-                tag[0], tag[1], phase,
-            ))
+            out.append(
+                (
+                    tok[NAME],
+                    tid,
+                    tok[T0] - t0_ns,
+                    tok[T1] - t0_ns,
+                    max(0, tok[T1] - tok[T0] - child),
+                    depth,
+                    tok[ATTRS],
+                    tok[ALLOCS],
+                    tok[ABYTES],
+                    tag[0],
+                    tag[1],
+                    phase,
+                )
+            )
     return out
 
 

@@ -144,8 +144,18 @@ class OpRecorder:
                     self.events.append((*tok[:T1], t1))
                 else:
                     name, attrs, tid, info, count, nbytes, t0, _ = tok
-                    self.events.append((name, attrs, tid, info, allocs.count - count,
-                                        allocs.nbytes - nbytes, t0, t1))
+                    self.events.append(
+                        (
+                            name,
+                            attrs,
+                            tid,
+                            info,
+                            allocs.count - count,
+                            allocs.nbytes - nbytes,
+                            t0,
+                            t1,
+                        )
+                    )
                 self.recorded += 1
             sampler = self.sampler
             if sampler is not None and t1 >= sampler.inline_after:

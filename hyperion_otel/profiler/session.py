@@ -135,7 +135,9 @@ class Profile:
     def duration_s(self) -> float:
         return self.duration_ns / 1e9
 
-    def samples_for(self, *, trace_id: int | None = None, span_id: int | None = None) -> list[Sample]:
+    def samples_for(
+        self, *, trace_id: int | None = None, span_id: int | None = None
+    ) -> list[Sample]:
         """Samples taken while the given trace / span was active on the sampled thread."""
         return [
             s

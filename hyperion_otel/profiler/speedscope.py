@@ -69,18 +69,28 @@ def to_speedscope(profile: Profile) -> dict[str, Any]:
         while open_:
             frame, end = open_.pop()
             events.append({"type": "C", "frame": frame, "at": end / 1e9})
-        profiles.append({
-            "type": "evented",
-            "name": f"{profile.threads[ident].name} (ops)",
-            "unit": "seconds",
-            "startValue": 0,
-            "endValue": profile.duration_s,
-            "events": events,
-        })
+        profiles.append(
+            {
+                "type": "evented",
+                "name": f"{profile.threads[ident].name} (ops)",
+                "unit": "seconds",
+                "startValue": 0,
+                "endValue": profile.duration_s,
+                "events": events,
+            }
+        )
     if not profiles:  # speedscope refuses a file without profiles
-        profiles.append({"type": "sampled", "name": "no samples", "unit": "seconds",
-                         "startValue": 0, "endValue": profile.duration_s,
-                         "samples": [], "weights": []})
+        profiles.append(
+            {
+                "type": "sampled",
+                "name": "no samples",
+                "unit": "seconds",
+                "startValue": 0,
+                "endValue": profile.duration_s,
+                "samples": [],
+                "weights": [],
+            }
+        )
     return {
         "$schema": SCHEMA_URL,
         "exporter": f"hyperion-otel {__version__}",

@@ -127,8 +127,14 @@ class CallTracer:
         tool, self._tool = self._tool, None
         ev = mon.events
         mon.set_events(tool, 0)
-        for event in (ev.PY_START, ev.PY_RESUME, ev.PY_THROW, ev.PY_RETURN, ev.PY_YIELD,
-                      ev.PY_UNWIND):
+        for event in (
+            ev.PY_START,
+            ev.PY_RESUME,
+            ev.PY_THROW,
+            ev.PY_RETURN,
+            ev.PY_YIELD,
+            ev.PY_UNWIND,
+        ):
             mon.register_callback(tool, event, None)
         mon.free_tool_id(tool)
 

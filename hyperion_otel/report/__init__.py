@@ -40,9 +40,16 @@ def build_report(
     """
     root = os.fspath(directory)
     if not os.path.isdir(root):
-        raise InvalidInputError(f"report directory {root!r} does not exist or is not a directory; "
-                                "expected a run's output directory (HYPERION_OUTPUT_DIR)", directory=root)
-    for name, value in (("max_lines", max_lines), ("max_slices", max_slices), ("max_requests", max_requests)):
+        raise InvalidInputError(
+            f"report directory {root!r} does not exist or is not a directory; "
+            "expected a run's output directory (HYPERION_OUTPUT_DIR)",
+            directory=root,
+        )
+    for name, value in (
+        ("max_lines", max_lines),
+        ("max_slices", max_slices),
+        ("max_requests", max_requests),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InvalidInputError(f"{name} must be an int >= 1, got {value!r}", field=name)
     records = read_otlp_dir(root, max_lines)
@@ -72,7 +79,11 @@ def write_report(
     """Write the report of ``directory`` to ``output`` (default ``<directory>/report.html``);
     returns the path written."""
     html = build_report(directory, **options)  # type: ignore[arg-type]
-    target = os.fspath(output) if output is not None else os.path.join(os.fspath(directory), "report.html")
+    target = (
+        os.fspath(output)
+        if output is not None
+        else os.path.join(os.fspath(directory), "report.html")
+    )
     try:
         parent = os.path.dirname(os.path.abspath(target))
         os.makedirs(parent, exist_ok=True)
@@ -81,6 +92,7 @@ def write_report(
             f.write(html)
         os.replace(tmp, target)
     except OSError as exc:
-        raise HyperionIOError(f"cannot write the report to {target!r}: {exc.strerror or exc}",
-                              path=target) from exc
+        raise HyperionIOError(
+            f"cannot write the report to {target!r}: {exc.strerror or exc}", path=target
+        ) from exc
     return target

@@ -81,7 +81,9 @@ def find_requests(spans: list[SpanRec]) -> list[Request]:
     return out
 
 
-def cumulative_histogram(points: list[PointRec], metric: str) -> tuple[tuple[float, ...], list[int]] | None:
+def cumulative_histogram(
+    points: list[PointRec], metric: str
+) -> tuple[tuple[float, ...], list[int]] | None:
     """Bucket counts of ``metric`` over the run: each series' latest point (cumulative
     temporality), summed over series that share the bucket bounds."""
     latest: dict[tuple[tuple[str, str], ...], PointRec] = {}
@@ -142,8 +144,14 @@ def leak_sites(logs: list[LogRec]) -> tuple[list[LeakSiteRow], int, int]:
             rows.append(LeakSiteRow(m.group(3), int(m.group(1)), int(m.group(2)), m.group(4)))
     if not rows:
         site = str(latest.attrs.get(semconv.HYPERION_MEMORY_LEAK_SITE, "?"))
-        rows.append(LeakSiteRow(site, int(latest.attrs[semconv.HYPERION_MEMORY_LEAKED_BYTES]),
-                                int(latest.attrs.get(semconv.HYPERION_MEMORY_LEAKED_ALLOCATIONS, 0)), "pool"))
+        rows.append(
+            LeakSiteRow(
+                site,
+                int(latest.attrs[semconv.HYPERION_MEMORY_LEAKED_BYTES]),
+                int(latest.attrs.get(semconv.HYPERION_MEMORY_LEAKED_ALLOCATIONS, 0)),
+                "pool",
+            )
+        )
     rows.sort(key=lambda r: -r.nbytes)
     # A report is logged to the file and to OTLP: count distinct times only.
     n = len({r.time_ns // 1_000_000 for r in reports})
@@ -160,12 +168,21 @@ class ErrorRow:
     where: str
 
 
-def error_rows(spans: list[SpanRec], logs: list[LogRec], limit: int = 100) -> tuple[list[ErrorRow], int]:
+def error_rows(
+    spans: list[SpanRec], logs: list[LogRec], limit: int = 100
+) -> tuple[list[ErrorRow], int]:
     """Failed spans and exception/error log records, newest first, at most ``limit``."""
     rows = [
-        ErrorRow(s.start_ns, "span", s.name, str(s.attrs.get(semconv.ERROR_TYPE, "")),
-                 s.status_message, "")
-        for s in spans if s.is_error
+        ErrorRow(
+            s.start_ns,
+            "span",
+            s.name,
+            str(s.attrs.get(semconv.ERROR_TYPE, "")),
+            s.status_message,
+            "",
+        )
+        for s in spans
+        if s.is_error
     ]
     seen: set[tuple[int, str]] = set()
     for r in logs:
@@ -178,9 +195,21 @@ def error_rows(spans: list[SpanRec], logs: list[LogRec], limit: int = 100) -> tu
         where = ""
         if semconv.CODE_FILE_PATH in r.attrs:
             where = f"{r.attrs[semconv.CODE_FILE_PATH]}:{r.attrs.get(semconv.CODE_LINE_NUMBER, '')}"
-        etype = str(r.attrs.get(semconv.EXCEPTION_TYPE) or r.attrs.get(semconv.ERROR_TYPE) or r.severity_text)
+        etype = str(
+            r.attrs.get(semconv.EXCEPTION_TYPE)
+            or r.attrs.get(semconv.ERROR_TYPE)
+            or r.severity_text
+        )
         message = str(r.attrs.get(semconv.EXCEPTION_MESSAGE) or r.body)
-        rows.append(ErrorRow(r.time_ns, "log", str(r.attrs.get("logger", "") or r.source), etype,
-                             message.splitlines()[0] if message else "", where))
+        rows.append(
+            ErrorRow(
+                r.time_ns,
+                "log",
+                str(r.attrs.get("logger", "") or r.source),
+                etype,
+                message.splitlines()[0] if message else "",
+                where,
+            )
+        )
     rows.sort(key=lambda e: -e.time_ns)
     return rows[:limit], len(rows)

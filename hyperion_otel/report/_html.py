@@ -36,8 +36,13 @@ SECTIONS = (
     ("hotspots", "Hotspots (flame chart)"),
     ("errors", "Errors"),
 )
-_COLORS = {"request": "#bab0ac", "prefill": _svg.PALETTE[1], "decode": _svg.PALETTE[0],
-           "error": _svg.PALETTE[3], "load": _svg.PALETTE[4]}
+_COLORS = {
+    "request": "#bab0ac",
+    "prefill": _svg.PALETTE[1],
+    "decode": _svg.PALETTE[0],
+    "error": _svg.PALETTE[3],
+    "load": _svg.PALETTE[4],
+}
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#222;
@@ -75,12 +80,19 @@ def _empty(text: str) -> str:
     return f'<p class="empty">{escape(text)}</p>'
 
 
-def _table(head: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[int] | None = None) -> str:
+def _table(
+    head: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[int] | None = None
+) -> str:
     nums = numeric or set()
     out = ["<table><tr>", *(f"<th>{escape(h)}</th>" for h in head), "</tr>"]
-    out.extend("<tr>" + "".join(
-        f'<td class="n">{c}</td>' if i in nums else f"<td>{c}</td>" for i, c in enumerate(r)) + "</tr>"
-        for r in rows)
+    out.extend(
+        "<tr>"
+        + "".join(
+            f'<td class="n">{c}</td>' if i in nums else f"<td>{c}</td>" for i, c in enumerate(r)
+        )
+        + "</tr>"
+        for r in rows
+    )
     out.append("</table>")
     return "".join(out)
 
@@ -103,13 +115,18 @@ def _histogram(values: Sequence[float], label: str, max_bins: int = 24) -> str:
             i += 1
         counts[i] += 1
     labels = [f"≤{_svg.fmt_seconds(edges[i + 1])}" for i in range(bins)]
-    tips = [f"{_svg.fmt_seconds(edges[i])} to {_svg.fmt_seconds(edges[i + 1])}: {c}" for i, c in enumerate(counts)]
+    tips = [
+        f"{_svg.fmt_seconds(edges[i])} to {_svg.fmt_seconds(edges[i + 1])}: {c}"
+        for i, c in enumerate(counts)
+    ]
     return _svg.bar_chart(labels, counts, label=label, y_title="count", tips=tips)
 
 
 def _bucket_chart(hist: tuple[tuple[float, ...], list[int]], label: str) -> str:
     bounds, counts = hist
-    labels = [f"≤{_svg.fmt_seconds(b)}" for b in bounds] + [f">{_svg.fmt_seconds(bounds[-1])}" if bounds else "all"]
+    labels = [f"≤{_svg.fmt_seconds(b)}" for b in bounds] + [
+        f">{_svg.fmt_seconds(bounds[-1])}" if bounds else "all"
+    ]
     # Drop empty buckets at both ends: the semconv advice spans 1 ms .. 80 s.
     nz = [i for i, c in enumerate(counts) if c]
     if nz:
@@ -121,50 +138,77 @@ def _bucket_chart(hist: tuple[tuple[float, ...], list[int]], label: str) -> str:
 # --- sections ----------------------------------------------------------------------------------
 def _timeline(requests: list[Request], loads: list[SpanRec], limit: int) -> str:
     if not requests and not loads:
-        return _empty("No generate spans in traces.jsonl. Run with the default local exporters "
-                      "(or OTEL_TRACES_EXPORTER=otlp_file) and call model.generate().")
+        return _empty(
+            "No generate spans in traces.jsonl. Run with the default local exporters "
+            "(or OTEL_TRACES_EXPORTER=otlp_file) and call model.generate()."
+        )
     shown = requests[-limit:]
     starts = [r.span.start_ns for r in shown] + [s.start_ns for s in loads]
     origin = min(starts)
 
     def seg(s: SpanRec, color: str, what: str) -> _svg.Segment:
-        return _svg.Segment((s.start_ns - origin) / 1e9, (s.end_ns - origin) / 1e9, color,
-                            f"{what}: {_svg.fmt_seconds(s.duration_s)}")
+        return _svg.Segment(
+            (s.start_ns - origin) / 1e9,
+            (s.end_ns - origin) / 1e9,
+            color,
+            f"{what}: {_svg.fmt_seconds(s.duration_s)}",
+        )
 
-    rows = [_svg.TimelineRow(f"load {s.attrs.get(semconv.GEN_AI_REQUEST_MODEL, '')}", [seg(s, _COLORS["load"], s.name)])
-            for s in loads if s.start_ns >= origin]
+    rows = [
+        _svg.TimelineRow(
+            f"load {s.attrs.get(semconv.GEN_AI_REQUEST_MODEL, '')}",
+            [seg(s, _COLORS["load"], s.name)],
+        )
+        for s in loads
+        if s.start_ns >= origin
+    ]
     for i, r in enumerate(shown, 1 + len(requests) - len(shown)):
         color = _COLORS["error"] if r.span.is_error else _COLORS["request"]
-        segs = [seg(r.span, color, f"{r.span.name} ({r.input_tokens} in, {r.output_tokens} out"
-                    + (f", error {r.span.attrs.get(semconv.ERROR_TYPE, '')}" if r.span.is_error else "") + ")")]
+        segs = [
+            seg(
+                r.span,
+                color,
+                f"{r.span.name} ({r.input_tokens} in, {r.output_tokens} out"
+                + (f", error {r.span.attrs.get(semconv.ERROR_TYPE, '')}" if r.span.is_error else "")
+                + ")",
+            )
+        ]
         if r.prefill is not None:
             segs.append(seg(r.prefill, _COLORS["prefill"], "prefill"))
         if r.decode is not None:
             segs.append(seg(r.decode, _COLORS["decode"], f"decode ({r.output_tokens} tokens)"))
         rows.append(_svg.TimelineRow(f"#{i} {r.model} {r.output_tokens} tok", segs))
     legend = "".join(f'<span style="background:{c}"></span>{k}' for k, c in _COLORS.items())
-    note = (f'<p class="note">Showing the last {len(shown)} of {len(requests)} requests.</p>'
-            if len(shown) < len(requests) else "")
-    return (f'<p class="legend">{legend}</p>' + _svg.timeline(rows, label="request timeline") + note)
+    note = (
+        f'<p class="note">Showing the last {len(shown)} of {len(requests)} requests.</p>'
+        if len(shown) < len(requests)
+        else ""
+    )
+    return f'<p class="legend">{legend}</p>' + _svg.timeline(rows, label="request timeline") + note
 
 
 def _token_latency(requests: list[Request], rec: RunRecords) -> str:
     values, source = token_latencies(requests)
     parts = []
     if values:
-        parts.append(f'<p class="note">Source: {escape(source)}; {len(values)} values; p50 '
-                     f"{_svg.fmt_seconds(_pct(values, 0.5))}, p90 {_svg.fmt_seconds(_pct(values, 0.9))}, "
-                     f"max {_svg.fmt_seconds(max(values))}.</p>")
+        parts.append(
+            f'<p class="note">Source: {escape(source)}; {len(values)} values; p50 '
+            f"{_svg.fmt_seconds(_pct(values, 0.5))}, p90 {_svg.fmt_seconds(_pct(values, 0.9))}, "
+            f"max {_svg.fmt_seconds(max(values))}.</p>"
+        )
         parts.append(_histogram(values, "token latency histogram"))
     hist = cumulative_histogram(rec.points, semconv.METRIC_GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN)
     n_hist = sum(hist[1]) if hist is not None else 0
     if hist is not None and n_hist:
-        parts.append(f'<p class="note">Metric {semconv.METRIC_GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN} '
-                     f"(semconv buckets, {n_hist} requests):</p>")
+        parts.append(
+            f'<p class="note">Metric {semconv.METRIC_GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN} '
+            f"(semconv buckets, {n_hist} requests):</p>"
+        )
         parts.append(_bucket_chart(hist, "time per output token buckets"))
     return "".join(parts) or _empty(
         "No decode spans or time-per-token metric. HYPERION_GENERATION_DEBUG=true adds a span per "
-        "decode step for exact per-token latencies.")
+        "decode step for exact per-token latencies."
+    )
 
 
 def _ttft(requests: list[Request], rec: RunRecords, limit: int) -> str:
@@ -172,14 +216,22 @@ def _ttft(requests: list[Request], rec: RunRecords, limit: int) -> str:
     parts = []
     if values:
         v = [t for _, t in values]
-        parts.append(f'<p class="note">{len(v)} requests; p50 {_svg.fmt_seconds(_pct(v, 0.5))}, '
-                     f"p90 {_svg.fmt_seconds(_pct(v, 0.9))}, max {_svg.fmt_seconds(max(v))} "
-                     "(request start to the start of decoding).</p>")
+        parts.append(
+            f'<p class="note">{len(v)} requests; p50 {_svg.fmt_seconds(_pct(v, 0.5))}, '
+            f"p90 {_svg.fmt_seconds(_pct(v, 0.9))}, max {_svg.fmt_seconds(max(v))} "
+            "(request start to the start of decoding).</p>"
+        )
         if len(values) <= limit:
-            parts.append(_svg.bar_chart([f"#{i}" for i, _ in values], [t * 1e3 for _, t in values],
-                                        label="time to first token per request", y_title="ms",
-                                        color=_svg.PALETTE[1],
-                                        tips=[f"request #{i}: {_svg.fmt_seconds(t)}" for i, t in values]))
+            parts.append(
+                _svg.bar_chart(
+                    [f"#{i}" for i, _ in values],
+                    [t * 1e3 for _, t in values],
+                    label="time to first token per request",
+                    y_title="ms",
+                    color=_svg.PALETTE[1],
+                    tips=[f"request #{i}: {_svg.fmt_seconds(t)}" for i, t in values],
+                )
+            )
         else:
             parts.append(_histogram(v, "time to first token histogram"))
     hist = cumulative_histogram(rec.points, semconv.METRIC_GEN_AI_SERVER_TIME_TO_FIRST_TOKEN)
@@ -199,23 +251,44 @@ def _memory(rec: RunRecords, profile: ProfileData | None) -> str:
         lines = [("pool used", _svg.PALETTE[1], [((t - origin) / 1e9, v) for t, v in used])]
         peak = max((v for _, v in used), default=0.0)
         size = (used[-1][1] + free[-1][1]) if used and free else None
-        parts.append(f'<p class="note">Metric {semconv.METRIC_MEMORY_POOL_USAGE} (state=used) at each '
-                     f"export (OTEL_METRIC_EXPORT_INTERVAL); peak {_svg.fmt_bytes(peak)}"
-                     + (f"; pool size at the end {_svg.fmt_bytes(size)}" if size is not None else "")
-                     + ".</p>")
-        parts.append(_svg.line_chart(lines, label="memory pool usage", x_title="seconds",
-                                     y_fmt=_svg.fmt_bytes, bytes_axis=True))
+        parts.append(
+            f'<p class="note">Metric {semconv.METRIC_MEMORY_POOL_USAGE} (state=used) at each '
+            f"export (OTEL_METRIC_EXPORT_INTERVAL); peak {_svg.fmt_bytes(peak)}"
+            + (f"; pool size at the end {_svg.fmt_bytes(size)}" if size is not None else "")
+            + ".</p>"
+        )
+        parts.append(
+            _svg.line_chart(
+                lines,
+                label="memory pool usage",
+                x_title="seconds",
+                y_fmt=_svg.fmt_bytes,
+                bytes_axis=True,
+            )
+        )
     if profile is not None and profile.counters:
         keys = [k for k in ("used_bytes", "live_bytes") if k in profile.counters[0][1]]
-        lines = [(k, _svg.PALETTE[i + 1], [(t / 1e6, vals.get(k, 0.0)) for t, vals in profile.counters])
-                 for i, k in enumerate(keys)]
-        parts.append(f'<p class="note">During the profile ({escape(os.path.basename(profile.path))}), '
-                     "as the profiler sampled it:</p>")
-        parts.append(_svg.line_chart(lines, label="memory during the profile", x_title="seconds",
-                                     y_fmt=_svg.fmt_bytes, bytes_axis=True))
+        lines = [
+            (k, _svg.PALETTE[i + 1], [(t / 1e6, vals.get(k, 0.0)) for t, vals in profile.counters])
+            for i, k in enumerate(keys)
+        ]
+        parts.append(
+            f'<p class="note">During the profile ({escape(os.path.basename(profile.path))}), '
+            "as the profiler sampled it:</p>"
+        )
+        parts.append(
+            _svg.line_chart(
+                lines,
+                label="memory during the profile",
+                x_title="seconds",
+                y_fmt=_svg.fmt_bytes,
+                bytes_axis=True,
+            )
+        )
     return "".join(parts) or _empty(
         "No pool metrics: the pool reports hyperion.memory.pool.usage once configure() installed it "
-        "(metrics are exported every OTEL_METRIC_EXPORT_INTERVAL ms and at shutdown).")
+        "(metrics are exported every OTEL_METRIC_EXPORT_INTERVAL ms and at shutdown)."
+    )
 
 
 def _allocations(rec: RunRecords, profile: ProfileData | None) -> str:
@@ -223,40 +296,80 @@ def _allocations(rec: RunRecords, profile: ProfileData | None) -> str:
     sites, n_reports, at = leak_sites(rec.logs)
     if sites:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at / 1e9))
-        parts.append(f'<p class="note">Live allocations in the latest of {n_reports} leak report(s) '
-                     f"({when}):</p>")
+        parts.append(
+            f'<p class="note">Live allocations in the latest of {n_reports} leak report(s) '
+            f"({when}):</p>"
+        )
         top = sites[:20]
         biggest = max(s.nbytes for s in top) or 1
-        parts.append(_table(["site", "bytes", "allocations", "source", ""], [
-            [escape(s.site), _svg.fmt_bytes(s.nbytes), str(s.count), escape(s.source),
-             f'<span class="bar" style="width:{120 * s.nbytes / biggest:.0f}px"></span>']
-            for s in top], {1, 2}))
+        parts.append(
+            _table(
+                ["site", "bytes", "allocations", "source", ""],
+                [
+                    [
+                        escape(s.site),
+                        _svg.fmt_bytes(s.nbytes),
+                        str(s.count),
+                        escape(s.source),
+                        f'<span class="bar" style="width:{120 * s.nbytes / biggest:.0f}px"></span>',
+                    ]
+                    for s in top
+                ],
+                {1, 2},
+            )
+        )
     if profile is not None and profile.op_allocs:
         parts.append('<p class="note">Pool allocations per op during the profile:</p>')
-        parts.append(_table(["op", "allocations", "bytes"], [
-            [escape(op), str(n), _svg.fmt_bytes(b)] for op, n, b in profile.op_allocs[:20]], {1, 2}))
+        parts.append(
+            _table(
+                ["op", "allocations", "bytes"],
+                [[escape(op), str(n), _svg.fmt_bytes(b)] for op, n, b in profile.op_allocs[:20]],
+                {1, 2},
+            )
+        )
     return "".join(parts) or _empty(
         "No leak reports or per-op allocations. Set HYPERION_MEMORY_TRACKING=true and call "
-        "check_memory_leaks(), or profile with track_memory.")
+        "check_memory_leaks(), or profile with track_memory."
+    )
 
 
 def _hotspots(profile: ProfileData | None, directory: str) -> str:
     if profile is None:
-        return _empty(f"No profile in {directory}. Run `hyperion-otel profile -o {directory}/profile.json` "
-                      "or save_profile() into this directory.")
-    what = profile.thread if profile.source in profile.thread else f"{profile.thread} ({profile.source})"
-    parts = [f'<p class="note">{escape(os.path.basename(profile.path))} ({profile.format}); '
-             f"thread {escape(what)}; time runs left to right, callers above callees.</p>"]
+        return _empty(
+            f"No profile in {directory}. Run `hyperion-otel profile -o {directory}/profile.json` "
+            "or save_profile() into this directory."
+        )
+    what = (
+        profile.thread
+        if profile.source in profile.thread
+        else f"{profile.thread} ({profile.source})"
+    )
+    parts = [
+        f'<p class="note">{escape(os.path.basename(profile.path))} ({profile.format}); '
+        f"thread {escape(what)}; time runs left to right, callers above callees.</p>"
+    ]
     if profile.slices:
         parts.append(_svg.flame_chart(profile.slices, label="flame chart"))
         if profile.truncated:
             parts.append(f'<p class="note">{profile.truncated} narrow slices left out.</p>')
     if profile.hotspots:
         total = sum(h.self_us for h in profile.hotspots) or 1.0
-        parts.append(_table(["function", "self", "total", "% self", "location"], [
-            [escape(h.name), _svg.fmt_seconds(h.self_us / 1e6), _svg.fmt_seconds(h.total_us / 1e6),
-             f"{100 * h.self_us / total:.1f}", escape(f"{h.file}:{h.line}" if h.file else "")]
-            for h in profile.hotspots[:15]], {1, 2, 3}))
+        parts.append(
+            _table(
+                ["function", "self", "total", "% self", "location"],
+                [
+                    [
+                        escape(h.name),
+                        _svg.fmt_seconds(h.self_us / 1e6),
+                        _svg.fmt_seconds(h.total_us / 1e6),
+                        f"{100 * h.self_us / total:.1f}",
+                        escape(f"{h.file}:{h.line}" if h.file else ""),
+                    ]
+                    for h in profile.hotspots[:15]
+                ],
+                {1, 2, 3},
+            )
+        )
     return "".join(parts)
 
 
@@ -264,11 +377,26 @@ def _errors(rec: RunRecords) -> str:
     rows, total = error_rows(rec.spans, rec.logs)
     if not rows:
         return _empty("No failed spans and no error or exception log records.")
-    note = f'<p class="note">{total} error(s); newest first' + (f", first {len(rows)} shown" if total > len(rows) else "") + ".</p>"
-    return note + _table(["time", "kind", "where", "type", "message", "location"], [
-        [time.strftime("%H:%M:%S", time.localtime(e.time_ns / 1e9)) + f".{e.time_ns // 1_000_000 % 1000:03d}",
-         e.kind, escape(e.what), escape(e.error_type), escape(e.message[:300]), escape(e.where)]
-        for e in rows])
+    note = (
+        f'<p class="note">{total} error(s); newest first'
+        + (f", first {len(rows)} shown" if total > len(rows) else "")
+        + ".</p>"
+    )
+    return note + _table(
+        ["time", "kind", "where", "type", "message", "location"],
+        [
+            [
+                time.strftime("%H:%M:%S", time.localtime(e.time_ns / 1e9))
+                + f".{e.time_ns // 1_000_000 % 1000:03d}",
+                e.kind,
+                escape(e.what),
+                escape(e.error_type),
+                escape(e.message[:300]),
+                escape(e.where),
+            ]
+            for e in rows
+        ],
+    )
 
 
 # --- page ------------------------------------------------------------------------------------
@@ -286,8 +414,11 @@ def _cards(requests: list[Request], rec: RunRecords) -> str:
         (str(n_err), "errors"),
         (escape(", ".join(models)[:40]) or "n/a", "model(s)"),
     ]
-    return '<div class="cards">' + "".join(f"<div class=\"card\"><b>{v}</b><span>{k}</span></div>"
-                                           for v, k in cards) + "</div>"
+    return (
+        '<div class="cards">'
+        + "".join(f'<div class="card"><b>{v}</b><span>{k}</span></div>' for v, k in cards)
+        + "</div>"
+    )
 
 
 def render(data: ReportInput) -> str:
@@ -298,8 +429,10 @@ def render(data: ReportInput) -> str:
     span_text = ""
     if times:
         fmt = "%Y-%m-%d %H:%M:%S"
-        span_text = (f"{time.strftime(fmt, time.localtime(min(times) / 1e9))} to "
-                     f"{time.strftime(fmt, time.localtime(max(times) / 1e9))}")
+        span_text = (
+            f"{time.strftime(fmt, time.localtime(min(times) / 1e9))} to "
+            f"{time.strftime(fmt, time.localtime(max(times) / 1e9))}"
+        )
     body = {
         "timeline": _timeline(requests, loads, data.max_requests),
         "token-latency": _token_latency(requests, rec),
@@ -309,10 +442,15 @@ def render(data: ReportInput) -> str:
         "hotspots": _hotspots(data.profile, data.directory),
         "errors": _errors(rec),
     }
-    sources = [*rec.files, *([data.log_file] if data.log_file else []), *([data.profile.path] if data.profile else [])]
+    sources = [
+        *rec.files,
+        *([data.log_file] if data.log_file else []),
+        *([data.profile.path] if data.profile else []),
+    ]
     notes = [*rec.notes, *data.notes]
     out = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
         f"<title>hyperion-otel report: {escape(data.directory)}</title>",
         f"<style>{_CSS}</style></head><body>",
         "<h1>hyperion-otel run report</h1>",
@@ -320,11 +458,17 @@ def render(data: ReportInput) -> str:
         + (f" · {escape(span_text)}" if span_text else "")
         + f" · generated {time.strftime('%Y-%m-%d %H:%M:%S')}</p>",
         _cards(requests, rec),
-        "<nav>" + "".join(f'<a href="#{sid}">{escape(title)}</a>' for sid, title in SECTIONS) + "</nav>",
+        "<nav>"
+        + "".join(f'<a href="#{sid}">{escape(title)}</a>' for sid, title in SECTIONS)
+        + "</nav>",
     ]
     for sid, title in SECTIONS:
         out.append(f'<section id="{sid}"><h2>{escape(title)}</h2>{body[sid]}</section>')
-    out.append('<h2>Sources</h2><p class="note">' + "<br>".join(escape(s) for s in sources)
-               + ("".join(f"<br>note: {escape(n)}" for n in notes)) + "</p>")
+    out.append(
+        '<h2>Sources</h2><p class="note">'
+        + "<br>".join(escape(s) for s in sources)
+        + ("".join(f"<br>note: {escape(n)}" for n in notes))
+        + "</p>"
+    )
     out.append("</body></html>")
     return "\n".join(out)

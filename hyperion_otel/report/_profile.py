@@ -84,8 +84,13 @@ def load_profile(path: str, max_slices: int = 5000) -> ProfileData:
     elif isinstance(doc, dict) and "hotspots" in doc:
         data = ProfileData(path, "summary", duration_us=float(doc.get("duration_s", 0)) * 1e6)
         data.hotspots = [
-            HotspotRow(h["name"], h.get("file", ""), int(h.get("line", 0)),
-                       float(h["self_seconds"]) * 1e6, float(h["total_seconds"]) * 1e6)
+            HotspotRow(
+                h["name"],
+                h.get("file", ""),
+                int(h.get("line", 0)),
+                float(h["self_seconds"]) * 1e6,
+                float(h["total_seconds"]) * 1e6,
+            )
             for h in doc["hotspots"]
         ]
         return data
@@ -155,8 +160,13 @@ def _chrome(path: str, events: list[dict[str, Any]]) -> ProfileData:
             names[tid] = str(e.get("args", {}).get("name", tid))
         elif ph == "X":
             args = e.get("args") or {}
-            item = (str(e.get("name", "?")), float(e.get("ts", 0)), float(e.get("dur", 0)),
-                    str(args.get("file", "")), int(args.get("line", 0) or 0))
+            item = (
+                str(e.get("name", "?")),
+                float(e.get("ts", 0)),
+                float(e.get("dur", 0)),
+                str(args.get("file", "")),
+                int(args.get("line", 0) or 0),
+            )
             t_end = max(t_end, item[1] + item[2])
             (sampled if e.get("cat") == "sampled" else ops)[tid].append(item)
             if args.get("allocations"):
@@ -164,7 +174,9 @@ def _chrome(path: str, events: list[dict[str, Any]]) -> ProfileData:
                 acc[0] += int(args["allocations"])
                 acc[1] += int(args.get("alloc_bytes", 0))
         elif ph == "C" and e.get("name") == "memory":
-            values = {k: float(v) for k, v in (e.get("args") or {}).items() if isinstance(v, (int, float))}
+            values = {
+                k: float(v) for k, v in (e.get("args") or {}).items() if isinstance(v, (int, float))
+            }
             data.counters.append((float(e.get("ts", 0)), values))
             t_end = max(t_end, float(e.get("ts", 0)))
     pool, source = (sampled, "sampled Python stacks") if sampled else (ops, "op events")
@@ -187,7 +199,8 @@ def _speedscope(path: str, doc: dict[str, Any]) -> ProfileData:
         return data
     prof = max(profiles, key=lambda p: float(p.get("endValue", 0)) - float(p.get("startValue", 0)))
     scale = {"nanoseconds": 1e-3, "microseconds": 1.0, "milliseconds": 1e3, "seconds": 1e6}.get(
-        prof.get("unit", "milliseconds"), 1.0)
+        prof.get("unit", "milliseconds"), 1.0
+    )
     items: list[tuple[str, float, float, str, int]] = []
 
     def item(i: int, t0: float, dur: float) -> tuple[str, float, float, str, int]:

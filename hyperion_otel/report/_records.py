@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["LogRec", "PointRec", "RunRecords", "SpanRec", "attr_value", "read_log_file", "read_otlp_dir"]
+__all__ = [
+    "LogRec",
+    "PointRec",
+    "RunRecords",
+    "SpanRec",
+    "attr_value",
+    "read_log_file",
+    "read_otlp_dir",
+]
 
 STATUS_ERROR = 2  # OTLP StatusCode: 0 unset, 1 ok, 2 error
 
@@ -79,7 +87,10 @@ class RunRecords:
 
 # --- OTLP/JSON values ------------------------------------------------------------------------
 _SCALARS: dict[str, Any] = {
-    "stringValue": str, "intValue": int, "doubleValue": float, "boolValue": bool,
+    "stringValue": str,
+    "intValue": int,
+    "doubleValue": float,
+    "boolValue": bool,
 }
 
 
@@ -116,11 +127,15 @@ def _spans(req: dict[str, Any]) -> Iterator[SpanRec]:
             for s in ss.get("spans", []):
                 status = s.get("status", {})
                 yield SpanRec(
-                    trace_id=s.get("traceId", ""), span_id=s.get("spanId", ""),
-                    parent_id=s.get("parentSpanId", ""), name=s.get("name", ""),
-                    start_ns=int(s.get("startTimeUnixNano", 0)), end_ns=int(s.get("endTimeUnixNano", 0)),
+                    trace_id=s.get("traceId", ""),
+                    span_id=s.get("spanId", ""),
+                    parent_id=s.get("parentSpanId", ""),
+                    name=s.get("name", ""),
+                    start_ns=int(s.get("startTimeUnixNano", 0)),
+                    end_ns=int(s.get("endTimeUnixNano", 0)),
                     attrs=_attrs(s.get("attributes", [])),
-                    status_code=int(status.get("code", 0)), status_message=status.get("message", ""),
+                    status_code=int(status.get("code", 0)),
+                    status_message=status.get("message", ""),
                 )
 
 
@@ -131,16 +146,28 @@ def _points(req: dict[str, Any]) -> Iterator[PointRec]:
                 name, unit = m.get("name", ""), m.get("unit", "")
                 for kind in ("sum", "gauge"):
                     for dp in m.get(kind, {}).get("dataPoints", []):
-                        value = float(dp["asDouble"]) if "asDouble" in dp else float(dp.get("asInt", 0))
-                        yield PointRec(name, unit, kind, int(dp.get("timeUnixNano", 0)),
-                                       _attrs(dp.get("attributes", [])), value=value)
+                        value = (
+                            float(dp["asDouble"]) if "asDouble" in dp else float(dp.get("asInt", 0))
+                        )
+                        yield PointRec(
+                            name,
+                            unit,
+                            kind,
+                            int(dp.get("timeUnixNano", 0)),
+                            _attrs(dp.get("attributes", [])),
+                            value=value,
+                        )
                 for dp in m.get("histogram", {}).get("dataPoints", []):
                     yield PointRec(
-                        name, unit, "histogram", int(dp.get("timeUnixNano", 0)),
+                        name,
+                        unit,
+                        "histogram",
+                        int(dp.get("timeUnixNano", 0)),
                         _attrs(dp.get("attributes", [])),
                         bounds=tuple(float(b) for b in dp.get("explicitBounds", [])),
                         counts=tuple(int(c) for c in dp.get("bucketCounts", [])),
-                        count=int(dp.get("count", 0)), total=float(dp.get("sum", 0.0)),
+                        count=int(dp.get("count", 0)),
+                        total=float(dp.get("sum", 0.0)),
                     )
 
 
@@ -154,16 +181,25 @@ def _logs(req: dict[str, Any]) -> Iterator[LogRec]:
         for sl in rl.get("scopeLogs", []):
             for r in sl.get("logRecords", []):
                 t = int(r.get("timeUnixNano", 0)) or int(r.get("observedTimeUnixNano", 0))
-                yield LogRec(t, int(r.get("severityNumber", 0)), r.get("severityText", ""),
-                             _body(r.get("body", {})), _attrs(r.get("attributes", [])),
-                             r.get("traceId", ""), "otlp")
+                yield LogRec(
+                    t,
+                    int(r.get("severityNumber", 0)),
+                    r.get("severityText", ""),
+                    _body(r.get("body", {})),
+                    _attrs(r.get("attributes", [])),
+                    r.get("traceId", ""),
+                    "otlp",
+                )
 
 
 def read_otlp_dir(directory: str, max_lines: int = 100_000) -> RunRecords:
     """Spans, metric points and log records of ``traces|metrics|logs.jsonl`` in ``directory``."""
     out = RunRecords()
-    readers = (("traces.jsonl", _spans, out.spans), ("metrics.jsonl", _points, out.points),
-               ("logs.jsonl", _logs, out.logs))
+    readers = (
+        ("traces.jsonl", _spans, out.spans),
+        ("metrics.jsonl", _points, out.points),
+        ("logs.jsonl", _logs, out.logs),
+    )
     for name, parse, sink in readers:
         bad = 0
         for path in _files(directory, name):
@@ -181,8 +217,20 @@ def read_otlp_dir(directory: str, max_lines: int = 100_000) -> RunRecords:
 
 
 # --- the JSON log file -------------------------------------------------------------------------
-_RESERVED = frozenset({"timestamp", "severity_text", "severity_number", "logger", "category",
-                       "message", "attributes", "trace_id", "span_id", "trace_flags"})
+_RESERVED = frozenset(
+    {
+        "timestamp",
+        "severity_text",
+        "severity_number",
+        "logger",
+        "category",
+        "message",
+        "attributes",
+        "trace_id",
+        "span_id",
+        "trace_flags",
+    }
+)
 
 
 def _rfc3339_ns(text: str) -> int:
@@ -203,11 +251,17 @@ def read_log_file(path: str, max_lines: int = 100_000) -> tuple[list[LogRec], li
             attrs = {k: v for k, v in d.items() if k not in _RESERVED}
             attrs.update(d.get("attributes") or {})
             attrs["logger"] = d.get("logger", "")
-            records.append(LogRec(
-                _rfc3339_ns(d["timestamp"]) if "timestamp" in d else 0,
-                int(d.get("severity_number", 0)), str(d.get("severity_text", "")),
-                str(d.get("message", "")), attrs, str(d.get("trace_id", "")), "file",
-            ))
+            records.append(
+                LogRec(
+                    _rfc3339_ns(d["timestamp"]) if "timestamp" in d else 0,
+                    int(d.get("severity_number", 0)),
+                    str(d.get("severity_text", "")),
+                    str(d.get("message", "")),
+                    attrs,
+                    str(d.get("trace_id", "")),
+                    "file",
+                )
+            )
         except (ValueError, TypeError, KeyError, AttributeError):
             bad += 1
     if bad:

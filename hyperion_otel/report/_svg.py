@@ -26,7 +26,9 @@ __all__ = [
 
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f")
 _CHAR_W = 6.2  # approximate width of one 11 px sans-serif character
-_FONT = 'font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif" font-size="11"'
+_FONT = (
+    'font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif" font-size="11"'
+)
 
 
 def fmt_seconds(s: float) -> str:
@@ -69,31 +71,45 @@ class _Svg:
         self.parts: list[str] = []
         self.label = label
 
-    def rect(self, x: float, y: float, w: float, h: float, fill: str, tip: str = "", extra: str = "") -> None:
+    def rect(
+        self, x: float, y: float, w: float, h: float, fill: str, tip: str = "", extra: str = ""
+    ) -> None:
         body = f"<title>{escape(tip)}</title>" if tip else ""
         self.parts.append(
             f'<rect x="{x:.2f}" y="{y:.2f}" width="{max(w, 0.0):.2f}" height="{max(h, 0.0):.2f}" '
-            f'fill={quoteattr(fill)}{extra}>{body}</rect>'
+            f"fill={quoteattr(fill)}{extra}>{body}</rect>"
         )
 
-    def line(self, x1: float, y1: float, x2: float, y2: float, stroke: str = "#ccc", width: float = 1) -> None:
-        self.parts.append(f'<line x1="{x1:.2f}" y1="{y1:.2f}" x2="{x2:.2f}" y2="{y2:.2f}" '
-                          f'stroke={quoteattr(stroke)} stroke-width="{width}"/>')
+    def line(
+        self, x1: float, y1: float, x2: float, y2: float, stroke: str = "#ccc", width: float = 1
+    ) -> None:
+        self.parts.append(
+            f'<line x1="{x1:.2f}" y1="{y1:.2f}" x2="{x2:.2f}" y2="{y2:.2f}" '
+            f'stroke={quoteattr(stroke)} stroke-width="{width}"/>'
+        )
 
-    def text(self, x: float, y: float, s: str, anchor: str = "start", fill: str = "#333", extra: str = "") -> None:
-        self.parts.append(f'<text x="{x:.2f}" y="{y:.2f}" text-anchor="{anchor}" fill={quoteattr(fill)}'
-                          f'{extra}>{escape(s)}</text>')
+    def text(
+        self, x: float, y: float, s: str, anchor: str = "start", fill: str = "#333", extra: str = ""
+    ) -> None:
+        self.parts.append(
+            f'<text x="{x:.2f}" y="{y:.2f}" text-anchor="{anchor}" fill={quoteattr(fill)}'
+            f"{extra}>{escape(s)}</text>"
+        )
 
     def polyline(self, points: Sequence[tuple[float, float]], stroke: str, tip: str = "") -> None:
         pts = " ".join(f"{x:.2f},{y:.2f}" for x, y in points)
         body = f"<title>{escape(tip)}</title>" if tip else ""
-        self.parts.append(f'<polyline points="{pts}" fill="none" stroke={quoteattr(stroke)} '
-                          f'stroke-width="2">{body}</polyline>')
+        self.parts.append(
+            f'<polyline points="{pts}" fill="none" stroke={quoteattr(stroke)} '
+            f'stroke-width="2">{body}</polyline>'
+        )
 
     def render(self) -> str:
-        return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{self.width:.0f}" height="{self.height:.0f}" '
-                f'viewBox="0 0 {self.width:.0f} {self.height:.0f}" role="img" aria-label={quoteattr(self.label)} '
-                f"{_FONT}>" + "".join(self.parts) + "</svg>")
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{self.width:.0f}" height="{self.height:.0f}" '
+            f'viewBox="0 0 {self.width:.0f} {self.height:.0f}" role="img" aria-label={quoteattr(self.label)} '
+            f"{_FONT}>" + "".join(self.parts) + "</svg>"
+        )
 
 
 def _clip(text: str, width_px: float) -> str:
@@ -104,9 +120,17 @@ def _clip(text: str, width_px: float) -> str:
 
 
 # --- bars ------------------------------------------------------------------------------------
-def bar_chart(labels: Sequence[str], values: Sequence[float], *, label: str, y_title: str,
-              color: str = PALETTE[0], width: float = 760, height: float = 260,
-              tips: Sequence[str] | None = None) -> str:
+def bar_chart(
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    label: str,
+    y_title: str,
+    color: str = PALETTE[0],
+    width: float = 760,
+    height: float = 260,
+    tips: Sequence[str] | None = None,
+) -> str:
     """Vertical bars, one per label (histogram buckets, requests, ...)."""
     left, right, top, bottom = 56, 16, 12, 64
     svg = _Svg(width, height, label)
@@ -131,10 +155,18 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], *, label: str, y_t
         svg.rect(x + (slot - bar_w) / 2, top + plot_h - h, bar_w, h, color, tip)
         if i % every == 0:
             cx, cy = x + slot / 2, top + plot_h + 12
-            svg.text(cx, cy, labels[i], "end", "#555", f' transform="rotate(-35 {cx:.2f} {cy:.2f})"')
+            svg.text(
+                cx, cy, labels[i], "end", "#555", f' transform="rotate(-35 {cx:.2f} {cy:.2f})"'
+            )
     svg.line(left, top + plot_h, width - right, top + plot_h, "#999")
-    svg.text(14, top + plot_h / 2, y_title, "middle", "#555",
-             f' transform="rotate(-90 14 {top + plot_h / 2:.2f})"')
+    svg.text(
+        14,
+        top + plot_h / 2,
+        y_title,
+        "middle",
+        "#555",
+        f' transform="rotate(-90 14 {top + plot_h / 2:.2f})"',
+    )
     return svg.render()
 
 
@@ -153,7 +185,9 @@ class TimelineRow:
     segments: Sequence[Segment]
 
 
-def timeline(rows: Sequence[TimelineRow], *, label: str, width: float = 960, row_h: float = 16) -> str:
+def timeline(
+    rows: Sequence[TimelineRow], *, label: str, width: float = 960, row_h: float = 16
+) -> str:
     """One horizontal lane per row; segments drawn in order (later ones on top)."""
     left, right, top = 180, 16, 8
     height = top + len(rows) * (row_h + 4) + 34
@@ -188,9 +222,16 @@ def _byte_ticks(vmax: float) -> list[float]:
     return [t * unit for t in nice_ticks(0, vmax / unit)]
 
 
-def line_chart(series: Sequence[tuple[str, str, Sequence[tuple[float, float]]]], *, label: str,
-               x_title: str, y_fmt: Callable[[float], str], width: float = 760, height: float = 260,
-               bytes_axis: bool = False) -> str:
+def line_chart(
+    series: Sequence[tuple[str, str, Sequence[tuple[float, float]]]],
+    *,
+    label: str,
+    x_title: str,
+    y_fmt: Callable[[float], str],
+    width: float = 760,
+    height: float = 260,
+    bytes_axis: bool = False,
+) -> str:
     """Lines (name, color, [(x, y)]) on shared axes, with a legend; single points as dots."""
     left, right, top, bottom = 72, 16, 24, 40
     svg = _Svg(width, height, label)
@@ -225,8 +266,10 @@ def line_chart(series: Sequence[tuple[str, str, Sequence[tuple[float, float]]]],
         if len(mapped) > 1:
             svg.polyline(mapped, color, name)
         for (a, b), (mx, my) in zip(pts, mapped, strict=True):
-            svg.parts.append(f'<circle cx="{mx:.2f}" cy="{my:.2f}" r="2.5" fill={quoteattr(color)}>'
-                             f"<title>{escape(f'{name} at {a:g}: {y_fmt(b)}')}</title></circle>")
+            svg.parts.append(
+                f'<circle cx="{mx:.2f}" cy="{my:.2f}" r="2.5" fill={quoteattr(color)}>'
+                f"<title>{escape(f'{name} at {a:g}: {y_fmt(b)}')}</title></circle>"
+            )
     return svg.render()
 
 
@@ -236,8 +279,14 @@ def _flame_color(name: str) -> str:
     return f"hsl({h % 50}, {70 + h % 20}%, {58 + (h >> 8) % 14}%)"
 
 
-def flame_chart(slices: Sequence[Slice], *, label: str, width: float = 960, row_h: float = 17,
-                min_px: float = 0.5) -> str:
+def flame_chart(
+    slices: Sequence[Slice],
+    *,
+    label: str,
+    width: float = 960,
+    row_h: float = 17,
+    min_px: float = 0.5,
+) -> str:
     """Time left to right, callers above callees (the Chrome/speedscope "flame chart")."""
     left, right, top = 8, 24, 8  # room for the last tick's label
     depth = max((s.depth for s in slices), default=0) + 1
@@ -254,7 +303,14 @@ def flame_chart(slices: Sequence[Slice], *, label: str, width: float = 960, row_
         x = left + plot_w * (s.start_us - t0) / span
         y = top + s.depth * row_h
         where = f" ({s.file}:{s.line})" if s.file else ""
-        svg.rect(x, y, w, row_h - 1, _flame_color(s.name), f"{s.name}{where}: {fmt_seconds(s.dur_us / 1e6)}")
+        svg.rect(
+            x,
+            y,
+            w,
+            row_h - 1,
+            _flame_color(s.name),
+            f"{s.name}{where}: {fmt_seconds(s.dur_us / 1e6)}",
+        )
         text = _clip(s.name, w - 4)
         if text:
             svg.text(x + 2, y + row_h - 5, text, "start", "#222", ' pointer-events="none"')

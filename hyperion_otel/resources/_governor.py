@@ -41,8 +41,10 @@ def live_governors() -> list[Governor]:
 def _capped_budget_error(e: HyperionMemoryError, pool: MemoryPool) -> bool:
     """True when ``e`` is the pool refusing growth past a budget lowered by a cap."""
     budget = e.details.get("max_pool_bytes")
-    return "requested_bytes" in e.details and isinstance(budget, int) and (
-        budget < pool.config.max_pool_size
+    return (
+        "requested_bytes" in e.details
+        and isinstance(budget, int)
+        and (budget < pool.config.max_pool_size)
     )
 
 
@@ -167,7 +169,9 @@ class Governor:
             raise ResourceLimitError(
                 f"memory limit reached during a unit of work: the memory pool refused a "
                 f"{f['requested_bytes']}-byte block that would take the process past it; "
-                f"{self._describe(f)}", when=when, **f,
+                f"{self._describe(f)}",
+                when=when,
+                **f,
             ) from refused
         raise ResourceLimitError(
             f"memory limit exceeded {when} a unit of work: {self._describe(f)}", when=when, **f

@@ -145,27 +145,45 @@ def _throttle_time(_: CallbackOptions) -> Iterable[Observation]:
 
 def _register() -> None:
     _telemetry.register_observable(
-        semconv.METRIC_PROCESS_CPU_TIME, "counter", _cpu_time, "s",
+        semconv.METRIC_PROCESS_CPU_TIME,
+        "counter",
+        _cpu_time,
+        "s",
         "Total CPU seconds of the process, by CPU mode",
     )
     _telemetry.register_observable(
-        semconv.METRIC_PROCESS_CPU_UTILIZATION, "gauge", _cpu_utilization, "1",
+        semconv.METRIC_PROCESS_CPU_UTILIZATION,
+        "gauge",
+        _cpu_utilization,
+        "1",
         "CPU time since the previous collection over elapsed time and available CPUs, by mode",
     )
     _telemetry.register_observable(
-        semconv.METRIC_PROCESS_MEMORY_USAGE, "up_down_counter", _memory, "By",
+        semconv.METRIC_PROCESS_MEMORY_USAGE,
+        "up_down_counter",
+        _memory,
+        "By",
         "Resident set size of the process",
     )
     _telemetry.register_observable(
-        semconv.METRIC_PROCESS_MEMORY_VIRTUAL, "up_down_counter", _virtual, "By",
+        semconv.METRIC_PROCESS_MEMORY_VIRTUAL,
+        "up_down_counter",
+        _virtual,
+        "By",
         "Virtual memory size of the process",
     )
     _telemetry.register_observable(
-        semconv.METRIC_PROCESS_THREAD_COUNT, "up_down_counter", _threads, "{thread}",
+        semconv.METRIC_PROCESS_THREAD_COUNT,
+        "up_down_counter",
+        _threads,
+        "{thread}",
         "OS threads of the process",
     )
     _telemetry.register_observable(
-        semconv.METRIC_PROCESS_FD_COUNT, "up_down_counter", _fds, "{file_descriptor}",
+        semconv.METRIC_PROCESS_FD_COUNT,
+        "up_down_counter",
+        _fds,
+        "{file_descriptor}",
         "Open file descriptors of the process",
     )
 
@@ -173,11 +191,17 @@ def _register() -> None:
 def register_limit_metrics() -> None:
     """Register the limit gauge and throttle counter (they report whenever limits exist)."""
     _telemetry.register_observable(
-        semconv.METRIC_RESOURCE_LIMIT, "gauge", _limits, "{limit}",
+        semconv.METRIC_RESOURCE_LIMIT,
+        "gauge",
+        _limits,
+        "{limit}",
         "Resource limits in force, by kind (cpu_percent, memory_mb, threads)",
     )
     _telemetry.register_observable(
-        semconv.METRIC_RESOURCE_THROTTLE_TIME, "counter", _throttle_time, "s",
+        semconv.METRIC_RESOURCE_THROTTLE_TIME,
+        "counter",
+        _throttle_time,
+        "s",
         "Seconds the CPU throttle slept between units of work",
     )
 

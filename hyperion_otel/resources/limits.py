@@ -60,4 +60,6 @@ class ResourceLimits:
 
     @property
     def unlimited(self) -> bool:
-        return self.max_cpu_percent is None and self.max_memory_mb is None and self.max_threads is None
+        return (
+            self.max_cpu_percent is None and self.max_memory_mb is None and self.max_threads is None
+        )

@@ -101,7 +101,7 @@ def _generate(args: argparse.Namespace) -> int:
         GenerationConfig,
         configure_cache_optimization,
         enable_generation_debug,
-        )
+    )
 
     config = GenerationConfig(
         temperature=args.temperature,

@@ -202,7 +202,9 @@ def _rope(r: _Reader) -> tuple[float, tuple[tuple[str, float], ...]]:
     scaling = r.raw.get("rope_scaling")
     theta = r.get_float("rope_theta", default=10000.0)
     if isinstance(params, dict):
-        theta = _Reader(params, r.source + " rope_parameters").get_float("rope_theta", default=theta)
+        theta = _Reader(params, r.source + " rope_parameters").get_float(
+            "rope_theta", default=theta
+        )
         scaling = scaling or params
     if scaling is None:
         return theta, ()
@@ -244,7 +246,9 @@ def parse_config(  # noqa: PLR0915 - one field after another, kept flat on purpo
         kv_heads = heads
         layers = r.get_int("n_layer", "num_hidden_layers", hi=lim.max_layers)
         ff = r.get_int("n_inner", default=4 * d, hi=lim.max_intermediate)
-        positions = r.get_int("n_positions", "n_ctx", "max_position_embeddings", hi=lim.max_positions)
+        positions = r.get_int(
+            "n_positions", "n_ctx", "max_position_embeddings", hi=lim.max_positions
+        )
         eps = r.get_float("layer_norm_epsilon", default=1e-5)
         act = raw.get("activation_function", "gelu_new")
         if act not in ("gelu_new", "gelu_pytorch_tanh", "gelu_fast"):

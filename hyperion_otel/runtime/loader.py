@@ -122,8 +122,12 @@ def load_model(
             span.set_attribute(semconv.HYPERION_MODEL_PARAMETERS, cfg.parameter_count())
             _log.info(
                 "loaded %s (%s, %s, %.1fM parameters, %d layers) in %.2f s",
-                resolved.name, cfg.hf_architecture, source.format, cfg.parameter_count() / 1e6,
-                cfg.n_layers, time.perf_counter() - start,
+                resolved.name,
+                cfg.hf_architecture,
+                source.format,
+                cfg.parameter_count() / 1e6,
+                cfg.n_layers,
+                time.perf_counter() - start,
                 extra={"model": resolved.name, "path": str(resolved.path), "format": source.format},
             )
             return model

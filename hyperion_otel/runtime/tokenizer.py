@@ -132,9 +132,7 @@ class HFTokenizer:
         self.add_bos = False
 
     @classmethod
-    def from_library(
-        cls, tok: Any, bos_token_id: int | None, *, add_bos: bool
-    ) -> HFTokenizer:
+    def from_library(cls, tok: Any, bos_token_id: int | None, *, add_bos: bool) -> HFTokenizer:
         """Wrap a ``tokenizers.Tokenizer`` built in memory (a GGUF file's embedded one);
         ``add_bos``: whether generation prepends BOS (such a tokenizer has no template)."""
         self = cls.__new__(cls)

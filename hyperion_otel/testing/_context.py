@@ -98,7 +98,9 @@ class TestContext:
         self._reader = InMemoryMetricReader()
         self.tracer_provider = TracerProvider(resource=self.resource, shutdown_on_exit=False)
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self._span_exporter))
-        self.meter_provider = MeterProvider(resource=self.resource, metric_readers=[self._reader], shutdown_on_exit=False)
+        self.meter_provider = MeterProvider(
+            resource=self.resource, metric_readers=[self._reader], shutdown_on_exit=False
+        )
         self.logger_provider = LoggerProvider(resource=self.resource, shutdown_on_exit=False)
         self.logger_provider.add_log_record_processor(SimpleLogRecordProcessor(self._log_exporter))
         self.exporter_fault: ExporterFault | None = None
@@ -118,7 +120,9 @@ class TestContext:
         _telemetry.refresh()
         return self
 
-    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -169,7 +173,9 @@ class TestContext:
         """The one finished span called ``name``; AssertionError naming what exists otherwise."""
         found = self.spans_named(name)
         if len(found) != 1:
-            raise AssertionError(f"expected one span {name!r}, found {len(found)} among {[s.name for s in self.spans]}")
+            raise AssertionError(
+                f"expected one span {name!r}, found {len(found)} among {[s.name for s in self.spans]}"
+            )
         return found[0]
 
     def children_of(self, parent: ReadableSpan) -> list[ReadableSpan]:
@@ -180,14 +186,19 @@ class TestContext:
         """Log records whose attributes include all of ``attributes`` (dots as ``__``)."""
         wanted = {k.replace("__", "."): v for k, v in attributes.items()}
         return [
-            r for r in self.logs
+            r
+            for r in self.logs
             if all((r.log_record.attributes or {}).get(k) == v for k, v in wanted.items())
         ]
 
     def metric_points(self, name: str, **attributes: Any) -> list[Any]:
         """Data points of metric ``name`` whose attributes include ``attributes``."""
         wanted = {k.replace("__", "."): v for k, v in attributes.items()}
-        return [p for p in self.metrics.get(name, []) if all(p.attributes.get(k) == v for k, v in wanted.items())]
+        return [
+            p
+            for p in self.metrics.get(name, [])
+            if all(p.attributes.get(k) == v for k, v in wanted.items())
+        ]
 
     def metric_total(self, name: str, **attributes: Any) -> float:
         """Sum of counter values, or of histogram counts, of matching points."""
@@ -210,7 +221,9 @@ class TestContext:
     def add_test(self, name: str, fn: Callable[[], Any]) -> None:
         """Register ``fn`` to be run by ``run()`` under this context."""
         if not callable(fn):  # type: ignore[redundant-expr,unused-ignore]
-            raise InvalidInputError(f"add_test({name!r}, ...) expects a callable, got {fn!r}", field="fn")  # type: ignore[unreachable,unused-ignore]
+            raise InvalidInputError(
+                f"add_test({name!r}, ...) expects a callable, got {fn!r}", field="fn"
+            )  # type: ignore[unreachable,unused-ignore]
         self._tests.append((name, fn))
 
     def run(self) -> list[TestResult]:
@@ -228,7 +241,15 @@ class TestContext:
                         fn()
                     except Exception as exc:  # noqa: BLE001 - a failing test is a result, not a crash
                         span.record_exception(exc)
-                        results.append(TestResult(name, False, time.perf_counter() - start, exc, traceback.format_exc()))
+                        results.append(
+                            TestResult(
+                                name,
+                                False,
+                                time.perf_counter() - start,
+                                exc,
+                                traceback.format_exc(),
+                            )
+                        )
                         continue
                 results.append(TestResult(name, True, time.perf_counter() - start))
         finally:

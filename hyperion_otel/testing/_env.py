@@ -52,7 +52,9 @@ class TestEnv:
                 )
             if config.mock_io:
                 if config.io_fault_dir is not None:
-                    self.io_faults = self._stack.enter_context(io_fault(config.io_fault, config.io_fault_dir))
+                    self.io_faults = self._stack.enter_context(
+                        io_fault(config.io_fault, config.io_fault_dir)
+                    )
                 if context is not None:
                     context.inject_exporter_fault(config.exporter_fault)
                     self._stack.callback(context.inject_exporter_fault, None)
@@ -66,14 +68,18 @@ class TestEnv:
     def __enter__(self) -> TestEnv:
         return self
 
-    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 
 def configure_test_env(config: TestConfig, context: TestContext | None = None) -> TestEnv:
     """Apply ``config`` now; returns a ``TestEnv`` whose ``close()`` restores everything."""
     if not isinstance(config, TestConfig):
-        raise InvalidInputError(f"configure_test_env expects a TestConfig, got {config!r}", field="config")
+        raise InvalidInputError(
+            f"configure_test_env expects a TestConfig, got {config!r}", field="config"
+        )
     if config.mock_io and config.io_fault_dir is None and context is None:
         raise InvalidInputError(
             "TestConfig(mock_io=True) needs io_fault_dir (a directory whose writes fail) "

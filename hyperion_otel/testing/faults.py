@@ -43,7 +43,10 @@ def io_fault(kind: IOFault, directory: str | os.PathLike[str]) -> Iterator[dict[
     local telemetry files do) sees the fault. Yields a dict counting injected faults.
     """
     if kind not in _ERRNO:
-        raise InvalidInputError(f"io_fault kind {kind!r} is not valid: expected one of {', '.join(_ERRNO)}", field="kind")
+        raise InvalidInputError(
+            f"io_fault kind {kind!r} is not valid: expected one of {', '.join(_ERRNO)}",
+            field="kind",
+        )
     root = os.path.realpath(os.fspath(directory))
     code = _ERRNO[kind]
     counts = {"faults": 0}
@@ -79,7 +82,12 @@ def io_fault(kind: IOFault, directory: str | os.PathLike[str]) -> Iterator[dict[
 class FailingAllocator:
     """Wraps an allocator: fails allocations past a byte budget or after N allocations."""
 
-    def __init__(self, inner: _allocator.Allocator, budget_bytes: int | None = None, fail_after: int | None = None) -> None:
+    def __init__(
+        self,
+        inner: _allocator.Allocator,
+        budget_bytes: int | None = None,
+        fail_after: int | None = None,
+    ) -> None:
         self.inner = inner
         self.budget_bytes = budget_bytes
         self.fail_after = fail_after
@@ -89,12 +97,16 @@ class FailingAllocator:
         self._sizes: dict[int, int] = {}
         self._lock = threading.Lock()
 
-    def allocate(self, shape: _allocator.Shape | int, dtype: npt.DTypeLike = np.float32) -> npt.NDArray[np.generic]:
+    def allocate(
+        self, shape: _allocator.Shape | int, dtype: npt.DTypeLike = np.float32
+    ) -> npt.NDArray[np.generic]:
         nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
         with self._lock:
             self.allocations += 1
             over_count = self.fail_after is not None and self.allocations > self.fail_after
-            over_budget = self.budget_bytes is not None and self.live_bytes + nbytes > self.budget_bytes
+            over_budget = (
+                self.budget_bytes is not None and self.live_bytes + nbytes > self.budget_bytes
+            )
             if over_count or over_budget:
                 self.failures += 1
                 why = (
@@ -102,7 +114,10 @@ class FailingAllocator:
                     if over_count
                     else f"test budget of {self.budget_bytes} bytes exceeded: {self.live_bytes} live + {nbytes} requested"
                 )
-                raise HyperionMemoryError(f"cannot allocate {nbytes} bytes for shape {shape}: {why}", requested_bytes=nbytes)
+                raise HyperionMemoryError(
+                    f"cannot allocate {nbytes} bytes for shape {shape}: {why}",
+                    requested_bytes=nbytes,
+                )
             self.live_bytes += nbytes
         array = self.inner.allocate(shape, dtype)
         with self._lock:
@@ -116,7 +131,9 @@ class FailingAllocator:
 
 
 @contextmanager
-def allocation_failures(budget_bytes: int | None = None, fail_after: int | None = None) -> Iterator[FailingAllocator]:
+def allocation_failures(
+    budget_bytes: int | None = None, fail_after: int | None = None
+) -> Iterator[FailingAllocator]:
     """Install a ``FailingAllocator`` over the current allocator; restore it on exit."""
     failing = FailingAllocator(_allocator.get_allocator(), budget_bytes, fail_after)
     previous = _allocator.set_allocator(failing)

@@ -1,8 +1,8 @@
 """pytest plugin (entry point ``pytest11``): the ``hyperion_telemetry`` fixture.
 
-    def test_my_op(hyperion_telemetry):
-        my_library.work()
-        assert hyperion_telemetry.span("my_op").attributes["rows"] == 3
+def test_my_op(hyperion_telemetry):
+    my_library.work()
+    assert hyperion_telemetry.span("my_op").attributes["rows"] == 3
 """
 
 from __future__ import annotations

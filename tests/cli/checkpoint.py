@@ -38,6 +38,6 @@ def corrupt(directory: Path) -> Path:
     f = directory / "model.safetensors"
     raw = bytearray(f.read_bytes())
     nan = np.full(64, np.nan, dtype=np.float32).tobytes()
-    raw[-len(nan):] = nan
+    raw[-len(nan) :] = nan
     f.write_bytes(bytes(raw))
     return directory

@@ -20,9 +20,15 @@ from hyperion_otel.runtime import GenerationConfig, load_model
 
 
 def main(checkpoint: str, out: str) -> None:
-    sdk.configure(output_dir=out, memory_tracking=True, metric_export_interval_ms=50,
-                  log_outputs=("file", "otlp"), traces_exporter=("otlp_file",),
-                  metrics_exporter=("otlp_file",), logs_exporter=("otlp_file",))
+    sdk.configure(
+        output_dir=out,
+        memory_tracking=True,
+        metric_export_interval_ms=50,
+        log_outputs=("file", "otlp"),
+        traces_exporter=("otlp_file",),
+        metrics_exporter=("otlp_file",),
+        logs_exporter=("otlp_file",),
+    )
     model = load_model(checkpoint)
     pool = current_pool()
     assert pool is not None

@@ -36,8 +36,12 @@ def rows(report: dict[str, Any], status: str | None = None) -> dict[str, dict[st
 
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_passes_against_a_live_receiver_and_masks_secrets(
-    protocol: str, clean_env: Path, otlp_receiver: OTLPReceiver, tiny_model: Path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    protocol: str,
+    clean_env: Path,
+    otlp_receiver: OTLPReceiver,
+    tiny_model: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     endpoint = otlp_receiver.grpc_endpoint if protocol == "grpc" else otlp_receiver.http_endpoint
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
@@ -51,7 +55,15 @@ def test_passes_against_a_live_receiver_and_masks_secrets(
     for signal in ("traces", "metrics", "logs"):
         row = by_name[f"{signal} export (otlp)"]
         assert row["status"] == "pass" and "accepted by" in row["detail"], row
-    for name in ("settings", "log file", "log rotation", "memory tracking", "profiler", "model", "resource limits"):
+    for name in (
+        "settings",
+        "log file",
+        "log rotation",
+        "memory tracking",
+        "profiler",
+        "model",
+        "resource limits",
+    ):
         assert by_name[name]["status"] == "pass", by_name[name]
     # The export result counted, not a TCP connect: the receiver really got each test item.
     assert any(s.name == semconv.SPAN_DOCTOR_PROBE for s in otlp_receiver.wait_for_spans(1))
@@ -66,7 +78,9 @@ def test_passes_against_a_live_receiver_and_masks_secrets(
 
 
 def test_dead_endpoint_is_named_with_the_variable_to_fix(
-    clean_env: Path, otlp_receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch,
+    clean_env: Path,
+    otlp_receiver: OTLPReceiver,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     with closed_port() as port:
@@ -85,7 +99,9 @@ def test_dead_endpoint_is_named_with_the_variable_to_fix(
 
 
 def test_endpoint_that_answers_with_errors_is_not_a_pass(
-    clean_env: Path, otlp_receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch,
+    clean_env: Path,
+    otlp_receiver: OTLPReceiver,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     otlp_receiver.set_fault("status", http_status=400)  # 400 is not retried: fast
@@ -99,7 +115,10 @@ def test_endpoint_that_answers_with_errors_is_not_a_pass(
 
 
 def test_unwritable_log_directory(
-    clean_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    clean_env: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the log directory should be")
@@ -113,7 +132,9 @@ def test_unwritable_log_directory(
 
 
 def test_bad_environment_variables_are_rows_not_tracebacks(
-    clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    clean_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("HYPERION_LOG_LEVEL", "loud")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "secret-without-equals")
@@ -121,18 +142,26 @@ def test_bad_environment_variables_are_rows_not_tracebacks(
     rc, report = doctor(capsys, "--no-model")
     assert rc == 1
     failed = rows(report, "fail")
-    assert set(failed) == {"setting HYPERION_LOG_LEVEL", "setting OTEL_EXPORTER_OTLP_HEADERS",
-                           "setting HYPERION_MEMORY_POOL_MAX_MB"}
+    assert set(failed) == {
+        "setting HYPERION_LOG_LEVEL",
+        "setting OTEL_EXPORTER_OTLP_HEADERS",
+        "setting HYPERION_MEMORY_POOL_MAX_MB",
+    }
     level = failed["setting HYPERION_LOG_LEVEL"]
     assert "'loud'" in level["detail"]
-    assert level["fix"].startswith("set HYPERION_LOG_LEVEL to trace, debug, info, warn, error, fatal")
+    assert level["fix"].startswith(
+        "set HYPERION_LOG_LEVEL to trace, debug, info, warn, error, fatal"
+    )
     assert "secret-without-equals" not in json.dumps(report)  # a secret's bad value is masked too
     # The rest of the checklist still ran, with the other settings.
     assert rows(report)["memory tracking"]["status"] == "pass"
 
 
 def test_corrupt_and_missing_model(
-    clean_env: Path, corrupt_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    clean_env: Path,
+    corrupt_model: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     rc, report = doctor(capsys, "--model", str(corrupt_model))
     assert rc == 1
@@ -148,7 +177,10 @@ def test_corrupt_and_missing_model(
 
 
 def test_a_model_without_tokenizer_is_a_warning_with_the_fix(
-    clean_env: Path, tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    clean_env: Path,
+    tiny_model: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     bare = Path(shutil.copytree(tiny_model, tmp_path / "bare"))
     cfg = json.loads((bare / "config.json").read_text())
@@ -164,7 +196,9 @@ def test_a_model_without_tokenizer_is_a_warning_with_the_fix(
 
 
 def test_endpoint_port_mismatch_is_a_warning(
-    clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    clean_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
@@ -189,14 +223,24 @@ def test_process_is_left_as_found(clean_env: Path, capsys: pytest.CaptureFixture
     assert {t.ident for t in threading.enumerate()} <= threads | {None}
 
 
-def test_table_output(clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_table_output(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("HYPERION_LOG_LEVEL", "loud")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "api-key=hunter2")
     rc = main(["doctor", "--no-model"])
     out = capsys.readouterr().out
     assert rc == 1
-    for text in ("hyperion-otel doctor", "setting HYPERION_LOG_LEVEL", "FAIL", "PASS",
-                 "memory tracking", "PROBLEMS FOUND", "Effective configuration", "api-key=***"):
+    for text in (
+        "hyperion-otel doctor",
+        "setting HYPERION_LOG_LEVEL",
+        "FAIL",
+        "PASS",
+        "memory tracking",
+        "PROBLEMS FOUND",
+        "Effective configuration",
+        "api-key=***",
+    ):
         assert text in out, text
     assert "hunter2" not in out
 
@@ -205,10 +249,17 @@ def test_as_a_real_command(clean_env: Path, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HYPERION_MAX_THREADS": "many"}
     proc = subprocess.run(
         [sys.executable, "-m", "hyperion_otel", "doctor", "--no-model", "--json"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     report = json.loads(proc.stdout)
-    assert rows(report, "fail")["setting HYPERION_MAX_THREADS"]["fix"].startswith("set HYPERION_MAX_THREADS to")
+    assert rows(report, "fail")["setting HYPERION_MAX_THREADS"]["fix"].startswith(
+        "set HYPERION_MAX_THREADS to"
+    )
     assert not (tmp_path / "hyperion-output").exists()

@@ -26,12 +26,26 @@ def test_subcommands_are_registered() -> None:
 
 
 def test_profile_saves_and_prints_hotspots_and_bottlenecks(
-    clean_env: Path, tiny_model: Path, tmp_path: Path, reset_otel_globals: Callable[[], None],
+    clean_env: Path,
+    tiny_model: Path,
+    tmp_path: Path,
+    reset_otel_globals: Callable[[], None],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     target = tmp_path / "p" / "profile.json"
-    rc = main(["profile", "--model", str(tiny_model), "--prompt", "hello", "--max-new-tokens", "100",
-               "-o", str(target)])
+    rc = main(
+        [
+            "profile",
+            "--model",
+            str(tiny_model),
+            "--prompt",
+            "hello",
+            "--max-new-tokens",
+            "100",
+            "-o",
+            str(target),
+        ]
+    )
     out, err = capsys.readouterr()
     assert rc == 0, err
     trace = json.loads(target.read_text(encoding="utf-8"))
@@ -43,11 +57,27 @@ def test_profile_saves_and_prints_hotspots_and_bottlenecks(
 
 
 def test_a_run_too_short_to_sample_says_how_to_get_more_samples(
-    clean_env: Path, tiny_model: Path, tmp_path: Path, reset_otel_globals: Callable[[], None],
+    clean_env: Path,
+    tiny_model: Path,
+    tmp_path: Path,
+    reset_otel_globals: Callable[[], None],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    rc = main(["profile", "--model", str(tiny_model), "--prompt", "hi", "--max-new-tokens", "2",
-               "--interval-ms", "1000", "-o", str(tmp_path / "short.json")])
+    rc = main(
+        [
+            "profile",
+            "--model",
+            str(tiny_model),
+            "--prompt",
+            "hi",
+            "--max-new-tokens",
+            "2",
+            "--interval-ms",
+            "1000",
+            "-o",
+            str(tmp_path / "short.json"),
+        ]
+    )
     out, err = capsys.readouterr()
     assert rc == 0
     assert "raise --max-new-tokens or lower --interval-ms" in err
@@ -55,13 +85,20 @@ def test_a_run_too_short_to_sample_says_how_to_get_more_samples(
 
 
 def test_profile_defaults_to_the_output_dir_and_speaks_json(
-    clean_env: Path, tiny_model: Path, reset_otel_globals: Callable[[], None],
+    clean_env: Path,
+    tiny_model: Path,
+    reset_otel_globals: Callable[[], None],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    rc = main(["profile", "--model", str(tiny_model), "--prompt", "hi", "--max-new-tokens", "4", "--json"])
+    rc = main(
+        ["profile", "--model", str(tiny_model), "--prompt", "hi", "--max-new-tokens", "4", "--json"]
+    )
     data = json.loads(capsys.readouterr().out)
     assert rc == 0
-    assert data["profile"] == str(clean_env / "profile.json") and (clean_env / "profile.json").is_file()
+    assert (
+        data["profile"] == str(clean_env / "profile.json")
+        and (clean_env / "profile.json").is_file()
+    )
     assert data["generation"]["output_tokens"] == 4
     assert data["hotspots"]["sample_count"] >= 0 and data["bottlenecks"]["recommendation"]
     # configure() ran around the command: the run's telemetry landed beside the profile.
@@ -69,11 +106,17 @@ def test_profile_defaults_to_the_output_dir_and_speaks_json(
 
 
 def test_speedscope_output_by_name(
-    clean_env: Path, tiny_model: Path, tmp_path: Path, reset_otel_globals: Callable[[], None],
+    clean_env: Path,
+    tiny_model: Path,
+    tmp_path: Path,
+    reset_otel_globals: Callable[[], None],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     target = tmp_path / "run.speedscope.json"
-    assert main(["profile", "--model", str(tiny_model), "--max-new-tokens", "3", "-o", str(target)]) == 0
+    assert (
+        main(["profile", "--model", str(tiny_model), "--max-new-tokens", "3", "-o", str(target)])
+        == 0
+    )
     doc = json.loads(target.read_text(encoding="utf-8"))
     assert doc["$schema"].endswith("file-format-schema.json")
     capsys.readouterr()

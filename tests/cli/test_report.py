@@ -28,7 +28,11 @@ def run_dir(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     env["PYTHONPATH"] = str(ROOT)
     proc = subprocess.run(
         [sys.executable, str(Path(__file__).with_name("make_run.py")), str(tiny_model), str(out)],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     return out
@@ -46,7 +50,12 @@ def section(html: str, sid: str) -> str:
 
 def test_report_of_a_run(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "report.html"
-    assert main(["report", str(run_dir), "-o", str(target), "--profile", str(run_dir / "profile.json")]) == 0
+    assert (
+        main(
+            ["report", str(run_dir), "-o", str(target), "--profile", str(run_dir / "profile.json")]
+        )
+        == 0
+    )
     assert str(target) in capsys.readouterr().out
     html = target.read_text(encoding="utf-8")
 
@@ -98,8 +107,12 @@ def test_speedscope_and_chrome_give_the_same_stacks(run_dir: Path) -> None:
     # Callers above callees: every slice at depth d > 0 lies inside one at depth d - 1.
     for s in chrome.slices:
         if s.depth:
-            assert any(p.depth == s.depth - 1 and p.start_us - 0.01 <= s.start_us
-                       and s.start_us + s.dur_us <= p.start_us + p.dur_us + 0.01 for p in chrome.slices)
+            assert any(
+                p.depth == s.depth - 1
+                and p.start_us - 0.01 <= s.start_us
+                and s.start_us + s.dur_us <= p.start_us + p.dur_us + 0.01
+                for p in chrome.slices
+            )
 
 
 def test_empty_directory_explains_each_missing_piece(tmp_path: Path) -> None:
@@ -112,14 +125,17 @@ def test_empty_directory_explains_each_missing_piece(tmp_path: Path) -> None:
 
 def test_garbage_lines_are_skipped_and_counted(run_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "traces.jsonl").write_text(
-        (run_dir / "traces.jsonl").read_text(encoding="utf-8") + "not json\n{\"half\": \n",
-        encoding="utf-8")
+        (run_dir / "traces.jsonl").read_text(encoding="utf-8") + 'not json\n{"half": \n',
+        encoding="utf-8",
+    )
     html = build_report(tmp_path)
     assert "2 line(s) of traces.jsonl were not OTLP/JSON" in html
     assert "#6 tiny" in section(html, "timeline")
 
 
-def test_missing_directory_is_a_clean_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_directory_is_a_clean_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["report", str(tmp_path / "nope")]) == 1
     err = capsys.readouterr().err
     assert "does not exist" in err and "Traceback" not in err

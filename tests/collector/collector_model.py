@@ -124,9 +124,13 @@ def problems(cfg: dict[str, Any]) -> list[str]:
         for cid in section:
             ctype = component_type(cid)
             if (kind, ctype) in DEPRECATED_ALIASES:
-                errs.append(f"{kind}.{cid}: deprecated alias, use {DEPRECATED_ALIASES[(kind, ctype)]}")
+                errs.append(
+                    f"{kind}.{cid}: deprecated alias, use {DEPRECATED_ALIASES[(kind, ctype)]}"
+                )
             elif ctype not in COMPONENTS.get(kind, {}):
-                errs.append(f"{kind}.{cid}: type {ctype!r} not known for otelcol-contrib {COLLECTOR_VERSION}")
+                errs.append(
+                    f"{kind}.{cid}: type {ctype!r} not known for otelcol-contrib {COLLECTOR_VERSION}"
+                )
 
     service = cfg.get("service") or {}
     pipelines = service.get("pipelines") or {}
@@ -158,14 +162,23 @@ def problems(cfg: dict[str, Any]) -> list[str]:
         if "batch" in map(component_type, procs) and component_type(procs[-1]) != "batch":
             errs.append(f"pipeline {pname}: batch must come last (after sampling), got {procs}")
     for kind in ("receivers", "processors", "exporters"):
-        errs += [f"{kind}.{cid} is defined but used by no pipeline"
-                 for cid in defined.get(kind, {}) if cid not in used[kind]]
+        errs += [
+            f"{kind}.{cid} is defined but used by no pipeline"
+            for cid in defined.get(kind, {})
+            if cid not in used[kind]
+        ]
 
     enabled_ext = service.get("extensions") or []
-    errs += [f"service.extensions: {ext!r} is not defined"
-             for ext in enabled_ext if ext not in defined.get("extensions", {})]
-    errs += [f"extensions.{ext} is defined but not enabled in service.extensions"
-             for ext in defined.get("extensions", {}) if ext not in enabled_ext]
+    errs += [
+        f"service.extensions: {ext!r} is not defined"
+        for ext in enabled_ext
+        if ext not in defined.get("extensions", {})
+    ]
+    errs += [
+        f"extensions.{ext} is defined but not enabled in service.extensions"
+        for ext in defined.get("extensions", {})
+        if ext not in enabled_ext
+    ]
     for kind in ("receivers", "exporters"):
         for cid, body in defined.get(kind, {}).items():
             storage = (body or {}).get("storage") if isinstance(body, dict) else None

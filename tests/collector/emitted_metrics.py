@@ -24,7 +24,9 @@ _FACTORIES: dict[str, Kind] = {
     "up_down_counter": "up_down_counter",
 }
 _OBSERVABLE_KINDS: dict[str, Kind] = {
-    "gauge": "gauge", "counter": "counter", "up_down_counter": "up_down_counter",
+    "gauge": "gauge",
+    "counter": "counter",
+    "up_down_counter": "up_down_counter",
 }
 
 
@@ -37,7 +39,11 @@ class Instrument:
 
 
 def _semconv_value(node: ast.expr) -> str | None:
-    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "semconv":
+    if (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "semconv"
+    ):
         value = getattr(semconv, node.attr, None)
         return value if isinstance(value, str) else None
     return None

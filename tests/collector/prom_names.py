@@ -17,16 +17,42 @@ from typing import Literal
 Kind = Literal["counter", "up_down_counter", "gauge", "histogram"]
 
 _UNIT_MAP = {
-    "d": "days", "h": "hours", "min": "minutes", "s": "seconds", "ms": "milliseconds",
-    "us": "microseconds", "ns": "nanoseconds",
-    "By": "bytes", "KiBy": "kibibytes", "MiBy": "mebibytes", "GiBy": "gibibytes",
-    "TiBy": "tibibytes", "KBy": "kilobytes", "MBy": "megabytes", "GBy": "gigabytes",
+    "d": "days",
+    "h": "hours",
+    "min": "minutes",
+    "s": "seconds",
+    "ms": "milliseconds",
+    "us": "microseconds",
+    "ns": "nanoseconds",
+    "By": "bytes",
+    "KiBy": "kibibytes",
+    "MiBy": "mebibytes",
+    "GiBy": "gibibytes",
+    "TiBy": "tibibytes",
+    "KBy": "kilobytes",
+    "MBy": "megabytes",
+    "GBy": "gigabytes",
     "TBy": "terabytes",
-    "m": "meters", "V": "volts", "A": "amperes", "J": "joules", "W": "watts", "g": "grams",
-    "Cel": "celsius", "Hz": "hertz", "1": "", "%": "percent",
+    "m": "meters",
+    "V": "volts",
+    "A": "amperes",
+    "J": "joules",
+    "W": "watts",
+    "g": "grams",
+    "Cel": "celsius",
+    "Hz": "hertz",
+    "1": "",
+    "%": "percent",
 }
-_PER_UNIT_MAP = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week",
-                 "mo": "month", "y": "year"}
+_PER_UNIT_MAP = {
+    "s": "second",
+    "m": "minute",
+    "h": "hour",
+    "d": "day",
+    "w": "week",
+    "mo": "month",
+    "y": "year",
+}
 
 HISTOGRAM_SERIES_SUFFIXES = ("_bucket", "_sum", "_count")
 
@@ -92,15 +118,56 @@ def prometheus_label_name(attribute: str) -> str:
 
 # --- PromQL scanning ---------------------------------------------------------------------
 
-PROMQL_FUNCTIONS = frozenset({
-    "sum", "avg", "min", "max", "count", "topk", "bottomk", "quantile", "stddev", "stdvar",
-    "group", "count_values",
-    "rate", "irate", "increase", "delta", "idelta", "deriv", "histogram_quantile",
-    "histogram_fraction", "max_over_time", "min_over_time", "avg_over_time", "sum_over_time",
-    "last_over_time", "clamp_min", "clamp_max", "abs", "label_replace", "vector", "scalar",
-})
-PROMQL_KEYWORDS = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right",
-                             "and", "or", "unless", "offset", "bool"})
+PROMQL_FUNCTIONS = frozenset(
+    {
+        "sum",
+        "avg",
+        "min",
+        "max",
+        "count",
+        "topk",
+        "bottomk",
+        "quantile",
+        "stddev",
+        "stdvar",
+        "group",
+        "count_values",
+        "rate",
+        "irate",
+        "increase",
+        "delta",
+        "idelta",
+        "deriv",
+        "histogram_quantile",
+        "histogram_fraction",
+        "max_over_time",
+        "min_over_time",
+        "avg_over_time",
+        "sum_over_time",
+        "last_over_time",
+        "clamp_min",
+        "clamp_max",
+        "abs",
+        "label_replace",
+        "vector",
+        "scalar",
+    }
+)
+PROMQL_KEYWORDS = frozenset(
+    {
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "and",
+        "or",
+        "unless",
+        "offset",
+        "bool",
+    }
+)
 RESERVED_LABELS = frozenset({"job", "instance", "le", "__name__"})
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -137,7 +204,7 @@ def promql_metrics(expr: str) -> set[str]:
         before = text[: m.start()]
         if before.count("{") > before.count("}"):
             continue  # a label name inside a matcher block
-        rest = text[m.end():].lstrip()
+        rest = text[m.end() :].lstrip()
         if rest.startswith("{"):
             names.add(ident)
         elif rest.startswith("("):

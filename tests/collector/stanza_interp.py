@@ -131,8 +131,13 @@ def parse_gotime_rfc3339nano(value: Any) -> datetime:
     if m is None:
         raise ValueError(f"{value!r} does not match {_GO_RFC3339NANO}")
     y, mo, d, h, mi, s, frac, zone = m.groups()
-    tz = timezone.utc if zone == "Z" else timezone(
-        (1 if zone[0] == "+" else -1) * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
+    tz = (
+        timezone.utc
+        if zone == "Z"
+        else timezone(
+            (1 if zone[0] == "+" else -1) * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+        )
+    )
     micros = int((frac or "0").ljust(9, "0")[:6])
     return datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), micros, tzinfo=tz)
 
@@ -193,8 +198,10 @@ def _parse_hex(entry: Entry, source: str) -> bytes:
 def parse_trace(entry: Entry, cfg: dict[str, Any]) -> None:
     if set(cfg) - {"trace_id", "span_id", "trace_flags"}:
         raise UnsupportedError(f"trace options {sorted(cfg)}")
-    sources = {k: (cfg.get(k) or {}).get("parse_from", f"body.{k}")
-               for k in ("trace_id", "span_id", "trace_flags")}
+    sources = {
+        k: (cfg.get(k) or {}).get("parse_from", f"body.{k}")
+        for k in ("trace_id", "span_id", "trace_flags")
+    }
     errors = []
     for key, source in sources.items():
         try:
@@ -242,8 +249,18 @@ def _condition(entry: Entry, expr: str | None) -> bool:
 
 
 def _json_parser(entry: Entry, op: dict[str, Any]) -> None:
-    known = {"type", "id", "parse_from", "parse_to", "timestamp", "severity", "trace",
-             "scope_name", "on_error", "parse_ints"}
+    known = {
+        "type",
+        "id",
+        "parse_from",
+        "parse_to",
+        "timestamp",
+        "severity",
+        "trace",
+        "scope_name",
+        "on_error",
+        "parse_ints",
+    }
     if set(op) - known or op.get("on_error", "send") != "send":
         raise UnsupportedError(f"json_parser options {sorted(op)}")
     raw, ok = field_get(entry, op.get("parse_from", "body"))
@@ -258,8 +275,12 @@ def _json_parser(entry: Entry, op: dict[str, Any]) -> None:
     field_set(entry, op.get("parse_to", "attributes"), parsed)
     # helper/parser.go: all embedded parsers run, then the first error is reported.
     errors = []
-    for key, parse in (("timestamp", parse_timestamp), ("severity", parse_severity),
-                       ("trace", parse_trace), ("scope_name", parse_scope_name)):
+    for key, parse in (
+        ("timestamp", parse_timestamp),
+        ("severity", parse_severity),
+        ("trace", parse_trace),
+        ("scope_name", parse_scope_name),
+    ):
         if key in op:
             try:
                 parse(entry, op[key])
@@ -286,10 +307,18 @@ def _remove(entry: Entry, op: dict[str, Any]) -> None:
         raise ValueError(f"remove: field does not exist: {op['field']}")
 
 
-_OPERATORS = {"json_parser": _json_parser, "trace_parser": _trace_parser,
-              "move": _move, "remove": _remove}
-_OPTIONS = {"json_parser": set(), "trace_parser": {"trace_id", "span_id", "trace_flags"},
-            "move": {"from", "to"}, "remove": {"field"}}
+_OPERATORS = {
+    "json_parser": _json_parser,
+    "trace_parser": _trace_parser,
+    "move": _move,
+    "remove": _remove,
+}
+_OPTIONS = {
+    "json_parser": set(),
+    "trace_parser": {"trace_id", "span_id", "trace_flags"},
+    "move": {"from", "to"},
+    "remove": {"field"},
+}
 
 
 def run_operators(entry: Entry, operators: list[dict[str, Any]]) -> Entry:
@@ -314,8 +343,17 @@ def run_operators(entry: Entry, operators: list[dict[str, Any]]) -> Entry:
 
 # --- file input --------------------------------------------------------------------------
 
-_RECEIVER_OPTIONS = {"include", "exclude", "start_at", "compression", "storage", "resource",
-                     "operators", "include_file_name", "fingerprint_size"}
+_RECEIVER_OPTIONS = {
+    "include",
+    "exclude",
+    "start_at",
+    "compression",
+    "storage",
+    "resource",
+    "operators",
+    "include_file_name",
+    "fingerprint_size",
+}
 
 
 @dataclass
@@ -357,14 +395,16 @@ class FileLogReceiver:
         for path in self.matched_files():
             content = self._content(path)
             fingerprint = content[: self.fingerprint_size]
-            known = next((k for k in self.known if fingerprint.startswith(k.fingerprint)
-                          and k.fingerprint), None)
+            known = next(
+                (k for k in self.known if fingerprint.startswith(k.fingerprint) and k.fingerprint),
+                None,
+            )
             if known is None:
                 known = _Known(fingerprint, 0)
                 self.known.append(known)
             known.fingerprint = fingerprint
             end = content.rfind(b"\n") + 1  # only whole lines; the rest waits
-            for line in content[known.offset:end].splitlines():
+            for line in content[known.offset : end].splitlines():
                 text = line.decode("utf-8").strip()
                 if text:
                     entries.append(self._entry(path, text))

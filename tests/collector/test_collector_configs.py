@@ -61,18 +61,25 @@ def test_problems_catches_broken_wiring() -> None:
         "processors": {"batch": {}, "tail_sampling": {}},
         "exporters": {"otlp": {}, "debug": {}},
         "extensions": {"file_storage": {}},
-        "service": {"pipelines": {
-            "metrics": {"receivers": ["otlp"], "processors": ["tail_sampling", "batch"],
-                        "exporters": ["debug", "nope"]},
-        }},
+        "service": {
+            "pipelines": {
+                "metrics": {
+                    "receivers": ["otlp"],
+                    "processors": ["tail_sampling", "batch"],
+                    "exporters": ["debug", "nope"],
+                },
+            }
+        },
     }
     found = "\n".join(problems(cfg))
-    for expected in ("receivers.filelog: deprecated alias, use file_log",
-                     "exporters.otlp: deprecated alias, use otlp_grpc",
-                     "exporter 'nope' is not defined",
-                     "tail_sampling does not support metrics",
-                     "memory_limiter must come first",
-                     "extensions.file_storage is defined but not enabled"):
+    for expected in (
+        "receivers.filelog: deprecated alias, use file_log",
+        "exporters.otlp: deprecated alias, use otlp_grpc",
+        "exporter 'nope' is not defined",
+        "tail_sampling does not support metrics",
+        "memory_limiter must come first",
+        "extensions.file_storage is defined but not enabled",
+    ):
         assert expected in found
 
 
@@ -100,8 +107,13 @@ def test_agent_reads_the_live_log_and_its_rotations() -> None:
     for name in ["hyperion.log", backup, backup + ".gz"]:
         assert any(PurePosixPath(name).match(p) for p in patterns), name
     # Never the logger's temporaries, nor other files of the output directory.
-    for name in [backup + ".gz.tmp.4242", backup + ".deleted.4242.0", "hyperion.log.lock",
-                 "traces.jsonl", "hyperion.logx"]:
+    for name in [
+        backup + ".gz.tmp.4242",
+        backup + ".deleted.4242.0",
+        "hyperion.log.lock",
+        "traces.jsonl",
+        "hyperion.logx",
+    ]:
         assert not any(PurePosixPath(name).match(p) for p in patterns), name
 
 
@@ -140,7 +152,10 @@ def test_tier2_keeps_errors_slow_traces_and_a_share_of_the_rest() -> None:
     cache = ts["decision_cache"]
     assert min(cache.values()) > ts["num_traces"]
     assert cfg["service"]["pipelines"]["traces"]["processors"] == [
-        "memory_limiter", "tail_sampling", "batch"]
+        "memory_limiter",
+        "tail_sampling",
+        "batch",
+    ]
 
 
 def test_replay_reads_each_signal_file_and_its_rotated_copy() -> None:
@@ -166,6 +181,7 @@ def test_replay_file_names_match_what_the_sdk_writes() -> None:
 
 
 # --- docker compose ------------------------------------------------------------------------
+
 
 def _image_tag(image: str) -> tuple[str, str]:
     name, _, tag = image.partition(":")

@@ -43,8 +43,13 @@ def log_file(tmp_path: Path) -> Iterator[Path]:
 
 def start_logging(path: Path, compress: bool) -> None:
     hl.apply_logging_settings(
-        level="trace", outputs="file", file=path, max_size_mb=MAX_SIZE_MB, max_files=1000,
-        compress=compress, include_thread_id=True,
+        level="trace",
+        outputs="file",
+        file=path,
+        max_size_mb=MAX_SIZE_MB,
+        max_files=1000,
+        compress=compress,
+        include_thread_id=True,
     )
 
 
@@ -101,7 +106,9 @@ def check_mapping(entry: Entry, raw: dict[str, Any]) -> None:
         assert entry.trace_id == entry.span_id == entry.trace_flags == b""
     attrs = entry.attributes
     assert attrs[semconv.HYPERION_LOG_CATEGORY] == raw["category"]
-    assert attrs[semconv.THREAD_ID] == raw["thread_id"] and isinstance(attrs[semconv.THREAD_ID], int)
+    assert attrs[semconv.THREAD_ID] == raw["thread_id"] and isinstance(
+        attrs[semconv.THREAD_ID], int
+    )
     assert attrs[semconv.THREAD_NAME] == raw["thread_name"]
     assert entry.resource["process.pid"] == raw["process_id"]
     assert entry.resource["service.name"] == "hyperion-otel"
@@ -113,22 +120,39 @@ def check_mapping(entry: Entry, raw: dict[str, Any]) -> None:
     for key, value in (raw.get("attributes") or {}).items():
         assert attrs[key] == value
     # What became a field of the record is not repeated as an attribute.
-    lifted = {"timestamp", "severity_text", "severity_number", "logger", "category", "message",
-              "thread_id", "thread_name", "process_id", "trace_id", "span_id", "trace_flags",
-              "attributes"}
+    lifted = {
+        "timestamp",
+        "severity_text",
+        "severity_number",
+        "logger",
+        "category",
+        "message",
+        "thread_id",
+        "thread_name",
+        "process_id",
+        "trace_id",
+        "span_id",
+        "trace_flags",
+        "attributes",
+    }
     assert lifted.isdisjoint(attrs)
     assert attrs["log.file.name"].startswith("hyperion.log")
 
 
 @pytest.mark.parametrize("compress", [True, False], ids=["gzip-backups", "plain-backups"])
-def test_every_line_of_live_and_rotated_files_maps_to_one_record(log_file: Path, compress: bool) -> None:
+def test_every_line_of_live_and_rotated_files_maps_to_one_record(
+    log_file: Path, compress: bool
+) -> None:
     start_logging(log_file, compress)
     messages = write_batch("one-pass", 40)
     assert hl.force_flush_logging(10.0)
     hl.shutdown_logging()
 
-    backups = [f.name for f in log_file.parent.iterdir() if f.name.startswith("hyperion.log.")
-               and not f.name.endswith(".lock")]
+    backups = [
+        f.name
+        for f in log_file.parent.iterdir()
+        if f.name.startswith("hyperion.log.") and not f.name.endswith(".lock")
+    ]
     assert len(backups) >= 5, backups
     assert all(name.endswith(".gz") for name in backups) == compress
 
@@ -143,7 +167,9 @@ def test_every_line_of_live_and_rotated_files_maps_to_one_record(log_file: Path,
     assert any(semconv.EXCEPTION_STACKTRACE in e.attributes for e in entries)
 
 
-def test_lines_read_while_live_are_not_read_again_once_rotated_and_compressed(log_file: Path) -> None:
+def test_lines_read_while_live_are_not_read_again_once_rotated_and_compressed(
+    log_file: Path,
+) -> None:
     """The agent polls while the app logs: the live file is read, then rotated, renamed and
     gzipped; the compressed copy must be continued from its offset, not read again."""
     rx = receiver(log_file.parent)
@@ -163,9 +189,16 @@ def test_lines_read_while_live_are_not_read_again_once_rotated_and_compressed(lo
 def test_a_line_that_breaks_the_schema_is_reported_not_silently_mapped(tmp_path: Path) -> None:
     """Integer trace flags or a non-RFC 3339 timestamp would make the Collector log an error
     per line; the interpreter surfaces it the same way."""
-    line = {"timestamp": "25/11/2026 18:00", "severity_text": "INFO", "severity_number": 9,
-            "logger": "hyperion", "message": "m", "trace_id": "ab" * 16, "span_id": "cd" * 8,
-            "trace_flags": 1}
+    line = {
+        "timestamp": "25/11/2026 18:00",
+        "severity_text": "INFO",
+        "severity_number": 9,
+        "logger": "hyperion",
+        "message": "m",
+        "trace_id": "ab" * 16,
+        "span_id": "cd" * 8,
+        "trace_flags": 1,
+    }
     (tmp_path / "hyperion.log").write_text(json.dumps(line) + "\n")
     (entry,) = receiver(tmp_path).poll()
     assert any("time" in e or "timestamp" in e for e in entry.errors)
@@ -173,8 +206,9 @@ def test_a_line_that_breaks_the_schema_is_reported_not_silently_mapped(tmp_path:
 
 
 def test_the_interpreter_refuses_operators_it_does_not_model(tmp_path: Path) -> None:
-    cfg = expand_env(load("agent.yaml")["receivers"]["file_log/hyperion"],
-                     {"HYPERION_LOG_DIR": str(tmp_path)})
+    cfg = expand_env(
+        load("agent.yaml")["receivers"]["file_log/hyperion"], {"HYPERION_LOG_DIR": str(tmp_path)}
+    )
     cfg["operators"] = [*cfg["operators"], {"type": "regex_parser", "regex": ".*"}]
     (tmp_path / "hyperion.log").write_text('{"message": "m"}\n')
     with pytest.raises(UnsupportedError):

@@ -43,8 +43,18 @@ DASHBOARD_SCHEMA: dict[str, Any] = {
                 "required": ["id", "type", "title", "gridPos"],
                 "properties": {
                     "id": {"type": "integer"},
-                    "type": {"enum": ["row", "timeseries", "logs", "stat", "gauge", "table",
-                                      "bargauge", "traces"]},
+                    "type": {
+                        "enum": [
+                            "row",
+                            "timeseries",
+                            "logs",
+                            "stat",
+                            "gauge",
+                            "table",
+                            "bargauge",
+                            "traces",
+                        ]
+                    },
                     "gridPos": {
                         "type": "object",
                         "required": ["h", "w", "x", "y"],
@@ -56,8 +66,10 @@ DASHBOARD_SCHEMA: dict[str, Any] = {
                         },
                     },
                     "datasource": {"type": "object", "required": ["type", "uid"]},
-                    "targets": {"type": "array", "items": {"type": "object",
-                                                           "required": ["refId"]}},
+                    "targets": {
+                        "type": "array",
+                        "items": {"type": "object", "required": ["refId"]},
+                    },
                 },
             },
         },
@@ -71,14 +83,20 @@ def dashboard() -> dict[str, Any]:
 
 
 def datasources() -> dict[str, dict[str, Any]]:
-    return {ds["uid"]: ds for ds in load("grafana/provisioning/datasources/datasources.yaml")["datasources"]}
+    return {
+        ds["uid"]: ds
+        for ds in load("grafana/provisioning/datasources/datasources.yaml")["datasources"]
+    }
 
 
 def prom_queries() -> list[tuple[str, str]]:
     """(panel title, PromQL) for every Prometheus target."""
-    return [(panel["title"], target["expr"])
-            for panel in dashboard()["panels"] for target in panel.get("targets", [])
-            if target["datasource"]["type"] == "prometheus"]
+    return [
+        (panel["title"], target["expr"])
+        for panel in dashboard()["panels"]
+        for target in panel.get("targets", [])
+        if target["datasource"]["type"] == "prometheus"
+    ]
 
 
 def test_dashboard_is_valid_and_its_panels_tile_the_grid() -> None:
@@ -116,7 +134,9 @@ def test_datasources_link_logs_traces_and_metrics_to_each_other() -> None:
     jaeger = ds["jaeger"]["jsonData"]
     assert jaeger["tracesToLogsV2"]["datasourceUid"] == "loki"
     assert "trace_id=" in jaeger["tracesToLogsV2"]["query"]
-    assert ds["prometheus"]["jsonData"]["exemplarTraceIdDestinations"][0]["datasourceUid"] == "jaeger"
+    assert (
+        ds["prometheus"]["jsonData"]["exemplarTraceIdDestinations"][0]["datasourceUid"] == "jaeger"
+    )
     for uid in {d["datasourceUid"] for d in loki} | {jaeger["tracesToMetrics"]["datasourceUid"]}:
         assert uid in ds
 
@@ -139,7 +159,12 @@ def test_dashboard_provider_reads_the_directory_compose_mounts() -> None:
 @pytest.mark.parametrize(
     ("name", "unit", "kind", "expected"),
     [
-        ("gen_ai.server.time_to_first_token", "s", "histogram", "gen_ai_server_time_to_first_token_seconds"),
+        (
+            "gen_ai.server.time_to_first_token",
+            "s",
+            "histogram",
+            "gen_ai_server_time_to_first_token_seconds",
+        ),
         ("http.server.duration", "s", "histogram", "http_server_duration_seconds"),
         ("system.network.dropped", "{packets}", "counter", "system_network_dropped_total"),
         ("system.memory.utilization", "1", "gauge", "system_memory_utilization_ratio"),
@@ -167,8 +192,10 @@ def test_histogram_series_are_bucket_sum_count() -> None:
 
 
 def test_promql_scanner_finds_metrics_and_labels() -> None:
-    expr = ('histogram_quantile(0.95, sum by (le, job) (rate(a_seconds_bucket{job=~"$job",'
-            ' x_y="1"}[$__rate_interval]))) / on (job) b_total{z!="a,b"} + bare_metric')
+    expr = (
+        'histogram_quantile(0.95, sum by (le, job) (rate(a_seconds_bucket{job=~"$job",'
+        ' x_y="1"}[$__rate_interval]))) / on (job) b_total{z!="a,b"} + bare_metric'
+    )
     assert promql_metrics(expr) == {"a_seconds_bucket", "b_total", "?bare_metric"}
     assert promql_labels(expr) == {"le", "job", "x_y", "z"}
 
@@ -179,15 +206,22 @@ def test_every_metric_the_dashboard_queries_is_emitted_by_hyperion_otel() -> Non
     for inst in instruments:
         assert inst.name in vars(semconv).values(), inst
         for s in prometheus_series_names(inst.name, inst.unit, inst.kind):
-            series.setdefault(s, []).append(f"{inst.name} ({inst.kind}, {inst.unit!r}) at {inst.where}")
-    missing = [f"{title}: {metric}" for title, expr in prom_queries()
-               for metric in promql_metrics(expr) if metric not in series]
+            series.setdefault(s, []).append(
+                f"{inst.name} ({inst.kind}, {inst.unit!r}) at {inst.where}"
+            )
+    missing = [
+        f"{title}: {metric}"
+        for title, expr in prom_queries()
+        for metric in promql_metrics(expr)
+        if metric not in series
+    ]
     assert missing == [], "queried but not emitted:\n" + "\n".join(missing)
 
 
 def test_every_label_the_dashboard_uses_is_a_semconv_attribute() -> None:
     attribute_labels = {
-        prometheus_label_name(v) for k, v in vars(semconv).items()
+        prometheus_label_name(v)
+        for k, v in vars(semconv).items()
         if isinstance(v, str) and k.isupper() and not k.startswith(("METRIC_", "SPAN_", "ENV_"))
     }
     for title, expr in prom_queries():

@@ -97,15 +97,22 @@ def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phoenix]:
     with ph.log.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "phoenix.server.main", "serve"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not _ready(ph):
             if proc.poll() is not None:
-                pytest.fail(f"phoenix serve exited with {proc.returncode}:\n{ph.log.read_text()[-3000:]}")
+                pytest.fail(
+                    f"phoenix serve exited with {proc.returncode}:\n{ph.log.read_text()[-3000:]}"
+                )
             if time.monotonic() > deadline:
-                pytest.fail(f"phoenix not ready after {STARTUP_TIMEOUT_S:.0f} s:\n{ph.log.read_text()[-3000:]}")
+                pytest.fail(
+                    f"phoenix not ready after {STARTUP_TIMEOUT_S:.0f} s:\n{ph.log.read_text()[-3000:]}"
+                )
             time.sleep(0.5)
         yield ph
     finally:
@@ -134,7 +141,12 @@ def run_generate(endpoint: str, protocol: str, service: str, out_dir: Path) -> d
     }
     done = subprocess.run(
         [sys.executable, str(GENERATE), f"The {service} run"],
-        env=env, cwd=out_dir, capture_output=True, text=True, timeout=120, check=False,
+        env=env,
+        cwd=out_dir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, f"generate failed:\n{done.stdout}\n{done.stderr}"
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -149,7 +161,9 @@ def spans_of_trace(phoenix: Phoenix, trace_id: str) -> list[dict[str, Any]]:
         spans = [s for s in data if s["context"]["trace_id"] == trace_id]
         if any(s["attributes"].get(semconv.GEN_AI_OPERATION_NAME) for s in spans):
             return spans
-        assert time.monotonic() < deadline, f"no generate span of trace {trace_id} in Phoenix: {spans}"
+        assert time.monotonic() < deadline, (
+            f"no generate span of trace {trace_id} in Phoenix: {spans}"
+        )
         time.sleep(0.5)
 
 

@@ -19,7 +19,7 @@ README = CONFIG_DIR / "README.md"
 def send_it_section() -> str:
     text = README.read_text(encoding="utf-8")
     start = text.index("## Send it to Jaeger and Grafana")
-    return text[start: text.index("\n## ", start + 1)]
+    return text[start : text.index("\n## ", start + 1)]
 
 
 def exported() -> dict[str, str]:
@@ -60,4 +60,6 @@ def test_the_commands_use_the_compose_file_and_services_that_exist() -> None:
     services = load("docker-compose.yaml")["services"]
     for port in ("16686", "3000", "9090", "13133"):
         assert f"localhost:{port}" in section
-        assert any(p.endswith(f":{port}:{port}") for s in services.values() for p in s.get("ports", []))
+        assert any(
+            p.endswith(f":{port}:{port}") for s in services.values() for p in s.get("ports", [])
+        )

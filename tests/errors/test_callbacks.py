@@ -43,9 +43,12 @@ def _register(registered: list[Any], fn: Any) -> Any:
 
 
 def _fail_in_span() -> None:
-    with _telemetry.tracer().start_as_current_span(
-        "generate", record_exception=False, set_status_on_exception=False
-    ), error_boundary():
+    with (
+        _telemetry.tracer().start_as_current_span(
+            "generate", record_exception=False, set_status_on_exception=False
+        ),
+        error_boundary(),
+    ):
         raise ModelError("weights truncated at byte 4096", path="/m")
 
 
@@ -66,7 +69,9 @@ def test_every_callback_receives_the_error_in_registration_order(
     assert calls[0][1].type is ErrorType.MODEL
 
 
-def test_callback_sees_the_error_already_as_last_error(capture: Capture, registered: list[Any]) -> None:
+def test_callback_sees_the_error_already_as_last_error(
+    capture: Capture, registered: list[Any]
+) -> None:
     seen: list[Any] = []
     _register(registered, lambda e: seen.append(get_last_error() is e))
     record_error(ModelError("x"))

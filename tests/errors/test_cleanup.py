@@ -172,7 +172,9 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_pending_cleanups_run_lifo_at_interpreter_exit_and_failures_do_not_change_the_exit_code() -> None:
+def test_pending_cleanups_run_lifo_at_interpreter_exit_and_failures_do_not_change_the_exit_code() -> (
+    None
+):
     proc = _run(
         """
         from hyperion_otel.cleanup import CleanupHandler
@@ -189,7 +191,12 @@ def test_pending_cleanups_run_lifo_at_interpreter_exit_and_failures_do_not_chang
         """
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == ["cleanup already", "main done", "cleanup third", "cleanup first"]
+    assert proc.stdout.splitlines() == [
+        "cleanup already",
+        "main done",
+        "cleanup third",
+        "cleanup first",
+    ]
 
 
 def test_concurrent_adds_and_closes_run_each_cleanup_exactly_once() -> None:

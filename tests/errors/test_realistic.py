@@ -47,19 +47,33 @@ def _tiny_gpt2(path: Path, vocab: int = 16, d: int = 8, positions: int = 12) -> 
 
     weights = {"wte.weight": r(vocab, d), "wpe.weight": r(positions, d)}
     for name, shape in {
-        "ln_1.weight": (d,), "ln_1.bias": (d,), "ln_2.weight": (d,), "ln_2.bias": (d,),
-        "attn.c_attn.weight": (d, 3 * d), "attn.c_attn.bias": (3 * d,),
-        "attn.c_proj.weight": (d, d), "attn.c_proj.bias": (d,),
-        "mlp.c_fc.weight": (d, 4 * d), "mlp.c_fc.bias": (4 * d,),
-        "mlp.c_proj.weight": (4 * d, d), "mlp.c_proj.bias": (d,),
+        "ln_1.weight": (d,),
+        "ln_1.bias": (d,),
+        "ln_2.weight": (d,),
+        "ln_2.bias": (d,),
+        "attn.c_attn.weight": (d, 3 * d),
+        "attn.c_attn.bias": (3 * d,),
+        "attn.c_proj.weight": (d, d),
+        "attn.c_proj.bias": (d,),
+        "mlp.c_fc.weight": (d, 4 * d),
+        "mlp.c_fc.bias": (4 * d,),
+        "mlp.c_proj.weight": (4 * d, d),
+        "mlp.c_proj.bias": (d,),
     }.items():
         weights[f"h.0.{name}"] = r(*shape)
     weights["ln_f.weight"], weights["ln_f.bias"] = r(d), r(d)
     path.mkdir()
     config = {
-        "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "vocab_size": vocab,
-        "n_embd": d, "n_head": 2, "n_layer": 1, "n_positions": positions,
-        "layer_norm_epsilon": 1e-5, "bos_token_id": 0, "eos_token_id": 0,
+        "architectures": ["GPT2LMHeadModel"],
+        "model_type": "gpt2",
+        "vocab_size": vocab,
+        "n_embd": d,
+        "n_head": 2,
+        "n_layer": 1,
+        "n_positions": positions,
+        "layer_norm_epsilon": 1e-5,
+        "bos_token_id": 0,
+        "eos_token_id": 0,
     }
     (path / "config.json").write_text(json.dumps(config))
     save_file(weights, str(path / "model.safetensors"))
@@ -118,8 +132,18 @@ def _pool_budget(tmp_path: Path) -> None:
 PATHS: list[tuple[Callable[[Path], None], type[HyperionError], ErrorType, tuple[str, ...]]] = [
     (_missing_model, ModelError, ErrorType.MODEL, ("no-such-model", "no such file or directory")),
     (_corrupt_model, ModelError, ErrorType.MODEL, ("model.safetensors",)),
-    (_bad_generation_config, InvalidInputError, ErrorType.INVALID_INPUT, ("temperature", "-0.5", ">= 0")),
-    (_bad_environment, ConfigError, ErrorType.CONFIG, ("HYPERION_LOG_LEVEL", "'loud'", "trace, debug")),
+    (
+        _bad_generation_config,
+        InvalidInputError,
+        ErrorType.INVALID_INPUT,
+        ("temperature", "-0.5", ">= 0"),
+    ),
+    (
+        _bad_environment,
+        ConfigError,
+        ErrorType.CONFIG,
+        ("HYPERION_LOG_LEVEL", "'loud'", "trace, debug"),
+    ),
     (_pool_budget, HyperionMemoryError, ErrorType.MEMORY, ("budget", "4194304", "1048576")),
 ]
 IDS = ["missing-model", "corrupt-model", "bad-generation-config", "bad-env", "pool-budget"]
@@ -127,7 +151,12 @@ IDS = ["missing-model", "corrupt-model", "bad-generation-config", "bad-env", "po
 
 @pytest.mark.parametrize(("path", "cls", "etype", "names"), PATHS, ids=IDS)
 def test_realistic_failure_raises_the_typed_error_naming_the_bad_value(
-    tmp_path: Path, no_pool: None, path: Any, cls: type[HyperionError], etype: ErrorType, names: tuple[str, ...]
+    tmp_path: Path,
+    no_pool: None,
+    path: Any,
+    cls: type[HyperionError],
+    etype: ErrorType,
+    names: tuple[str, ...],
 ) -> None:
     with pytest.raises(cls) as info:
         path(tmp_path)
@@ -141,15 +170,24 @@ def test_realistic_failure_raises_the_typed_error_naming_the_bad_value(
 
 @pytest.mark.parametrize(("path", "cls", "etype", "names"), PATHS, ids=IDS)
 def test_realistic_failure_through_an_application_boundary_is_in_telemetry(
-    capture: Capture, tmp_path: Path, no_pool: None, path: Any, cls: type[HyperionError], etype: ErrorType, names: tuple[str, ...]
+    capture: Capture,
+    tmp_path: Path,
+    no_pool: None,
+    path: Any,
+    cls: type[HyperionError],
+    etype: ErrorType,
+    names: tuple[str, ...],
 ) -> None:
     fqn = f"{cls.__module__}.{cls.__qualname__}"
 
     @error_boundary()
     def handle_request() -> None:
-        with _telemetry.tracer().start_as_current_span(
-            "handle_request", record_exception=False, set_status_on_exception=False
-        ), error_boundary():
+        with (
+            _telemetry.tracer().start_as_current_span(
+                "handle_request", record_exception=False, set_status_on_exception=False
+            ),
+            error_boundary(),
+        ):
             path(tmp_path)
 
     with pytest.raises(cls) as info:
@@ -160,7 +198,11 @@ def test_realistic_failure_through_an_application_boundary_is_in_telemetry(
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes[semconv.ERROR_TYPE] == fqn
     assert span.attributes[semconv.HYPERION_ERROR_CATEGORY] == etype.value
-    logs = [r.log_record for r in capture.logs() if (r.log_record.attributes or {}).get(semconv.ERROR_TYPE) == fqn]
+    logs = [
+        r.log_record
+        for r in capture.logs()
+        if (r.log_record.attributes or {}).get(semconv.ERROR_TYPE) == fqn
+    ]
     assert len(logs) == 1
     assert logs[0].attributes[semconv.CODE_FILE_PATH] == err.file
     assert logs[0].attributes[semconv.CODE_LINE_NUMBER] == err.line
@@ -212,6 +254,10 @@ def test_runtime_records_its_own_failures_without_an_application_boundary(
     span = capture.span(semconv.SPAN_MODEL_LOAD)
     assert span.attributes[semconv.ERROR_TYPE] == "hyperion_otel.errors.ModelError"
     assert capture.count(semconv.METRIC_ERRORS, **{semconv.HYPERION_ERROR_CATEGORY: "model"}) == 1
-    (log,) = [r.log_record for r in capture.logs() if semconv.EXCEPTION_TYPE in (r.log_record.attributes or {})]
+    (log,) = [
+        r.log_record
+        for r in capture.logs()
+        if semconv.EXCEPTION_TYPE in (r.log_record.attributes or {})
+    ]
     assert log.span_id == span.context.span_id
     assert get_last_error() is info.value

@@ -42,43 +42,129 @@ def test_valid_inputs_pass_and_are_returned() -> None:
 @pytest.mark.parametrize(
     ("call", "field_name", "message"),
     [
-        (lambda: validate_prompt(None), "prompt", "invalid prompt: expected a str or a list of int token ids, got NoneType"),
-        (lambda: validate_prompt(""), "prompt", "expected a non-empty string or token ids, got an empty string"),
-        (lambda: validate_prompt([]), "prompt", "expected at least one token id, got an empty sequence"),
-        (lambda: validate_prompt([1, "2"]), "prompt[1]", "invalid prompt[1]: expected an integer token id, got '2'"),
+        (
+            lambda: validate_prompt(None),
+            "prompt",
+            "invalid prompt: expected a str or a list of int token ids, got NoneType",
+        ),
+        (
+            lambda: validate_prompt(""),
+            "prompt",
+            "expected a non-empty string or token ids, got an empty string",
+        ),
+        (
+            lambda: validate_prompt([]),
+            "prompt",
+            "expected at least one token id, got an empty sequence",
+        ),
+        (
+            lambda: validate_prompt([1, "2"]),
+            "prompt[1]",
+            "invalid prompt[1]: expected an integer token id, got '2'",
+        ),
         (lambda: validate_prompt([1, True]), "prompt[1]", "got True"),
-        (lambda: validate_prompt([1, 99], vocab_size=50), "prompt[1]", "expected a token id in [0, 50), got 99"),
+        (
+            lambda: validate_prompt([1, 99], vocab_size=50),
+            "prompt[1]",
+            "expected a token id in [0, 50), got 99",
+        ),
         (lambda: validate_prompt([-1]), "prompt[0]", "expected a token id >= 0, got -1"),
         (
             lambda: validate_prompt(list(range(8)), context_length=8, reserve=1),
             "prompt",
             "expected at most 7 tokens for a context of 8 (leaving room for 1 new), got 8 tokens",
         ),
-        (lambda: validate_prompt(np.zeros((2, 2), dtype=np.int64)), "prompt", "got array of dtype int64 and shape (2, 2)"),
-        (lambda: validate_prompt(np.zeros(2)), "prompt", "expected a 1-D integer array of token ids"),
-        (lambda: validate_generation_config(Config(temperature=-0.5)), "config.temperature", "expected a finite number >= 0 (0 is greedy), got -0.5"),
-        (lambda: validate_generation_config(Config(temperature=float("nan"))), "config.temperature", "got nan"),
-        (lambda: validate_generation_config(Config(temperature="hot")), "config.temperature", "got 'hot'"),
-        (lambda: validate_generation_config(Config(top_k=-1)), "config.top_k", "expected an integer >= 0 or None"),
+        (
+            lambda: validate_prompt(np.zeros((2, 2), dtype=np.int64)),
+            "prompt",
+            "got array of dtype int64 and shape (2, 2)",
+        ),
+        (
+            lambda: validate_prompt(np.zeros(2)),
+            "prompt",
+            "expected a 1-D integer array of token ids",
+        ),
+        (
+            lambda: validate_generation_config(Config(temperature=-0.5)),
+            "config.temperature",
+            "expected a finite number >= 0 (0 is greedy), got -0.5",
+        ),
+        (
+            lambda: validate_generation_config(Config(temperature=float("nan"))),
+            "config.temperature",
+            "got nan",
+        ),
+        (
+            lambda: validate_generation_config(Config(temperature="hot")),
+            "config.temperature",
+            "got 'hot'",
+        ),
+        (
+            lambda: validate_generation_config(Config(top_k=-1)),
+            "config.top_k",
+            "expected an integer >= 0 or None",
+        ),
         (lambda: validate_generation_config(Config(top_k=2.5)), "config.top_k", "got 2.5"),
-        (lambda: validate_generation_config(Config(top_p=0)), "config.top_p", "expected a number in (0, 1] or None, got 0"),
+        (
+            lambda: validate_generation_config(Config(top_p=0)),
+            "config.top_p",
+            "expected a number in (0, 1] or None, got 0",
+        ),
         (lambda: validate_generation_config(Config(top_p=1.5)), "config.top_p", "got 1.5"),
-        (lambda: validate_generation_config(Config(max_new_tokens=0)), "config.max_new_tokens", "expected an integer >= 1, got 0"),
-        (lambda: validate_generation_config(Config(max_new_tokens=True)), "config.max_new_tokens", "got True"),
+        (
+            lambda: validate_generation_config(Config(max_new_tokens=0)),
+            "config.max_new_tokens",
+            "expected an integer >= 1, got 0",
+        ),
+        (
+            lambda: validate_generation_config(Config(max_new_tokens=True)),
+            "config.max_new_tokens",
+            "got True",
+        ),
         (lambda: validate_generation_config(Config(seed=-3)), "config.seed", "got -3"),
         (lambda: validate_generation_config(Config(stop=[""])), "config.stop", "non-empty strings"),
         (lambda: validate_generation_config(Config(stop=5)), "config.stop", "got 5"),
         (lambda: validate_generation_config(3), "config", "expected a GenerationConfig, got int"),
-        (lambda: validate_array([1.0], field="logits"), "logits", "invalid logits: expected a numpy array, got list"),
-        (lambda: validate_array(np.zeros(3, np.float64), field="x", dtype=np.float32), "x", "expected dtype float32, got dtype float64"),
-        (lambda: validate_array(np.zeros(3, np.int8), field="x", dtype=(np.float32, np.float16)), "x", "expected dtype float32 or float16"),
-        (lambda: validate_array(np.zeros(3), field="ids", kind="iu"), "ids", "expected dtype kind in 'iu', got dtype float64"),
-        (lambda: validate_array(np.zeros((2, 3)), field="x", ndim=1), "x", "expected 1 dimensions, got shape (2, 3)"),
-        (lambda: validate_array(np.zeros((2, 3)), field="x", shape=(None, 4)), "x", "expected shape (*, 4), got shape (2, 3)"),
-        (lambda: validate_array(np.zeros((2, 3)), field="x", shape=(2,)), "x", "expected shape (2), got shape (2, 3)"),
+        (
+            lambda: validate_array([1.0], field="logits"),
+            "logits",
+            "invalid logits: expected a numpy array, got list",
+        ),
+        (
+            lambda: validate_array(np.zeros(3, np.float64), field="x", dtype=np.float32),
+            "x",
+            "expected dtype float32, got dtype float64",
+        ),
+        (
+            lambda: validate_array(np.zeros(3, np.int8), field="x", dtype=(np.float32, np.float16)),
+            "x",
+            "expected dtype float32 or float16",
+        ),
+        (
+            lambda: validate_array(np.zeros(3), field="ids", kind="iu"),
+            "ids",
+            "expected dtype kind in 'iu', got dtype float64",
+        ),
+        (
+            lambda: validate_array(np.zeros((2, 3)), field="x", ndim=1),
+            "x",
+            "expected 1 dimensions, got shape (2, 3)",
+        ),
+        (
+            lambda: validate_array(np.zeros((2, 3)), field="x", shape=(None, 4)),
+            "x",
+            "expected shape (*, 4), got shape (2, 3)",
+        ),
+        (
+            lambda: validate_array(np.zeros((2, 3)), field="x", shape=(2,)),
+            "x",
+            "expected shape (2), got shape (2, 3)",
+        ),
     ],
 )
-def test_bad_input_names_field_expectation_and_value(call: Any, field_name: str, message: str) -> None:
+def test_bad_input_names_field_expectation_and_value(
+    call: Any, field_name: str, message: str
+) -> None:
     with pytest.raises(InvalidInputError) as info:
         call()
     err = info.value
@@ -93,7 +179,9 @@ def test_non_finite_array_values_are_located() -> None:
     a = np.zeros((2, 4), dtype=np.float32)
     a[1, 2] = np.nan
     a[1, 3] = np.inf
-    with pytest.raises(InvalidInputError, match=r"got 2 non-finite values \(first nan at index \(1, 2\)\)"):
+    with pytest.raises(
+        InvalidInputError, match=r"got 2 non-finite values \(first nan at index \(1, 2\)\)"
+    ):
         validate_array(a, field="hidden", dtype=np.float32, shape=(2, 4))
     validate_array(a, field="hidden", finite=False)
     validate_array(np.array([1, 2]), field="ids")  # integer arrays are always finite
@@ -136,5 +224,7 @@ def test_location_is_the_validating_line_or_its_caller_with_stacklevel() -> None
     with pytest.raises(InvalidInputError) as info:
         _entry_point_blaming_caller(3.5)  # <- caller line
     err = info.value
-    assert err.function.endswith("test_location_is_the_validating_line_or_its_caller_with_stacklevel")
+    assert err.function.endswith(
+        "test_location_is_the_validating_line_or_its_caller_with_stacklevel"
+    )
     assert "<- caller line" in linecache.getline(err.file, err.line)

@@ -69,7 +69,12 @@ def test_import_has_no_side_effects(tmp_path: Path) -> None:
         """
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], check=False, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", code],
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "clean"
@@ -244,6 +249,7 @@ def test_process_left_as_found(tmp_path: Path, otlp_receiver, monkeypatch) -> No
         metrics.get_meter_provider(),
         _logs.get_logger_provider(),
     )
+
     def our_threads() -> set[threading.Thread]:
         # The receiver's gRPC pool grows on demand; it is the test's, not ours.
         return {t for t in threading.enumerate() if not t.name.startswith("otlp-receiver")}

@@ -10,11 +10,19 @@ import hyperion_otel.sdk as sdk
 from hyperion_otel.settings import Settings
 
 
-def test_unusable_log_directory_disables_the_file_not_the_app(tmp_path: Path, capsys, reset_otel_globals) -> None:
+def test_unusable_log_directory_disables_the_file_not_the_app(
+    tmp_path: Path, capsys, reset_otel_globals
+) -> None:
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where a directory should be")
     try:
-        tel = sdk.configure(Settings(output_dir=str(tmp_path), log_file=str(blocker / "sub" / "x.log"), log_outputs=("file",)))
+        tel = sdk.configure(
+            Settings(
+                output_dir=str(tmp_path),
+                log_file=str(blocker / "sub" / "x.log"),
+                log_outputs=("file",),
+            )
+        )
         assert tel.tracer_provider is not None
     finally:
         sdk.shutdown()

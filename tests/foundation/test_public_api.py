@@ -43,7 +43,14 @@ def test_runtime_names_also_from_runtime_and_testing_names_from_testing() -> Non
     import hyperion_otel.runtime as rt
     import hyperion_otel.testing as testing
 
-    for name in ("load_model", "Model", "GenerationConfig", "verify_model", "SimdOp", "CacheConfig"):
+    for name in (
+        "load_model",
+        "Model",
+        "GenerationConfig",
+        "verify_model",
+        "SimdOp",
+        "CacheConfig",
+    ):
         assert getattr(rt, name) is getattr(hyperion_otel, name)
     for name in ("create_test_context", "TestContext", "TestConfig", "configure_test_env"):
         assert hasattr(testing, name)

@@ -30,7 +30,7 @@ def test_every_variable_is_documented_with_its_default() -> None:
 
 def test_readme_gives_the_two_setup_commands() -> None:
     text = README.read_text(encoding="utf-8")
-    assert 'pip install -e . && hyperion-otel generate --model builtin:tiny' in text
+    assert "pip install -e . && hyperion-otel generate --model builtin:tiny" in text
     assert 'pip install -e ".[dev]" && python -m pytest' in text
     ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
     assert 'pip install -e ".[dev]" && python -m pytest' in ci

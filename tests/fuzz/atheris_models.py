@@ -59,7 +59,9 @@ def seeds(directory: Path) -> None:
     for f in CORPUS.rglob("*"):
         kind = f.parent.name
         if f.is_file() and kind in KINDS:
-            (directory / f"{kind}-{f.name}").write_bytes(bytes([KINDS.index(kind)]) + f.read_bytes())
+            (directory / f"{kind}-{f.name}").write_bytes(
+                bytes([KINDS.index(kind)]) + f.read_bytes()
+            )
 
 
 def main() -> None:

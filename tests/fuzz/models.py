@@ -79,7 +79,11 @@ def header_and_data(arrays: dict[str, np.ndarray]) -> tuple[dict[str, Any], byte
     blobs, off = [], 0
     for name, arr in arrays.items():
         data = np.ascontiguousarray(arr, dtype=np.float32).tobytes()
-        header[name] = {"dtype": "F32", "shape": list(arr.shape), "data_offsets": [off, off + len(data)]}
+        header[name] = {
+            "dtype": "F32",
+            "shape": list(arr.shape),
+            "data_offsets": [off, off + len(data)],
+        }
         blobs.append(data)
         off += len(data)
     header["__metadata__"] = {"format": "pt"}
@@ -100,11 +104,17 @@ def valid_safetensors() -> bytes:
     return safetensors_bytes(header, data)
 
 
-def write_checkpoint(directory: Path, weights: bytes | None = None, config: bytes | None = None) -> Path:
+def write_checkpoint(
+    directory: Path, weights: bytes | None = None, config: bytes | None = None
+) -> Path:
     """``directory`` with config.json and model.safetensors (valid ones unless given)."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "config.json").write_bytes(config if config is not None else json.dumps(CONFIG).encode())
-    (directory / "model.safetensors").write_bytes(weights if weights is not None else valid_safetensors())
+    (directory / "config.json").write_bytes(
+        config if config is not None else json.dumps(CONFIG).encode()
+    )
+    (directory / "model.safetensors").write_bytes(
+        weights if weights is not None else valid_safetensors()
+    )
     return directory
 
 

@@ -40,7 +40,9 @@ def _materialise(entry: str, tmp_path: Path) -> Path:
 
 def test_corpus_files_are_small_and_listed() -> None:
     on_disk = sorted(
-        str(p.relative_to(CORPUS)) for p in CORPUS.rglob("*") if p.is_file() and p.name not in ("MANIFEST.json", "README.md")
+        str(p.relative_to(CORPUS))
+        for p in CORPUS.rglob("*")
+        if p.is_file() and p.name not in ("MANIFEST.json", "README.md")
     )
     assert on_disk == sorted(MANIFEST)
     assert len(on_disk) >= 60
@@ -75,8 +77,13 @@ def test_repeated_loads_of_good_and_corrupt_files_do_not_leak(tmp_path: Path) ->
         write_gguf(tmp_path / "good.gguf") and tmp_path / "good.gguf",
         *(
             _materialise(e, tmp_path / e.replace("/", "-"))
-            for e in ("safetensors/nan-weights.safetensors", "config/layers-huge.json",
-                      "index/dotdot.json", "gguf/wrong-shape.gguf", "tokenizer/not-json.json")
+            for e in (
+                "safetensors/nan-weights.safetensors",
+                "config/layers-huge.json",
+                "index/dotdot.json",
+                "gguf/wrong-shape.gguf",
+                "tokenizer/not-json.json",
+            )
         ),
     ]
 

@@ -38,8 +38,10 @@ from fuzz.models import (
 )
 
 FAST_EXAMPLES = 40
-LONG_EXAMPLES = 5000 if os.environ.get("HYPERION_FUZZ_LONG") == "1" else int(
-    os.environ.get("HYPERION_FUZZ_EXAMPLES", "400")
+LONG_EXAMPLES = (
+    5000
+    if os.environ.get("HYPERION_FUZZ_LONG") == "1"
+    else int(os.environ.get("HYPERION_FUZZ_EXAMPLES", "400"))
 )
 STATS: dict[str, Stats] = {}
 
@@ -84,7 +86,9 @@ def _stats(name: str) -> Stats:
 
 
 # --- values -------------------------------------------------------------------------------------
-BIG_INTS = st.sampled_from([0, 1, -1, 2, 7, 255, 2**31 - 1, 2**31, 2**32, 2**53, 2**63 - 1, 2**63, 2**64, 10**30, -(2**63)])
+BIG_INTS = st.sampled_from(
+    [0, 1, -1, 2, 7, 255, 2**31 - 1, 2**31, 2**32, 2**53, 2**63 - 1, 2**63, 2**64, 10**30, -(2**63)]
+)
 INTS = st.one_of(BIG_INTS, st.integers(-1000, 1000), st.integers(-(2**70), 2**70))
 FLOATS = st.one_of(
     st.sampled_from([0.0, -0.0, 1e-300, 1e308, -1.0, math.nan, math.inf, -math.inf, 0.5]),
@@ -93,23 +97,33 @@ FLOATS = st.one_of(
 SCALARS = st.one_of(st.none(), st.booleans(), INTS, FLOATS, st.text(max_size=12))
 JSON = st.recursive(
     SCALARS,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 DTYPES = st.one_of(
-    st.sampled_from(["F32", "F16", "BF16", "F64", "I8", "U8", "I32", "I64", "BOOL", "F8_E4M3", "F4", "C64"]),
+    st.sampled_from(
+        ["F32", "F16", "BF16", "F64", "I8", "U8", "I32", "I64", "BOOL", "F8_E4M3", "F4", "C64"]
+    ),
     st.text(max_size=6),
 )
 
 
 @st.composite
 def shapes(draw: st.DrawFn) -> Any:
-    return draw(st.one_of(st.lists(INTS, max_size=4), st.lists(st.integers(0, 20), max_size=3), JSON))
+    return draw(
+        st.one_of(st.lists(INTS, max_size=4), st.lists(st.integers(0, 20), max_size=3), JSON)
+    )
 
 
 @st.composite
 def offsets(draw: st.DrawFn) -> Any:
-    return draw(st.one_of(st.lists(INTS, min_size=2, max_size=2), st.lists(st.integers(0, 4000), max_size=3), JSON))
+    return draw(
+        st.one_of(
+            st.lists(INTS, min_size=2, max_size=2), st.lists(st.integers(0, 4000), max_size=3), JSON
+        )
+    )
 
 
 # --- safetensors ----------------------------------------------------------------------------------
@@ -121,18 +135,32 @@ def safetensors_files(draw: st.DrawFn) -> bytes:
     names = [n for n in header if n != "__metadata__"]
     declared: int | None = None
     for _ in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["field", "field", "field", "drop", "add", "metadata", "header", "length", "data"]))
+        kind = draw(
+            st.sampled_from(
+                ["field", "field", "field", "drop", "add", "metadata", "header", "length", "data"]
+            )
+        )
         if kind == "field" and isinstance(header, dict) and names:
             name = draw(st.sampled_from(names))
             if isinstance(header.get(name), dict):
                 fld = draw(st.sampled_from(["dtype", "shape", "data_offsets", "extra"]))
-                strat = {"dtype": DTYPES, "shape": shapes(), "data_offsets": offsets(), "extra": JSON}[fld]
+                strat = {
+                    "dtype": DTYPES,
+                    "shape": shapes(),
+                    "data_offsets": offsets(),
+                    "extra": JSON,
+                }[fld]
                 header[name][fld] = draw(strat)
         elif kind == "drop" and isinstance(header, dict) and names:
             header.pop(draw(st.sampled_from(names)), None)
         elif kind == "add" and isinstance(header, dict):
             header[draw(st.text(max_size=30))] = draw(
-                st.one_of(st.fixed_dictionaries({"dtype": DTYPES, "shape": shapes(), "data_offsets": offsets()}), JSON)
+                st.one_of(
+                    st.fixed_dictionaries(
+                        {"dtype": DTYPES, "shape": shapes(), "data_offsets": offsets()}
+                    ),
+                    JSON,
+                )
             )
         elif kind == "metadata" and isinstance(header, dict):
             header["__metadata__"] = draw(JSON)
@@ -185,14 +213,26 @@ def _safetensors_bytes(blob: bytes) -> None:
 
 
 # --- config.json ----------------------------------------------------------------------------------
-CONFIG_KEYS = [*CONFIG, "head_dim", "rope_scaling", "rope_parameters", "attention_bias", "mlp_bias", "hyperion_tokenizer", "n_embd", "torch_dtype"]
+CONFIG_KEYS = [
+    *CONFIG,
+    "head_dim",
+    "rope_scaling",
+    "rope_parameters",
+    "attention_bias",
+    "mlp_bias",
+    "hyperion_tokenizer",
+    "n_embd",
+    "torch_dtype",
+]
 
 
 @st.composite
 def config_files(draw: st.DrawFn) -> bytes:
     cfg: Any = dict(CONFIG)
     for _ in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["set", "set", "set", "drop", "rope", "arch", "whole", "bytes"]))
+        kind = draw(
+            st.sampled_from(["set", "set", "set", "drop", "rope", "arch", "whole", "bytes"])
+        )
         if kind == "set" and isinstance(cfg, dict):
             cfg[draw(st.sampled_from(CONFIG_KEYS))] = draw(st.one_of(INTS, FLOATS, JSON))
         elif kind == "drop" and isinstance(cfg, dict):
@@ -201,7 +241,9 @@ def config_files(draw: st.DrawFn) -> bytes:
             cfg[draw(st.sampled_from(["rope_scaling", "rope_parameters"]))] = draw(
                 st.fixed_dictionaries(
                     {
-                        "rope_type": st.one_of(st.sampled_from(["default", "linear", "llama3", "yarn"]), JSON),
+                        "rope_type": st.one_of(
+                            st.sampled_from(["default", "linear", "llama3", "yarn"]), JSON
+                        ),
                         "factor": st.one_of(FLOATS, JSON),
                         "original_max_position_embeddings": st.one_of(INTS, JSON),
                         "rope_theta": st.one_of(FLOATS, JSON),
@@ -209,7 +251,11 @@ def config_files(draw: st.DrawFn) -> bytes:
                 )
             )
         elif kind == "arch" and isinstance(cfg, dict):
-            cfg["architectures"] = draw(st.one_of(st.just(["GPT2LMHeadModel"]), st.lists(st.text(max_size=20), max_size=2), JSON))
+            cfg["architectures"] = draw(
+                st.one_of(
+                    st.just(["GPT2LMHeadModel"]), st.lists(st.text(max_size=20), max_size=2), JSON
+                )
+            )
             cfg["model_type"] = draw(st.one_of(st.sampled_from(["gpt2", "llama"]), JSON))
         elif kind == "whole":
             cfg = draw(JSON)
@@ -226,8 +272,18 @@ def _config(blob: bytes) -> None:
 TENSOR_NAMES = sorted(tensors())
 FILE_NAMES = st.one_of(
     st.sampled_from(
-        ["model.safetensors", "config.json", ".", "..", "../ck/model.safetensors", "/etc/passwd",
-         "sub/model.safetensors", "model.safetensors\x00", "", "tokenizer.json"]
+        [
+            "model.safetensors",
+            "config.json",
+            ".",
+            "..",
+            "../ck/model.safetensors",
+            "/etc/passwd",
+            "sub/model.safetensors",
+            "model.safetensors\x00",
+            "",
+            "tokenizer.json",
+        ]
     ),
     st.text(max_size=20),
 )
@@ -240,7 +296,9 @@ def index_files(draw: st.DrawFn) -> bytes:
     for _ in range(draw(st.integers(1, 3))):
         kind = draw(st.sampled_from(["file", "file", "name", "drop", "map", "whole"]))
         if kind == "file" and isinstance(weight_map, dict) and weight_map:
-            weight_map[draw(st.sampled_from(sorted(weight_map)))] = draw(st.one_of(FILE_NAMES, JSON))
+            weight_map[draw(st.sampled_from(sorted(weight_map)))] = draw(
+                st.one_of(FILE_NAMES, JSON)
+            )
         elif kind == "name" and isinstance(weight_map, dict):
             weight_map[draw(st.text(max_size=30))] = draw(FILE_NAMES)
         elif kind == "drop" and isinstance(weight_map, dict) and weight_map:
@@ -264,9 +322,13 @@ def tokenizer_files(draw: st.DrawFn) -> bytes:
     model = draw(
         st.fixed_dictionaries(
             {
-                "type": st.one_of(st.sampled_from(["BPE", "WordPiece", "WordLevel", "Unigram"]), JSON),
+                "type": st.one_of(
+                    st.sampled_from(["BPE", "WordPiece", "WordLevel", "Unigram"]), JSON
+                ),
                 "vocab": st.one_of(
-                    st.dictionaries(st.text(max_size=4), st.one_of(st.integers(-5, 40), INTS), max_size=6),
+                    st.dictionaries(
+                        st.text(max_size=4), st.one_of(st.integers(-5, 40), INTS), max_size=6
+                    ),
                     st.lists(st.tuples(st.text(max_size=4), FLOATS), max_size=4),
                     JSON,
                 ),
@@ -276,7 +338,15 @@ def tokenizer_files(draw: st.DrawFn) -> bytes:
         )
     )
     doc = {"version": "1.0", "model": model}
-    for key in draw(st.lists(st.sampled_from(["added_tokens", "normalizer", "pre_tokenizer", "post_processor", "decoder"]), max_size=2, unique=True)):
+    for key in draw(
+        st.lists(
+            st.sampled_from(
+                ["added_tokens", "normalizer", "pre_tokenizer", "post_processor", "decoder"]
+            ),
+            max_size=2,
+            unique=True,
+        )
+    ):
         doc[key] = draw(JSON)
     return json.dumps(doc).encode()
 
@@ -289,7 +359,19 @@ def _tokenizer(blob: bytes) -> None:
 
 
 # --- GGUF -----------------------------------------------------------------------------------------
-GGUF_TYPES = ["UINT8", "INT8", "UINT16", "INT16", "UINT32", "INT32", "FLOAT32", "BOOL", "UINT64", "INT64", "FLOAT64"]
+GGUF_TYPES = [
+    "UINT8",
+    "INT8",
+    "UINT16",
+    "INT16",
+    "UINT32",
+    "INT32",
+    "FLOAT32",
+    "BOOL",
+    "UINT64",
+    "INT64",
+    "FLOAT64",
+]
 
 
 @st.composite
@@ -304,7 +386,9 @@ def gguf_values(draw: st.DrawFn) -> tuple[Any, str]:
     if vtype.startswith("FLOAT"):
         return draw(FLOATS), vtype
     bits = int("".join(c for c in vtype if c.isdigit()))
-    lo, hi = (0, 2**bits - 1) if vtype.startswith("U") else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    lo, hi = (
+        (0, 2**bits - 1) if vtype.startswith("U") else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    )
     return draw(st.one_of(st.integers(lo, hi), st.sampled_from([lo, hi, 0, 1]))), vtype
 
 
@@ -325,7 +409,11 @@ def gguf_specs(draw: st.DrawFn) -> dict[str, Any]:
         else:
             arrays[name] = arrays[name].astype("float16")
     arch = draw(st.sampled_from(["llama", "llama", "llama", "gpt2", "mamba", ""]))
-    return {"fields": fields, "arrays": arrays or {"x": gguf_tensors()["output_norm.weight"]}, "arch": arch}
+    return {
+        "fields": fields,
+        "arrays": arrays or {"x": gguf_tensors()["output_norm.weight"]},
+        "arch": arch,
+    }
 
 
 def _gguf_case(name: str, make: Callable[[Path], None]) -> None:
@@ -396,7 +484,10 @@ def test_atheris_coverage_guided_run() -> None:
     script = Path(__file__).with_name("atheris_models.py")
     out = subprocess.run(
         [sys.executable, str(script), f"-runs={runs}", "-max_len=8192"],
-        capture_output=True, text=True, timeout=900, check=False,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     assert out.returncode == 0, out.stderr[-4000:]
     assert f"Done {runs} runs" in out.stderr

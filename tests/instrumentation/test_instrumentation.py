@@ -37,7 +37,9 @@ def checkpoint(tmp_path: Path) -> Path:
     return write_checkpoint(tmp_path / "tiny-llama", LLAMA_CFG, llama_weights(LLAMA_CFG))
 
 
-def test_opentelemetry_instrument_zero_code(otlp_receiver, checkpoint: Path, tmp_path: Path) -> None:
+def test_opentelemetry_instrument_zero_code(
+    otlp_receiver, checkpoint: Path, tmp_path: Path
+) -> None:
     script = tmp_path / "app.py"
     script.write_text(GENERATE)
     env = {
@@ -54,7 +56,11 @@ def test_opentelemetry_instrument_zero_code(otlp_receiver, checkpoint: Path, tmp
     }
     out = subprocess.run(
         ["opentelemetry-instrument", sys.executable, str(script), str(checkpoint)],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     assert "generated 4" in out.stdout
@@ -126,7 +132,9 @@ def test_library_api_with_sdk_produces_spans_events_and_errors() -> None:
         with pytest.raises(KeyError), op_span("lib.failing"):
             raise KeyError("missing")
     tok = ctx.span("lib.tokenize")
-    assert tok.attributes[semconv.HYPERION_OP_NAME] == "lib.tokenize" and tok.attributes["batch"] == 1
+    assert (
+        tok.attributes[semconv.HYPERION_OP_NAME] == "lib.tokenize" and tok.attributes["batch"] == 1
+    )
     block = ctx.span("lib.block")
     (tensor_event, alloc_event) = block.events
     assert tensor_event.attributes[semconv.HYPERION_TENSOR_SHAPE] == (2,)

@@ -20,4 +20,3 @@ def _restore_logging() -> Iterator[None]:
     hl.shutdown_logging()
     _faults.set_warn_interval(old_interval)
     assert logger_state() == before, "the logging tree was not left as found"
-

@@ -16,9 +16,7 @@ def log_files(path: str) -> list[str]:
     """The live file and every rotated (plain or .gz) file of ``path``."""
     directory, base = os.path.split(path)
     pattern = re.compile(re.escape(base) + f"({_BACKUP})?")
-    return sorted(
-        os.path.join(directory, f) for f in os.listdir(directory) if pattern.fullmatch(f)
-    )
+    return sorted(os.path.join(directory, f) for f in os.listdir(directory) if pattern.fullmatch(f))
 
 
 def read_lines(path: str) -> list[bytes]:

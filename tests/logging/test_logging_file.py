@@ -22,8 +22,6 @@ from hyperion_otel.logging import JsonFormatter, LogFileHandler, fault_counts
 REPO = str(pathlib.Path(__file__).resolve().parents[2])
 
 
-
-
 def archiver_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "hyperion-log-archiver"]
 
@@ -58,7 +56,9 @@ class CountingFormatter(JsonFormatter):
         return super().format(record)
 
 
-def test_each_record_is_formatted_once_even_across_rotations(tmp_path: pathlib.Path, attach: Any) -> None:
+def test_each_record_is_formatted_once_even_across_rotations(
+    tmp_path: pathlib.Path, attach: Any
+) -> None:
     fmt = CountingFormatter()
     path = str(tmp_path / "app.log")
     handler = LogFileHandler(path, max_bytes=2000, max_files=100, formatter=fmt)
@@ -71,7 +71,9 @@ def test_each_record_is_formatted_once_even_across_rotations(tmp_path: pathlib.P
     assert sorted(int(r["message"].split()[1]) for r in read_records(path)) == list(range(300))
 
 
-def test_rotation_compresses_in_background_and_keeps_max_files(tmp_path: pathlib.Path, attach: Any) -> None:
+def test_rotation_compresses_in_background_and_keeps_max_files(
+    tmp_path: pathlib.Path, attach: Any
+) -> None:
     path = str(tmp_path / "app.log")
     handler = LogFileHandler(path, max_bytes=4096, max_files=3, compress=True)
     lg = attach(handler)
@@ -162,7 +164,9 @@ def _write_threads(lg: logging.Logger, n_threads: int, per_thread: int) -> None:
         th.join()
 
 
-def test_four_threads_rotating_tiny_file_lose_and_tear_nothing(tmp_path: pathlib.Path, attach: Any) -> None:
+def test_four_threads_rotating_tiny_file_lose_and_tear_nothing(
+    tmp_path: pathlib.Path, attach: Any
+) -> None:
     path = str(tmp_path / "app.log")
     handler = LogFileHandler(path, max_bytes=8 * 1024, max_files=200, compress=True)
     lg = attach(handler)
@@ -177,9 +181,13 @@ def test_four_threads_rotating_tiny_file_lose_and_tear_nothing(tmp_path: pathlib
 
 
 @pytest.mark.parametrize("multiprocess", [True, False])
-def test_four_threads_with_pruning_respect_max_files(tmp_path: pathlib.Path, attach: Any, multiprocess: bool) -> None:
+def test_four_threads_with_pruning_respect_max_files(
+    tmp_path: pathlib.Path, attach: Any, multiprocess: bool
+) -> None:
     path = str(tmp_path / "app.log")
-    handler = LogFileHandler(path, max_bytes=8 * 1024, max_files=3, compress=True, multiprocess=multiprocess)
+    handler = LogFileHandler(
+        path, max_bytes=8 * 1024, max_files=3, compress=True, multiprocess=multiprocess
+    )
     lg = attach(handler)
     _write_threads(lg, 4, 500)
     assert handler.wait_archived(20)
@@ -209,12 +217,21 @@ h.close()
 """
 
 
-def _run_processes(tmp_path: pathlib.Path, n_procs: int, n: int, max_bytes: int, max_files: int) -> str:
+def _run_processes(
+    tmp_path: pathlib.Path, n_procs: int, n: int, max_bytes: int, max_files: int
+) -> str:
     path = str(tmp_path / "shared.log")
     go = str(tmp_path / "go")
     procs = [
-        subprocess.Popen([sys.executable, "-c", _WORKER.format(
-            repo=REPO, path=path, max_bytes=max_bytes, max_files=max_files, go=go, n=n, w=w)])
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _WORKER.format(
+                    repo=REPO, path=path, max_bytes=max_bytes, max_files=max_files, go=go, n=n, w=w
+                ),
+            ]
+        )
         for w in range(n_procs)
     ]
     time.sleep(0.3)  # let both import; the go-file starts them together
@@ -288,7 +305,9 @@ def test_externally_rotated_file_is_followed(tmp_path: pathlib.Path, attach: Any
     assert [r["message"] for r in read_records(path)] == ["second"]
 
 
-def test_deleted_directory_counts_faults_and_recovers(tmp_path: pathlib.Path, attach: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_deleted_directory_counts_faults_and_recovers(
+    tmp_path: pathlib.Path, attach: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     logdir = tmp_path / "logs"
     logdir.mkdir()
     path = str(logdir / "app.log")

@@ -47,12 +47,22 @@ def test_schema_of_a_plain_record() -> None:
     rec = make_record(extra={"pool": "kv", "bytes": 4096, "ratio": 0.5})
     out = render(rec)
     assert list(out) == [
-        "timestamp", "severity_text", "severity_number", "logger", "category", "message",
-        "code.file.path", "code.line.number", "code.function.name", "attributes",
+        "timestamp",
+        "severity_text",
+        "severity_number",
+        "logger",
+        "category",
+        "message",
+        "code.file.path",
+        "code.line.number",
+        "code.function.name",
+        "attributes",
     ]
     assert _RFC3339_UTC_MICROS.fullmatch(out["timestamp"])
     created = dt.datetime.fromtimestamp(rec.created, dt.timezone.utc)
-    parsed = dt.datetime.strptime(out["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
+    parsed = dt.datetime.strptime(out["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=dt.timezone.utc
+    )
     assert abs((parsed - created).total_seconds()) < 1e-5
     assert out["severity_text"] == "INFO" and out["severity_number"] == 9
     assert out["logger"] == "hyperion.memory" and out["category"] == "memory"
@@ -65,16 +75,33 @@ def test_schema_of_a_plain_record() -> None:
 
 @pytest.mark.parametrize(
     ("name", "category"),
-    [("hyperion", "general"), ("hyperion.model", "model"), ("hyperion.performance.ops", "performance"),
-     ("somebody.else", "general")],
+    [
+        ("hyperion", "general"),
+        ("hyperion.model", "model"),
+        ("hyperion.performance.ops", "performance"),
+        ("somebody.else", "general"),
+    ],
 )
 def test_category_comes_from_the_logger_name(name: str, category: str) -> None:
     assert render(make_record(name=name))["category"] == category
 
 
 def test_levels_map_to_otel_severities() -> None:
-    got = [(render(make_record(level=lv.stdlib))["severity_text"], render(make_record(level=lv.stdlib))["severity_number"]) for lv in LogLevel]
-    assert got == [("TRACE", 1), ("DEBUG", 5), ("INFO", 9), ("WARN", 13), ("ERROR", 17), ("FATAL", 21)]
+    got = [
+        (
+            render(make_record(level=lv.stdlib))["severity_text"],
+            render(make_record(level=lv.stdlib))["severity_number"],
+        )
+        for lv in LogLevel
+    ]
+    assert got == [
+        ("TRACE", 1),
+        ("DEBUG", 5),
+        ("INFO", 9),
+        ("WARN", 13),
+        ("ERROR", 17),
+        ("FATAL", 21),
+    ]
 
 
 def test_optional_fields_follow_log_config() -> None:
@@ -183,10 +210,17 @@ def test_non_string_message() -> None:
 @given(
     msg=st.text(),
     extra=st.dictionaries(
-        st.text().filter(lambda k: k not in logging.LogRecord("x", 0, "x", 0, "x", None, None).__dict__ and k not in ("message", "asctime")),
+        st.text().filter(
+            lambda k: (
+                k not in logging.LogRecord("x", 0, "x", 0, "x", None, None).__dict__
+                and k not in ("message", "asctime")
+            )
+        ),
         st.recursive(
             st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-            lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(), children, max_size=3),
+            lambda children: (
+                st.lists(children, max_size=3) | st.dictionaries(st.text(), children, max_size=3)
+            ),
             max_leaves=8,
         ),
         max_size=4,
@@ -205,14 +239,20 @@ def test_formatter_is_a_stdlib_formatter(tmp_path: pathlib.Path) -> None:
     import logging.config
 
     path = tmp_path / "std.log"
-    logging.config.dictConfig({
-        "version": 1,
-        "incremental": False,
-        "disable_existing_loggers": False,
-        "formatters": {"j": {"()": JsonFormatter, "include_thread_id": True}},
-        "handlers": {"f": {"class": "logging.FileHandler", "filename": str(path), "formatter": "j"}},
-        "loggers": {"hyperion.test.dictconfig": {"handlers": ["f"], "level": "INFO", "propagate": False}},
-    })
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "incremental": False,
+            "disable_existing_loggers": False,
+            "formatters": {"j": {"()": JsonFormatter, "include_thread_id": True}},
+            "handlers": {
+                "f": {"class": "logging.FileHandler", "filename": str(path), "formatter": "j"}
+            },
+            "loggers": {
+                "hyperion.test.dictconfig": {"handlers": ["f"], "level": "INFO", "propagate": False}
+            },
+        }
+    )
     lg = logging.getLogger("hyperion.test.dictconfig")
     try:
         lg.info("via dictConfig", extra={"k": 1})

@@ -29,7 +29,9 @@ _tracer = TracerProvider().get_tracer("test")
 
 
 @pytest.fixture
-def provider_with(reset_otel_globals: Callable[[], None]) -> Iterator[Callable[..., LoggerProvider]]:
+def provider_with(
+    reset_otel_globals: Callable[[], None],
+) -> Iterator[Callable[..., LoggerProvider]]:
     """Build an SDK LoggerProvider with one processor and install it globally."""
     made: list[LoggerProvider] = []
 
@@ -45,13 +47,17 @@ def provider_with(reset_otel_globals: Callable[[], None]) -> Iterator[Callable[.
         p.shutdown()
 
 
-def test_records_become_otel_log_records_with_trace_context(provider_with: Callable[..., LoggerProvider]) -> None:
+def test_records_become_otel_log_records_with_trace_context(
+    provider_with: Callable[..., LoggerProvider],
+) -> None:
     exporter = InMemoryLogRecordExporter()
     provider_with(SimpleLogRecordProcessor(exporter))
     hl.set_log_level("debug")
     hl.configure_logging(LogOutput.OTLP)
     with _tracer.start_as_current_span("generate") as span:
-        hl.get_logger(LogCategory.MODEL).warning("slow step %d", 7, extra={"step": 7, "tags": ["a", "b"], "obj": {"x": 1}})
+        hl.get_logger(LogCategory.MODEL).warning(
+            "slow step %d", 7, extra={"step": 7, "tags": ["a", "b"], "obj": {"x": 1}}
+        )
     try:
         raise ValueError("bad shape")
     except ValueError:
@@ -59,7 +65,11 @@ def test_records_become_otel_log_records_with_trace_context(provider_with: Calla
     first, second = (r.log_record for r in exporter.get_finished_logs())
     ctx = span.get_span_context()
     assert first.body == "slow step 7"
-    assert first.severity_text == "WARN" and first.severity_number is not None and first.severity_number.value == 13
+    assert (
+        first.severity_text == "WARN"
+        and first.severity_number is not None
+        and first.severity_number.value == 13
+    )
     assert (first.trace_id, first.span_id) == (ctx.trace_id, ctx.span_id)
     attrs = dict(first.attributes or {})
     assert attrs["hyperion.log.category"] == "model"
@@ -74,11 +84,17 @@ def test_records_become_otel_log_records_with_trace_context(provider_with: Calla
     assert second.severity_text == "ERROR"
 
 
-def test_records_reach_a_real_otlp_receiver(provider_with: Callable[..., LoggerProvider], otlp_receiver: OTLPReceiver) -> None:
-    provider = provider_with(BatchLogRecordProcessor(OTLPLogExporter(endpoint=otlp_receiver.http_url("logs"))))
+def test_records_reach_a_real_otlp_receiver(
+    provider_with: Callable[..., LoggerProvider], otlp_receiver: OTLPReceiver
+) -> None:
+    provider = provider_with(
+        BatchLogRecordProcessor(OTLPLogExporter(endpoint=otlp_receiver.http_url("logs")))
+    )
     hl.apply_logging_settings(level="info", outputs="otlp", categories="all")
     with _tracer.start_as_current_span("request") as span:
-        hl.get_logger(LogCategory.MEMORY).info("pool grown to %d MiB", 64, extra={"pool.bytes": 64 << 20})
+        hl.get_logger(LogCategory.MEMORY).info(
+            "pool grown to %d MiB", 64, extra={"pool.bytes": 64 << 20}
+        )
     hl.get_logger().info("outside any span")
     assert provider.force_flush(10_000)
     logs = sorted(otlp_receiver.wait_for_logs(2, timeout=10), key=lambda r: r.time_unix_nano)
@@ -143,7 +159,9 @@ def test_failing_synchronous_exporter_neither_recurses_nor_blocks(
     assert fault_counts().get("otlp_recursion", 0) >= 20
 
 
-def test_exporter_logging_from_the_batch_thread_does_not_feed_back(provider_with: Callable[..., LoggerProvider]) -> None:
+def test_exporter_logging_from_the_batch_thread_does_not_feed_back(
+    provider_with: Callable[..., LoggerProvider],
+) -> None:
     exporter = FailingExporter()
     provider = provider_with(BatchLogRecordProcessor(exporter, schedule_delay_millis=10))
     hl.configure_logging(LogOutput.OTLP)
@@ -171,9 +189,15 @@ class BlockingExporter(LogRecordExporter):
         return True
 
 
-def test_a_hung_exporter_does_not_block_logging(provider_with: Callable[..., LoggerProvider]) -> None:
+def test_a_hung_exporter_does_not_block_logging(
+    provider_with: Callable[..., LoggerProvider],
+) -> None:
     exporter = BlockingExporter()
-    provider_with(BatchLogRecordProcessor(exporter, schedule_delay_millis=10, max_queue_size=64, max_export_batch_size=8))
+    provider_with(
+        BatchLogRecordProcessor(
+            exporter, schedule_delay_millis=10, max_queue_size=64, max_export_batch_size=8
+        )
+    )
     hl.configure_logging(LogOutput.OTLP)
     hl.get_logger().warning("first")
     assert exporter.entered.wait(10)  # the exporter is now stuck
@@ -209,7 +233,9 @@ def test_opentelemetry_records_are_never_bridged() -> None:
     provider = LoggerProvider()
     provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
     handler = OtlpHandler(otel_logger=provider.get_logger("t"))
-    rec = logging.LogRecord("opentelemetry.sdk._logs", logging.WARNING, __file__, 1, "x", None, None)
+    rec = logging.LogRecord(
+        "opentelemetry.sdk._logs", logging.WARNING, __file__, 1, "x", None, None
+    )
     assert handler.handle(rec) is False
     rec2 = logging.LogRecord("app", logging.WARNING, __file__, 1, "y", None, None)
     assert handler.handle(rec2) is True

@@ -40,7 +40,9 @@ def test_importing_changes_nothing() -> None:
         "assert (logging.getLevelName(5), len(threading.enumerate())) == before;"
         "assert lg.handlers == [] and lg.level == 0 and lg.propagate"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(pathlib.Path(__file__).parents[2]))
+    subprocess.run(
+        [sys.executable, "-c", code], check=True, cwd=str(pathlib.Path(__file__).parents[2])
+    )
 
 
 def test_set_log_level_sets_the_hyperion_logger_and_registers_trace() -> None:
@@ -67,7 +69,9 @@ def test_configure_logging_installs_exactly_the_requested_outputs(tmp_path: path
     assert logging.getLogger("hyperion").propagate  # back to as found once nothing is installed
 
 
-def test_guide_sequence_writes_the_chosen_file_only(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_guide_sequence_writes_the_chosen_file_only(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """hyperionSetLogLevel / ConfigureLogging(FILE|CONSOLE) / SetLogFile, as the guide orders them."""
     monkeypatch.chdir(tmp_path)
     console = io.StringIO()
@@ -76,8 +80,12 @@ def test_guide_sequence_writes_the_chosen_file_only(tmp_path: pathlib.Path, monk
     hl.configure_logging(LogOutput.FILE | LogOutput.CONSOLE)
     hl.set_log_file("hyperion_debug.log")
     hl.get_logger().debug("debugging %s", "on")
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["hyperion_debug.log"]
-    assert [r["message"] for r in read_records(str(tmp_path / "hyperion_debug.log"))] == ["debugging on"]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == [
+        "hyperion_debug.log"
+    ]
+    assert [r["message"] for r in read_records(str(tmp_path / "hyperion_debug.log"))] == [
+        "debugging on"
+    ]
     assert "DEBUG hyperion  debugging on" in console.getvalue()
 
 
@@ -141,13 +149,17 @@ def test_get_logger_names() -> None:
         hl.get_logger("network")
 
 
-def test_structured_logging_config_applies_to_console_and_file(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_structured_logging_config_applies_to_console_and_file(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     console = io.StringIO()
     monkeypatch.setattr(sys, "stderr", console)
     path = str(tmp_path / "s.log")
     hl.set_log_file(path)
     hl.configure_logging(LogOutput.CONSOLE | LogOutput.FILE)
-    hl.configure_structured_logging(LogConfig(format=LogFormat.JSON, include_timestamp=False, include_thread_id=True))
+    hl.configure_structured_logging(
+        LogConfig(format=LogFormat.JSON, include_timestamp=False, include_thread_id=True)
+    )
     hl.get_logger().info("structured")
     (rec,) = read_records(path)
     assert "timestamp" not in rec and rec["thread_name"] == "MainThread"
@@ -171,7 +183,10 @@ def test_configure_log_rotation_applies_to_the_live_handler(tmp_path: pathlib.Pa
     for i in range(100):
         hl.get_logger().warning("line %d %s", i, "w" * 40)
     assert hl.force_flush_logging(10)
-    assert len([f for f in os.listdir(tmp_path) if f.startswith("r.log") and not f.endswith(".lock")]) == 2
+    assert (
+        len([f for f in os.listdir(tmp_path) if f.startswith("r.log") and not f.endswith(".lock")])
+        == 2
+    )
     with pytest.raises(InvalidInputError):
         hl.configure_log_rotation(None)  # type: ignore[arg-type]
 
@@ -187,15 +202,24 @@ def test_log_error_records_attributes_and_the_current_exception(file_log: str) -
     assert first["message"] == "Operation failed: lookup"
     assert first["attributes"] == {"request_id": 7, "name_": "clash"}
     assert first["exception.type"] == "KeyError"
-    assert first["code.function.name"] == "test_log_error_records_attributes_and_the_current_exception"
+    assert (
+        first["code.function.name"] == "test_log_error_records_attributes_and_the_current_exception"
+    )
     assert "exception.type" not in second and "attributes" not in second
 
 
 def test_apply_logging_settings_from_plain_values(tmp_path: pathlib.Path) -> None:
     path = str(tmp_path / "settings.log")
     hl.apply_logging_settings(
-        level="debug", outputs={"file", "otlp"}, file=path, file_format="json",
-        console_format="text", categories={"memory"}, max_size_mb=1, max_files=3, compress=True,
+        level="debug",
+        outputs={"file", "otlp"},
+        file=path,
+        file_format="json",
+        console_format="text",
+        categories={"memory"},
+        max_size_mb=1,
+        max_files=3,
+        compress=True,
     )
     assert {type(h) for h in hyperion_handlers()} == {LogFileHandler, OtlpHandler}
     assert logging.getLogger("hyperion").level == logging.DEBUG
@@ -210,7 +234,9 @@ def test_apply_logging_settings_from_plain_values(tmp_path: pathlib.Path) -> Non
     assert [type(h) for h in hyperion_handlers()] == [ConsoleHandler]  # bad values change nothing
 
 
-def test_propagate_opt_in_feeds_root_handlers(caplog: pytest.LogCaptureFixture, tmp_path: pathlib.Path) -> None:
+def test_propagate_opt_in_feeds_root_handlers(
+    caplog: pytest.LogCaptureFixture, tmp_path: pathlib.Path
+) -> None:
     hl.apply_logging_settings(outputs="file", file=str(tmp_path / "p.log"), propagate=True)
     with caplog.at_level(logging.INFO):
         hl.get_logger().info("seen by root too")
@@ -225,7 +251,12 @@ def test_shutdown_restores_loggers_exactly_as_found(tmp_path: pathlib.Path) -> N
     mem.propagate = False
     try:
         found = logger_state()
-        hl.apply_logging_settings(level="trace", outputs="console,file,otlp", file=str(tmp_path / "x.log"), categories="none")
+        hl.apply_logging_settings(
+            level="trace",
+            outputs="console,file,otlp",
+            file=str(tmp_path / "x.log"),
+            categories="none",
+        )
         hl.enable_memory_logging(True)
         assert logger_state() != found
         hl.shutdown_logging()
@@ -243,7 +274,9 @@ def test_shutdown_leaves_no_thread_and_no_open_file(tmp_path: pathlib.Path) -> N
 
     threads_before = set(threading.enumerate())
     fds_before = set(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else set()
-    hl.apply_logging_settings(outputs="file", file=str(tmp_path / "t.log"), max_size_mb=0.001, max_files=3)
+    hl.apply_logging_settings(
+        outputs="file", file=str(tmp_path / "t.log"), max_size_mb=0.001, max_files=3
+    )
     for i in range(50):
         hl.get_logger().info("r %d %s", i, "t" * 50)
     hl.shutdown_logging()

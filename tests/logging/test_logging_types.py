@@ -32,9 +32,17 @@ def test_levels_carry_otel_severity_numbers_and_stdlib_levels() -> None:
 
 @pytest.mark.parametrize(
     ("text", "level"),
-    [("trace", LogLevel.TRACE), ("DEBUG", LogLevel.DEBUG), (" Info ", LogLevel.INFO),
-     ("warn", LogLevel.WARN), ("warning", LogLevel.WARN), ("error", LogLevel.ERROR),
-     ("fatal", LogLevel.FATAL), ("critical", LogLevel.FATAL), (LogLevel.INFO, LogLevel.INFO)],
+    [
+        ("trace", LogLevel.TRACE),
+        ("DEBUG", LogLevel.DEBUG),
+        (" Info ", LogLevel.INFO),
+        ("warn", LogLevel.WARN),
+        ("warning", LogLevel.WARN),
+        ("error", LogLevel.ERROR),
+        ("fatal", LogLevel.FATAL),
+        ("critical", LogLevel.FATAL),
+        (LogLevel.INFO, LogLevel.INFO),
+    ],
 )
 def test_level_parse(text: str, level: LogLevel) -> None:
     assert LogLevel.parse(text) is level
@@ -81,7 +89,11 @@ def test_category_logger_names() -> None:
 
 def test_log_config_defaults_and_validation() -> None:
     cfg = LogConfig()
-    assert (cfg.format, cfg.include_timestamp, cfg.include_thread_id) == (LogFormat.JSON, True, False)
+    assert (cfg.format, cfg.include_timestamp, cfg.include_thread_id) == (
+        LogFormat.JSON,
+        True,
+        False,
+    )
     assert LogConfig(format="text").format is LogFormat.TEXT  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"LogConfig\.format='xml'"):
         LogConfig(format="xml")  # type: ignore[arg-type]

@@ -43,7 +43,8 @@ def underrun(arr: np.ndarray) -> None:
 def test_overrun_is_caught_naming_the_allocation_and_its_line():
     pool = init_memory(MemoryConfig(check_corruption=True))
     ok = pool.allocate((4, 4), np.float32)
-    bad = pool.allocate((3, 5), np.float32); site_line = sys._getframe().f_lineno  # noqa: E702
+    bad = pool.allocate((3, 5), np.float32)
+    site_line = sys._getframe().f_lineno  # noqa: E702
     bad[...] = 1  # in bounds: fine
     assert check_memory_corruption() == 2
     overrun(bad)
@@ -91,8 +92,9 @@ def test_without_check_corruption_nothing_is_checked():
 @pytest.mark.skipif(sys.platform == "win32", reason="guard pages need mmap/mprotect")
 def test_guard_page_arrays_end_at_a_page_boundary_and_count_against_the_budget():
     page = mmap.PAGESIZE
-    pool = init_memory(MemoryConfig(enable_guard_pages=True, max_pool_size=8 * page,
-                                    track_allocations=True))
+    pool = init_memory(
+        MemoryConfig(enable_guard_pages=True, max_pool_size=8 * page, track_allocations=True)
+    )
     a = pool.allocate((10, 3), np.float32)
     b = pool.allocate((page // 4,), np.float32)  # exactly one page of data
     for arr in (a, b):
@@ -140,8 +142,14 @@ def run_guard_script(tmp_path: Path, mode: str) -> tuple[subprocess.CompletedPro
     script = tmp_path / "guard_victim.py"
     script.write_text(textwrap.dedent(GUARD_SCRIPT))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True,
-                          env=env, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(script), mode],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     return proc, script
 
 
@@ -150,8 +158,9 @@ def line_of(script: Path, marker: str) -> int:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="guard pages need mmap/mprotect")
-@pytest.mark.parametrize(("mode", "marker"), [("overrun", "OVERRUN-LINE"),
-                                               ("use_after_free", "USE-AFTER-FREE-LINE")])
+@pytest.mark.parametrize(
+    ("mode", "marker"), [("overrun", "OVERRUN-LINE"), ("use_after_free", "USE-AFTER-FREE-LINE")]
+)
 def test_guard_page_fault_kills_the_process_and_names_the_line(tmp_path, mode, marker):
     proc, script = run_guard_script(tmp_path, mode)
     assert proc.returncode == -signal.SIGSEGV, (proc.returncode, proc.stdout, proc.stderr)

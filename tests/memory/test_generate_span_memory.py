@@ -21,4 +21,7 @@ def test_generate_prefill_and_decode_spans_carry_pool_memory() -> None:
     for span in (gen, prefill, decode):
         assert span.attributes[semconv.HYPERION_MEMORY_PEAK_BYTES] > 0, span.name
     assert prefill.attributes[semconv.HYPERION_MEMORY_ALLOCATED_BYTES] > 0
-    assert gen.attributes[semconv.HYPERION_MEMORY_ALLOCATED_BYTES] >= prefill.attributes[semconv.HYPERION_MEMORY_ALLOCATED_BYTES]
+    assert (
+        gen.attributes[semconv.HYPERION_MEMORY_ALLOCATED_BYTES]
+        >= prefill.attributes[semconv.HYPERION_MEMORY_ALLOCATED_BYTES]
+    )

@@ -27,8 +27,10 @@ def test_default_optimizer_and_configure_replaces_it():
     assert opt.config == MemoryOptimizerConfig(False, False, 0.8)
 
 
-@pytest.mark.parametrize(("value", "eager", "prealloc"), [(0.0, True, False), (0.5, False, False),
-                                                          (0.75, False, True), (1, False, True)])
+@pytest.mark.parametrize(
+    ("value", "eager", "prealloc"),
+    [(0.0, True, False), (0.5, False, False), (0.75, False, True), (1, False, True)],
+)
 def test_tradeoff_meaning(value, eager, prealloc):
     opt = configure_memory_optimizer()
     set_memory_speed_tradeoff(opt, value)

@@ -29,15 +29,29 @@ def addr(a: np.ndarray) -> int:
 
 def plain(initial: int, maximum: int | None = None, **kw: object) -> MemoryPool:
     """A pool without reuse bins: every free goes straight to the coalescing free list."""
-    return MemoryPool(MemoryConfig(initial_pool_size=initial, max_pool_size=maximum or initial,
-                                   enable_optimization=False, **kw))
+    return MemoryPool(
+        MemoryConfig(
+            initial_pool_size=initial,
+            max_pool_size=maximum or initial,
+            enable_optimization=False,
+            **kw,
+        )
+    )
 
 
 def test_blocks_are_64_byte_aligned_distinct_and_writable():
     with MemoryPool(MemoryConfig(initial_pool_size=64 * KiB)) as pool:
-        arrays = [pool.allocate(shape, dt) for shape, dt in
-                  [((3,), np.uint8), ((5, 7), np.float32), ((), np.float64), ((0,), np.float32),
-                   (11, np.int16), ((2, 3, 4), np.complex64)]]
+        arrays = [
+            pool.allocate(shape, dt)
+            for shape, dt in [
+                ((3,), np.uint8),
+                ((5, 7), np.float32),
+                ((), np.float64),
+                ((0,), np.float32),
+                (11, np.int16),
+                ((2, 3, 4), np.complex64),
+            ]
+        ]
         spans = sorted((addr(a), addr(a) + max(a.nbytes, 1)) for a in arrays)
         assert all(s % 64 == 0 for s, _ in spans)
         assert all(e1 <= s2 for (_, e1), (s2, _) in itertools.pairwise(spans))
@@ -111,8 +125,9 @@ def test_without_reuse_the_optimizer_is_ignored():
 
 
 def test_growth_by_segments_up_to_the_budget_and_usage_in_the_error():
-    pool = MemoryPool(MemoryConfig(initial_pool_size=64 * KiB, max_pool_size=256 * KiB,
-                                   track_allocations=True))
+    pool = MemoryPool(
+        MemoryConfig(initial_pool_size=64 * KiB, max_pool_size=256 * KiB, track_allocations=True)
+    )
     first = pool.allocate((100 * KiB,), np.uint8)  # bigger than the first segment
     s = pool.heap_stats()
     assert s.segments == 2 and 64 * KiB + 100 * KiB <= s.pool_bytes <= 256 * KiB
@@ -136,8 +151,11 @@ def test_budget_caps_nest_lowest_wins_and_uncapping_restores():
     outer = pool.cap_budget(512 * KiB)
     inner = pool.cap_budget(128 * KiB)
     assert pool.max_pool_size == 128 * KiB
-    with pytest.raises(HyperionMemoryError, match=r"budget 131072 \(capped by a resource limit; "
-                                                  r"max_pool_size 1048576\)"):
+    with pytest.raises(
+        HyperionMemoryError,
+        match=r"budget 131072 \(capped by a resource limit; "
+        r"max_pool_size 1048576\)",
+    ):
         pool.allocate((100 * KiB,), np.uint8)
     pool.uncap_budget(inner)
     assert pool.max_pool_size == 512 * KiB
@@ -229,8 +247,9 @@ def test_closed_pool_refuses_allocations_and_keeps_arrays_valid():
 
 
 def test_concurrent_allocate_and_free_keep_the_books_balanced():
-    pool = MemoryPool(MemoryConfig(initial_pool_size=256 * KiB, max_pool_size=4096 * KiB,
-                                   track_allocations=True))
+    pool = MemoryPool(
+        MemoryConfig(initial_pool_size=256 * KiB, max_pool_size=4096 * KiB, track_allocations=True)
+    )
     errors: list[BaseException] = []
 
     def work(seed: int) -> None:
@@ -264,8 +283,9 @@ def test_concurrent_allocate_and_free_keep_the_books_balanced():
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.booleans(), st.integers(0, 40), st.integers(1, 700)), max_size=60))
 def test_random_sequences_keep_the_free_list_consistent(ops):
-    pool = MemoryPool(MemoryConfig(initial_pool_size=8 * KiB, max_pool_size=64 * KiB,
-                                   enable_optimization=False))
+    pool = MemoryPool(
+        MemoryConfig(initial_pool_size=8 * KiB, max_pool_size=64 * KiB, enable_optimization=False)
+    )
     live: list[np.ndarray] = []
     for is_free, pick, n in ops:
         if is_free and live:
@@ -298,5 +318,9 @@ def test_growth_and_release_are_logged_at_debug(caplog):
     grown, released = (r for r in caplog.records if r.name == "hyperion.memory.pool")
     assert grown.getMessage().startswith("memory pool grown by")
     assert getattr(grown, semconv.HYPERION_MEMORY_POOL_BYTES) == 64 * KiB + getattr(
-        grown, semconv.HYPERION_MEMORY_SEGMENT_BYTES)
-    assert released.getMessage() == f"memory pool released by {getattr(grown, semconv.HYPERION_MEMORY_SEGMENT_BYTES)} bytes to {64 * KiB}"
+        grown, semconv.HYPERION_MEMORY_SEGMENT_BYTES
+    )
+    assert (
+        released.getMessage()
+        == f"memory pool released by {getattr(grown, semconv.HYPERION_MEMORY_SEGMENT_BYTES)} bytes to {64 * KiB}"
+    )

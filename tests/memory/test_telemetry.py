@@ -68,28 +68,41 @@ def points(telemetry, name):
 
 
 def test_pool_metrics_are_observed_at_collection(telemetry):
-    pool = init_memory(MemoryConfig(initial_pool_size=4096, max_pool_size=1 << 20,
-                                    enable_optimization=False))
+    pool = init_memory(
+        MemoryConfig(initial_pool_size=4096, max_pool_size=1 << 20, enable_optimization=False)
+    )
     a = pool.allocate(256)  # 1 KiB
     b = pool.allocate(256)
     pool.free(a)
     m = telemetry.metrics()
-    usage = {p.attributes[semconv.HYPERION_MEMORY_STATE]: p.value
-             for p in m[semconv.METRIC_MEMORY_POOL_USAGE]}
+    usage = {
+        p.attributes[semconv.HYPERION_MEMORY_STATE]: p.value
+        for p in m[semconv.METRIC_MEMORY_POOL_USAGE]
+    }
     assert usage == {"used": 1024, "free": 3072}
     assert [p.value for p in m[semconv.METRIC_MEMORY_ALLOCATIONS]] == [2]
     assert [p.value for p in m[semconv.METRIC_MEMORY_ACTIVE_ALLOCATIONS]] == [1]
     # Free: [0, 1024) and [2048, 4096) -> largest 2048 of 3072.
-    assert [round(p.value, 4) for p in m[semconv.METRIC_MEMORY_FRAGMENTATION]] == [round(1 - 2048 / 3072, 4)]
+    assert [round(p.value, 4) for p in m[semconv.METRIC_MEMORY_FRAGMENTATION]] == [
+        round(1 - 2048 / 3072, 4)
+    ]
     pool.close()
     assert semconv.METRIC_MEMORY_POOL_USAGE not in telemetry.metrics()  # no pool, no points
     del b
 
 
 GPT2 = {
-    "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "vocab_size": 50, "n_embd": 16,
-    "n_head": 2, "n_layer": 2, "n_positions": 64, "layer_norm_epsilon": 1e-5,
-    "activation_function": "gelu_new", "bos_token_id": 49, "eos_token_id": None,
+    "architectures": ["GPT2LMHeadModel"],
+    "model_type": "gpt2",
+    "vocab_size": 50,
+    "n_embd": 16,
+    "n_head": 2,
+    "n_layer": 2,
+    "n_positions": 64,
+    "layer_norm_epsilon": 1e-5,
+    "activation_function": "gelu_new",
+    "bos_token_id": 49,
+    "eos_token_id": None,
 }
 
 
@@ -104,12 +117,20 @@ def write_tiny_gpt2(path: Path) -> Path:
     w = {"wte.weight": r(v, d), "wpe.weight": r(p, d), "ln_f.weight": 1 + r(d), "ln_f.bias": r(d)}
     for i in range(GPT2["n_layer"]):
         h = f"h.{i}."
-        w |= {h + "ln_1.weight": 1 + r(d), h + "ln_1.bias": r(d), h + "ln_2.weight": 1 + r(d),
-              h + "ln_2.bias": r(d), h + "attn.c_attn.weight": r(d, 3 * d),
-              h + "attn.c_attn.bias": r(3 * d), h + "attn.c_proj.weight": r(d, d),
-              h + "attn.c_proj.bias": r(d), h + "mlp.c_fc.weight": r(d, 4 * d),
-              h + "mlp.c_fc.bias": r(4 * d), h + "mlp.c_proj.weight": r(4 * d, d),
-              h + "mlp.c_proj.bias": r(d)}
+        w |= {
+            h + "ln_1.weight": 1 + r(d),
+            h + "ln_1.bias": r(d),
+            h + "ln_2.weight": 1 + r(d),
+            h + "ln_2.bias": r(d),
+            h + "attn.c_attn.weight": r(d, 3 * d),
+            h + "attn.c_attn.bias": r(3 * d),
+            h + "attn.c_proj.weight": r(d, d),
+            h + "attn.c_proj.bias": r(d),
+            h + "mlp.c_fc.weight": r(d, 4 * d),
+            h + "mlp.c_fc.bias": r(4 * d),
+            h + "mlp.c_proj.weight": r(4 * d, d),
+            h + "mlp.c_proj.bias": r(d),
+        }
     path.mkdir()
     (path / "config.json").write_text(json.dumps(GPT2))
     save_file(w, str(path / "model.safetensors"))

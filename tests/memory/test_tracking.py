@@ -50,7 +50,8 @@ def _alloc_in_helper(pool):
 
 def test_allocation_trace_names_this_file_and_line_most_recent_call_last():
     pool = init_memory(MemoryConfig(track_allocations=True, track_stack_traces=True))
-    arr, helper_line = _alloc_in_helper(pool); outer_line = line()  # noqa: E702
+    arr, helper_line = _alloc_in_helper(pool)
+    outer_line = line()  # noqa: E702
     text = get_allocation_trace(arr)
     assert text.startswith("allocation #1: float32[3, 3], 36 bytes")
     inner = f'File "{__file__}", line {helper_line}, in _alloc_in_helper'
@@ -95,8 +96,11 @@ def test_allocations_carry_the_active_trace_and_span_ids():
 
 
 def test_record_and_stack_bounds():
-    pool = init_memory(MemoryConfig(track_allocations=True, track_stack_traces=True,
-                                    max_tracked_allocations=2, max_stacks=1))
+    pool = init_memory(
+        MemoryConfig(
+            track_allocations=True, track_stack_traces=True, max_tracked_allocations=2, max_stacks=1
+        )
+    )
     a = pool.allocate(1)
     b = pool.allocate(1)  # another line: another stack, but the table is full
     c = pool.allocate(1)  # over the record bound
@@ -177,7 +181,10 @@ def test_wrong_argument_types_are_invalid_input():
         (lambda: MemoryConfig(max_pool_size=2.5), "max_pool_size"),
         (lambda: MemoryDebugConfig(stack_depth=1000), "stack_depth"),
         (lambda: MemoryOptimizerConfig(memory_speed_tradeoff=1.5), "memory_speed_tradeoff"),
-        (lambda: MemoryOptimizerConfig(memory_speed_tradeoff=float("nan")), "memory_speed_tradeoff"),
+        (
+            lambda: MemoryOptimizerConfig(memory_speed_tradeoff=float("nan")),
+            "memory_speed_tradeoff",
+        ),
         (lambda: MemoryConfig.from_settings(pool_max_mb=-1), "pool_max_mb"),
         (lambda: MemoryConfig.from_settings(pool_initial_mb="16"), "pool_initial_mb"),
     ],
@@ -190,16 +197,31 @@ def test_bad_config_values_raise_config_error_naming_field_and_value(make, field
 
 
 def test_config_from_settings_values():
-    cfg = MemoryConfig.from_settings(tracking=False, stack_traces=True, stack_depth=8,
-                                     guard_pages=False, check_corruption=True,
-                                     pool_initial_mb=2, pool_max_mb=3)
-    assert cfg == MemoryConfig(track_allocations=True, track_stack_traces=True, stack_depth=8,
-                               check_corruption=True, initial_pool_size=2 << 20,
-                               max_pool_size=3 << 20)
+    cfg = MemoryConfig.from_settings(
+        tracking=False,
+        stack_traces=True,
+        stack_depth=8,
+        guard_pages=False,
+        check_corruption=True,
+        pool_initial_mb=2,
+        pool_max_mb=3,
+    )
+    assert cfg == MemoryConfig(
+        track_allocations=True,
+        track_stack_traces=True,
+        stack_depth=8,
+        check_corruption=True,
+        initial_pool_size=2 << 20,
+        max_pool_size=3 << 20,
+    )
     assert MemoryConfig.from_settings() == MemoryConfig()
     unlimited = MemoryConfig.from_settings(pool_initial_mb=16.5, pool_max_mb=None)
-    assert unlimited.max_pool_size > 1 << 28 and unlimited.initial_pool_size == int(16.5 * (1 << 20))
-    assert MemoryConfig.from_settings(pool_initial_mb=64, pool_max_mb=8).initial_pool_size == 8 << 20
+    assert unlimited.max_pool_size > 1 << 28 and unlimited.initial_pool_size == int(
+        16.5 * (1 << 20)
+    )
+    assert (
+        MemoryConfig.from_settings(pool_initial_mb=64, pool_max_mb=8).initial_pool_size == 8 << 20
+    )
 
 
 def test_importing_the_package_has_no_side_effects():

@@ -20,8 +20,14 @@ PEAKS = MachinePeaks(flops_per_s=100e9, bytes_per_s=20e9, seconds=0.0)  # ridge 
 BIG_DECODE_MATMULS = ("matmul qkv", "matmul mlp_up", "matmul mlp_down", "matmul lm_head")
 
 
-def op(name: str, dur_us: float, flops: float = 0, nbytes: float = 0, self_us: float | None = None,
-       label: str | None = None) -> OpEvent:
+def op(
+    name: str,
+    dur_us: float,
+    flops: float = 0,
+    nbytes: float = 0,
+    self_us: float | None = None,
+    label: str | None = None,
+) -> OpEvent:
     attrs = {"flops": flops, "nbytes": nbytes} | ({"label": label} if label else {})
     dur = int(dur_us * 1e3)
     own = dur if self_us is None else int(self_us * 1e3)
@@ -131,9 +137,19 @@ def _profile_of(ops: list[OpEvent]) -> prof.Profile:
     from hyperion_otel.profiler.session import ThreadInfo
 
     return prof.Profile(
-        profile_id="synthetic", config=ProfilerConfig(), start_unix_ns=0,
-        duration_ns=max(o.end_ns for o in ops), pid=1, threads={1: ThreadInfo(1, "main", 1)},
-        frames=[], stacks=[], samples=[], ops=ops, calls=[], counters=[], call_counts=None,
+        profile_id="synthetic",
+        config=ProfilerConfig(),
+        start_unix_ns=0,
+        duration_ns=max(o.end_ns for o in ops),
+        pid=1,
+        threads={1: ThreadInfo(1, "main", 1)},
+        frames=[],
+        stacks=[],
+        samples=[],
+        ops=ops,
+        calls=[],
+        counters=[],
+        call_counts=None,
     )
 
 

@@ -93,7 +93,10 @@ def test_threads_sampling_themselves_and_the_sampler_never_count_time_twice() ->
     for s in profile.samples:
         per_thread[s.thread] = per_thread.get(s.thread, 0) + s.weight_ns
     assert len(per_thread) == 4, per_thread
-    assert max(per_thread.values()) <= profile.duration_ns + 1_000_000, (per_thread, profile.duration_ns)
+    assert max(per_thread.values()) <= profile.duration_ns + 1_000_000, (
+        per_thread,
+        profile.duration_ns,
+    )
     assert profile.stats["samples_inline"] > 0
 
 
@@ -136,7 +139,9 @@ def test_bad_top_is_rejected(top: object) -> None:
         prof.get_hotspots(top)  # type: ignore[arg-type]
 
 
-def test_hotspots_are_summarised_in_a_performance_log_record(caplog: pytest.LogCaptureFixture) -> None:
+def test_hotspots_are_summarised_in_a_performance_log_record(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.INFO, logger="hyperion.performance")
     prof.start_profiling()
     _burn(0.2)

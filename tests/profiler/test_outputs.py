@@ -19,7 +19,9 @@ from hyperion_otel.profiler.session import OpEvent, Profile, ThreadInfo
 from hyperion_otel.runtime import GenerationConfig
 from profiler.workload import StandInModel, hot_python
 
-SCHEMA = json.loads((Path(__file__).parent / "data" / "speedscope-file-format-schema.json").read_text())
+SCHEMA = json.loads(
+    (Path(__file__).parent / "data" / "speedscope-file-format-schema.json").read_text()
+)
 RUNTIME_OPS = {"matmul", "attention", "norm", "mlp", "kv_cache", "sampling", "tokenize"}
 
 
@@ -48,8 +50,15 @@ def assert_nested(events: list[dict[str, Any]]) -> int:
 @pytest.fixture(scope="module")
 def profiled(tmp_path_factory: pytest.TempPathFactory) -> Profile:
     model = StandInModel(d_model=128, n_layer=2, vocab=512)
-    prof.init_profiler(ProfilerConfig(track_functions=True, track_memory=True, track_cache=True,
-                                      trace_calls=True, counter_interval_ms=1.0))
+    prof.init_profiler(
+        ProfilerConfig(
+            track_functions=True,
+            track_memory=True,
+            track_cache=True,
+            trace_calls=True,
+            counter_interval_ms=1.0,
+        )
+    )
     with prof.profiling() as handle:
         for _ in range(3):
             model.generate("profile me", GenerationConfig(max_new_tokens=6))
@@ -81,11 +90,17 @@ def test_chrome_trace_fields_nesting_counters_and_ops(profiled: Profile, tmp_pat
     assert op_names >= RUNTIME_OPS
     counters = {e["name"] for e in events if e["ph"] == "C"}
     assert {"memory", "kv_cache.ops", "kv_cache.blocks"} <= counters
-    matmul = next(e for e in events if e["ph"] == "X" and e["name"] == "matmul"
-                  and e["args"].get("label") == "qkv")
+    matmul = next(
+        e
+        for e in events
+        if e["ph"] == "X" and e["name"] == "matmul" and e["args"].get("label") == "qkv"
+    )
     assert {"layer", "flops", "nbytes", "shape", "phase"} <= matmul["args"].keys()
-    attention = [e for e in events if e["ph"] == "X" and e["name"] == "attention"
-                 and e["args"].get("allocations") == 1]
+    attention = [
+        e
+        for e in events
+        if e["ph"] == "X" and e["name"] == "attention" and e["args"].get("allocations") == 1
+    ]
     assert attention and attention[0]["args"]["alloc_bytes"] == 64 * 64 * 4
     assert {e["cat"] for e in events if e["ph"] == "X"} >= {"op", "kv_cache", "python", "sampled"}
 
@@ -95,17 +110,28 @@ def test_chrome_trace_clamps_overlapping_events() -> None:
         return OpEvent(name, 7, start, end, end - start, 0, {}, 0, 0, 0, 0, "other")
 
     profile = Profile(
-        profile_id="x", config=ProfilerConfig(), start_unix_ns=0, duration_ns=10_000, pid=1,
-        threads={7: ThreadInfo(7, "main", 1)}, frames=[], stacks=[], samples=[],
+        profile_id="x",
+        config=ProfilerConfig(),
+        start_unix_ns=0,
+        duration_ns=10_000,
+        pid=1,
+        threads={7: ThreadInfo(7, "main", 1)},
+        frames=[],
+        stacks=[],
+        samples=[],
         ops=[ev("a", 0, 5_000), ev("b", 1_000, 8_000), ev("c", 6_000, 9_000)],
-        calls=[], counters=[], call_counts=None,
+        calls=[],
+        counters=[],
+        call_counts=None,
     )
     doc = to_chrome_trace(profile)
     assert_nested(doc["traceEvents"])
     assert doc["otherData"]["clamped_events"] == "1"
 
 
-def test_speedscope_file_validates_against_published_schema(profiled: Profile, tmp_path: Path) -> None:
+def test_speedscope_file_validates_against_published_schema(
+    profiled: Profile, tmp_path: Path
+) -> None:
     path = tmp_path / "run.speedscope.json"
     prof.Profile.save(profiled, path)
     doc = json.loads(path.read_text())
@@ -144,7 +170,9 @@ def test_summary_and_format_choice(profiled: Profile, tmp_path: Path) -> None:
     jsonschema.validate(json.loads(forced.read_text()), SCHEMA)
 
 
-def test_bad_format_and_unwritable_path_raise_typed_errors(profiled: Profile, tmp_path: Path) -> None:
+def test_bad_format_and_unwritable_path_raise_typed_errors(
+    profiled: Profile, tmp_path: Path
+) -> None:
     with pytest.raises(InvalidInputError, match="'pprof'"):
         profiled.save(tmp_path / "p.json", format="pprof")
     with pytest.raises(HyperionIOError, match="cannot write profile"):

@@ -24,8 +24,11 @@ def test_runtime_ops_appear_in_the_chrome_trace_with_phases(tmp_path: Path) -> N
     assert {"matmul", "attention", "norm", "mlp", "kv_cache", "sampling"} <= names
     phases = {e.phase for e in profile.ops}
     assert {"prefill", "decode", "sampling"} <= phases
-    prefill_rows = {e.attrs["shape"][0] for e in profile.ops
-                    if e.name == "matmul" and e.phase == "prefill" and e.attrs.get("label") == "qkv"}
+    prefill_rows = {
+        e.attrs["shape"][0]
+        for e in profile.ops
+        if e.name == "matmul" and e.phase == "prefill" and e.attrs.get("label") == "qkv"
+    }
     assert prefill_rows == {5}  # the prompt, in one prefill pass
     doc = json.loads((tmp_path / "runtime.json").read_text())
     assert_nested(doc["traceEvents"])

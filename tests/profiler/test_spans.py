@@ -44,7 +44,9 @@ def test_samples_carry_the_span_id_of_the_active_generate_span(
     assert "hot_python" in leafs
 
     finished = {s.name: s for s in spans.get_finished_spans()}
-    assert finished["text_completion stand-in"].attributes[semconv.HYPERION_PROFILE_ID] == profile_id
+    assert (
+        finished["text_completion stand-in"].attributes[semconv.HYPERION_PROFILE_ID] == profile_id
+    )
     session = finished[semconv.SPAN_PROFILE]
     assert session.attributes[semconv.HYPERION_PROFILE_ID] == profile_id
     assert session.attributes[semconv.HYPERION_PROFILE_SAMPLES] == len(profile.samples)

@@ -59,8 +59,14 @@ class StandInModel:
 
     def _matmul(self, layer: int, label: str, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         rows, (k, n) = x.shape[0], w.shape
-        with _ops.op("matmul", layer=layer, label=label, shape=(rows, k, n),
-                     flops=2 * rows * k * n, nbytes=(k * n + rows * k + rows * n) * 4):
+        with _ops.op(
+            "matmul",
+            layer=layer,
+            label=label,
+            shape=(rows, k, n),
+            flops=2 * rows * k * n,
+            nbytes=(k * n + rows * k + rows * n) * 4,
+        ):
             return x @ w
 
     def _norm(self, layer: int, x: np.ndarray) -> np.ndarray:
@@ -69,17 +75,29 @@ class StandInModel:
             v = ((x - m) ** 2).mean(-1, keepdims=True)
             return (x - m) / np.sqrt(v + 1e-5)
 
-    def _attend(self, i: int, q: np.ndarray, k: np.ndarray, v: np.ndarray,
-                cache: list[list[np.ndarray]]) -> np.ndarray:
-        with _ops.op("kv_cache", layer=i, shape=k.shape, flops=0, nbytes=4 * k.nbytes,
-                     blocks_used=len(cache[i][0]) + 1):
+    def _attend(
+        self, i: int, q: np.ndarray, k: np.ndarray, v: np.ndarray, cache: list[list[np.ndarray]]
+    ) -> np.ndarray:
+        with _ops.op(
+            "kv_cache",
+            layer=i,
+            shape=k.shape,
+            flops=0,
+            nbytes=4 * k.nbytes,
+            blocks_used=len(cache[i][0]) + 1,
+        ):
             cache[i][0].append(k)
             cache[i][1].append(v)
         ks, vs = np.concatenate(cache[i][0]), np.concatenate(cache[i][1])  # [T, d]
         t, h, hd = q.shape[0], self.n_head, self.d // self.n_head
         length = ks.shape[0]
-        with _ops.op("attention", layer=i, shape=(h, t, length, hd),
-                     flops=4 * h * t * length * hd, nbytes=(2 * length * self.d + 2 * t * self.d) * 4):
+        with _ops.op(
+            "attention",
+            layer=i,
+            shape=(h, t, length, hd),
+            flops=4 * h * t * length * hd,
+            nbytes=(2 * length * self.d + 2 * t * self.d) * 4,
+        ):
             qh = q.reshape(t, h, hd).transpose(1, 0, 2)
             kh = ks.reshape(length, h, hd).transpose(1, 2, 0)
             s = qh @ kh / np.sqrt(hd)  # [h, t, length]

@@ -41,7 +41,11 @@ FAULTS: dict[str, dict[str, Any]] = {
     },
     "reset": {"mode": "reset"},
     # gRPC UNAVAILABLE with no RetryInfo (HTTP: a bare 503 without Retry-After).
-    "unavailable": {"mode": "status", "http_status": 503, "grpc_status": grpc.StatusCode.UNAVAILABLE},
+    "unavailable": {
+        "mode": "status",
+        "http_status": 503,
+        "grpc_status": grpc.StatusCode.UNAVAILABLE,
+    },
 }
 
 

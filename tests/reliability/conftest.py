@@ -22,5 +22,3 @@ def hyperion_warnings(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCa
     """caplog that sees WARNING records of the ``hyperion`` logger."""
     caplog.set_level(logging.WARNING, logger="hyperion")
     yield caplog
-
-

@@ -31,7 +31,10 @@ from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make tests/ and the repo importable
-    sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[2])]
+    sys.path[:0] = [
+        str(Path(__file__).resolve().parents[1]),
+        str(Path(__file__).resolve().parents[2]),
+    ]
 
 from threadpoolctl import threadpool_limits
 
@@ -133,7 +136,7 @@ def measure(
     res = LatencyResult(fault, protocol)
     with _batch_env(), threadpool_limits(1):
         for r in range(rounds):
-            for name in (("ok", fault) if r % 2 == 0 else (fault, "ok")):
+            for name in ("ok", fault) if r % 2 == 0 else (fault, "ok"):
                 with _endpoint(endpoints, name, protocol) as endpoint:
                     wall, cpu = _timed(model, endpoint, protocol, out, gens, tokens)
                 if name == "ok":
@@ -147,7 +150,9 @@ def measure(
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 rounds of 4 generations per condition")
+    parser.add_argument(
+        "--quick", action="store_true", help="2 rounds of 4 generations per condition"
+    )
     args = parser.parse_args(argv)
     rounds, gens = (2, 4) if args.quick else (4, 10)
     model = load_model("builtin:tiny")
@@ -155,7 +160,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, remote_collectors() as endpoints:
         for protocol in PROTOCOLS:
             for fault in FAULTS:
-                res = measure(fault, protocol, Path(tmp), endpoints, rounds=rounds, gens=gens, model=model)
+                res = measure(
+                    fault, protocol, Path(tmp), endpoints, rounds=rounds, gens=gens, model=model
+                )
                 results[f"{protocol} {fault}"] = {
                     "ok_median_s": statistics.median(res.ok_wall),
                     "fault_median_s": statistics.median(res.fault_wall),

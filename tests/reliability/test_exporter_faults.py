@@ -55,7 +55,9 @@ def _check_shutdown(
         elapsed = time.monotonic() - start
     assert report is not None
     with capsys.disabled():  # the figure, for -s
-        print(f"\nshutdown {protocol} {fault}: {elapsed:.2f} s of {budget_s:g} s, lost {report.lost}")
+        print(
+            f"\nshutdown {protocol} {fault}: {elapsed:.2f} s of {budget_s:g} s, lost {report.lost}"
+        )
     assert emit_s < 5.0, f"emitting blocked on the collector ({emit_s:.2f}s)"
     assert elapsed <= budget_s + SLACK_S, (fault, protocol, elapsed)
     assert report.duration_s <= budget_s + SLACK_S

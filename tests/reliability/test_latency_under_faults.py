@@ -34,7 +34,15 @@ def tiny() -> Model:
     return load_model("builtin:tiny")
 
 
-def _check(fault: str, protocol: str, tmp_path: Path, endpoints: dict[str, dict[str, str]], tiny: Model, rounds: int, gens: int) -> None:
+def _check(
+    fault: str,
+    protocol: str,
+    tmp_path: Path,
+    endpoints: dict[str, dict[str, str]],
+    tiny: Model,
+    rounds: int,
+    gens: int,
+) -> None:
     tries: list[LatencyResult] = []
     for _ in range(ATTEMPTS):
         res = measure(fault, protocol, tmp_path, endpoints, rounds=rounds, gens=gens, model=tiny)
@@ -49,7 +57,9 @@ def _check(fault: str, protocol: str, tmp_path: Path, endpoints: dict[str, dict[
     assert best.ratio <= BOUND, [(t.ratio, t.ok_wall, t.fault_wall) for t in tries]
 
 
-@pytest.mark.parametrize(("fault", "protocol"), [("hang", "http/protobuf"), ("unavailable", "grpc")])
+@pytest.mark.parametrize(
+    ("fault", "protocol"), [("hang", "http/protobuf"), ("unavailable", "grpc")]
+)
 def test_generate_latency_unchanged_by_a_faulty_collector(
     fault: str, protocol: str, tmp_path: Path, endpoints: dict[str, dict[str, str]], tiny: Model
 ) -> None:

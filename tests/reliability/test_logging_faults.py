@@ -45,8 +45,6 @@ def _fresh_faults() -> Iterator[None]:
     _faults.reset_faults()
 
 
-
-
 def _mount(*args: str) -> bool:
     if os.geteuid() != 0 or shutil.which("mount") is None:
         return False
@@ -75,7 +73,9 @@ def _parse(path: str) -> tuple[list[dict[str, Any]], list[bytes]]:
         if not name.startswith(base) or name.endswith(".lock"):
             continue
         f = os.path.join(directory, name)
-        data = gzip.decompress(Path(f).read_bytes()) if name.endswith(".gz") else Path(f).read_bytes()
+        data = (
+            gzip.decompress(Path(f).read_bytes()) if name.endswith(".gz") else Path(f).read_bytes()
+        )
         for line in data.splitlines():
             try:
                 good.append(json.loads(line))

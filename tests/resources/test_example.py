@@ -17,7 +17,11 @@ def test_example_shows_limits_usage_and_a_refusal(model: str, small_path: Path) 
     args = [] if model == "builtin" else [str(small_path)]
     out = subprocess.run(
         [sys.executable, str(EXAMPLE), *args],
-        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     text = out.stdout

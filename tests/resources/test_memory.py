@@ -94,7 +94,11 @@ PEAK_CHILD = textwrap.dedent(
 def test_a_unit_whose_peak_passes_the_limit_raises_with_figures(wide_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-c", PEAK_CHILD, str(wide_path)],
-        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout.strip().splitlines()[-1])
@@ -108,7 +112,9 @@ def test_a_unit_whose_peak_passes_the_limit_raises_with_figures(wide_path: Path)
 def test_within_the_limit_generation_runs(wide_model: Model) -> None:
     limit = rss_mb() + 1024
     set_resource_limits(wide_model, ResourceLimits(max_memory_mb=limit))
-    out = wide_model.generate(list(range(1, 61)) * 5, GenerationConfig(temperature=0, max_new_tokens=4))
+    out = wide_model.generate(
+        list(range(1, 61)) * 5, GenerationConfig(temperature=0, max_new_tokens=4)
+    )
     assert len(out.token_ids) == 4
     assert get_resource_usage(wide_model).limits.max_memory_mb == limit
 
@@ -133,7 +139,8 @@ def test_the_pool_refuses_growth_past_the_limit_at_the_allocation(wide_model: Mo
 
 
 def test_a_unit_that_fails_to_start_leaves_the_pool_budget_as_found(
-    wide_model: Model, monkeypatch: pytest.MonkeyPatch,
+    wide_model: Model,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from hyperion_otel.resources import _threads
 

@@ -83,14 +83,19 @@ def test_limit_gauge_and_throttle_counter(ctx: TestContext, model: Model) -> Non
     try:
         model.generate([1, 2, 3], GenerationConfig(temperature=0, max_new_tokens=10))
         limits = {
-            (p.attributes.get(semconv.GEN_AI_REQUEST_MODEL), p.attributes[semconv.HYPERION_RESOURCE_KIND]): p.value
+            (
+                p.attributes.get(semconv.GEN_AI_REQUEST_MODEL),
+                p.attributes[semconv.HYPERION_RESOURCE_KIND],
+            ): p.value
             for p in ctx.metrics[semconv.METRIC_RESOURCE_LIMIT]
         }
         assert limits[(model.name, "cpu_percent")] == 5
         assert limits[(model.name, "memory_mb")] == 1e6
         assert limits[(model.name, "threads")] == 1
         assert limits[(None, "threads")] == 3  # the process default carries no model
-        throttle = ctx.metric_points(semconv.METRIC_RESOURCE_THROTTLE_TIME, **{semconv.GEN_AI_REQUEST_MODEL: model.name})
+        throttle = ctx.metric_points(
+            semconv.METRIC_RESOURCE_THROTTLE_TIME, **{semconv.GEN_AI_REQUEST_MODEL: model.name}
+        )
         assert throttle and throttle[0].value > 0
     finally:
         undo()
@@ -124,7 +129,8 @@ def test_process_metrics_reach_the_receiver_with_semconv_names_and_units(
         limit = otlp_receiver.wait_for_metric(semconv.METRIC_RESOURCE_LIMIT)
         assert (limit.unit, limit.type) == ("{limit}", "gauge")
         throttle = otlp_receiver.wait_for_metric(
-            semconv.METRIC_RESOURCE_THROTTLE_TIME, where=lambda m: any(p.value > 0 for p in m.points)
+            semconv.METRIC_RESOURCE_THROTTLE_TIME,
+            where=lambda m: any(p.value > 0 for p in m.points),
         )
         assert (throttle.unit, throttle.type, throttle.is_monotonic) == ("s", "sum", True)
     finally:

@@ -52,7 +52,9 @@ def pool_size(w: BlasWatcher) -> int:
 GREEDY = GenerationConfig(temperature=0, max_new_tokens=8)
 
 
-def test_one_thread_during_generation_and_restored_after(model: Model, watcher: BlasWatcher) -> None:
+def test_one_thread_during_generation_and_restored_after(
+    model: Model, watcher: BlasWatcher
+) -> None:
     before = pool_size(watcher)
     model.generate([1, 2, 3], GREEDY)
     assert set(watcher.seen) == {before}  # no limit: untouched
@@ -94,7 +96,9 @@ def test_cap_never_raises_a_smaller_pool(model: Model, watcher: BlasWatcher) -> 
         assert set(watcher.seen) == {1}
 
 
-def test_process_default_applies_to_models_without_own_limits(model: Model, watcher: BlasWatcher) -> None:
+def test_process_default_applies_to_models_without_own_limits(
+    model: Model, watcher: BlasWatcher
+) -> None:
     undo = apply_resource_settings(max_threads=1, process_metrics=False)
     try:
         model.generate([1, 2], GREEDY)
@@ -106,7 +110,9 @@ def test_process_default_applies_to_models_without_own_limits(model: Model, watc
     assert set(watcher.seen) == {pool_size(watcher)}
 
 
-def test_concurrent_limited_models_stay_capped_and_restore(small_path: Any, watcher: BlasWatcher) -> None:
+def test_concurrent_limited_models_stay_capped_and_restore(
+    small_path: Any, watcher: BlasWatcher
+) -> None:
     from hyperion_otel.runtime import load_model
 
     before = pool_size(watcher)

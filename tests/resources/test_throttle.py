@@ -107,7 +107,9 @@ def _check_accuracy(model: Model, seconds: float) -> None:
     set_resource_limits(model, ResourceLimits(max_cpu_percent=limit))
     share, tokens = _decode_share(model, seconds)
     assert tokens > 0
-    assert abs(share - limit) <= 15, f"share {share:.1f} % vs limit {limit} % (unthrottled {free:.1f} %)"
+    assert abs(share - limit) <= 15, (
+        f"share {share:.1f} % vs limit {limit} % (unthrottled {free:.1f} %)"
+    )
     assert get_resource_usage(model).throttle_s > 0
 
 

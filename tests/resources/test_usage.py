@@ -118,7 +118,10 @@ def test_usage_is_fork_safe(model: Model) -> None:
     pid = os.fork()
     if pid == 0:  # child: figures are its own, not the parent's cached process
         try:
-            ok = get_resource_usage(model).cpu_interval_s < 5 and get_resource_usage(None).threads >= 1
+            ok = (
+                get_resource_usage(model).cpu_interval_s < 5
+                and get_resource_usage(None).threads >= 1
+            )
             os._exit(0 if ok else 1)
         except BaseException:
             os._exit(2)

@@ -10,13 +10,23 @@ from hyperion_otel.runtime import GenerationConfig, get_model_info, load_model, 
 
 def test_builtin_tiny_loads_and_writes_text():
     model = load_model("builtin:tiny")
-    assert model.name == "builtin:tiny" and model.tokenizer is not None and model.tokenizer.kind == "byte"
+    assert (
+        model.name == "builtin:tiny"
+        and model.tokenizer is not None
+        and model.tokenizer.kind == "byte"
+    )
     gen = model.generate("Return the ", GenerationConfig(temperature=0.0, max_new_tokens=40))
     assert gen.usage.input_tokens == len("Return the ") + 1  # BOS (= end-of-text) first
     text = gen.text
-    assert text and sum(c.isascii() and (c.isprintable() or c.isspace()) for c in text) / len(text) > 0.95
+    assert (
+        text
+        and sum(c.isascii() and (c.isprintable() or c.isspace()) for c in text) / len(text) > 0.95
+    )
     assert sum(c.isalpha() for c in text) / len(text) > 0.5  # words, not noise
-    assert model.generate("Return the ", GenerationConfig(temperature=0.0, max_new_tokens=40)).text == text
+    assert (
+        model.generate("Return the ", GenerationConfig(temperature=0.0, max_new_tokens=40)).text
+        == text
+    )
 
 
 def test_builtin_info_and_verify():

@@ -21,8 +21,10 @@ from runtime.test_gguf import write_gpt2_gguf, write_llama_gguf
 
 spm = pytest.importorskip("sentencepiece")
 
-WORDS = ("the model decodes tokens while the profiler samples stacks and every span "
-         "carries its trace id into logs metrics and memory reports for inference").split()
+WORDS = (
+    "the model decodes tokens while the profiler samples stacks and every span "
+    "carries its trace id into logs metrics and memory reports for inference"
+).split()
 PROBES = [
     "the model decodes tokens",
     "  two leading spaces and  doubled  ones ",
@@ -44,31 +46,56 @@ def sp_model() -> object:
     # Llama's SentencePiece settings: BPE, byte fallback, identity normalisation, a dummy
     # prefix, whitespace kept as is.
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(_corpus()), model_writer=buf, model_type="bpe", vocab_size=400,
-        byte_fallback=True, character_coverage=1.0, normalization_rule_name="identity",
-        remove_extra_whitespaces=False, add_dummy_prefix=True, split_digits=True,
-        unk_id=0, bos_id=1, eos_id=2, pad_id=-1, minloglevel=2,
+        sentence_iterator=iter(_corpus()),
+        model_writer=buf,
+        model_type="bpe",
+        vocab_size=400,
+        byte_fallback=True,
+        character_coverage=1.0,
+        normalization_rule_name="identity",
+        remove_extra_whitespaces=False,
+        add_dummy_prefix=True,
+        split_digits=True,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        minloglevel=2,
     )
     return spm.SentencePieceProcessor(model_proto=buf.getvalue())
 
 
 def _spm_metadata(sp: object) -> object:
     """What llama.cpp's converter writes for a SentencePiece model."""
+
     def add(wr: gguf.GGUFWriter) -> None:
         n = sp.get_piece_size()
-        types = [2 if sp.is_unknown(i) else 3 if sp.is_control(i) else 6 if sp.is_byte(i)
-                 else 5 if sp.is_unused(i) else 1 for i in range(n)]
+        types = [
+            2
+            if sp.is_unknown(i)
+            else 3
+            if sp.is_control(i)
+            else 6
+            if sp.is_byte(i)
+            else 5
+            if sp.is_unused(i)
+            else 1
+            for i in range(n)
+        ]
         wr.add_tokenizer_model("llama")
         wr.add_token_list([sp.id_to_piece(i) for i in range(n)])
         wr.add_token_scores([sp.get_score(i) for i in range(n)])
         wr.add_token_types(types)
         wr.add_unk_token_id(sp.unk_id())
         wr.add_add_bos_token(True)
+
     return add
 
 
 def test_llama_gguf_embedded_tokenizer_matches_sentencepiece(
-    sp_model: object, make_llama, tmp_path: Path,
+    sp_model: object,
+    make_llama,
+    tmp_path: Path,
 ) -> None:
     sp = sp_model
     ck = make_llama(vocab_size=sp.get_piece_size())
@@ -92,10 +119,15 @@ def test_gpt2_gguf_embedded_tokenizer_matches_byte_level_bpe(make_gpt2, tmp_path
     ref = Tokenizer(models.BPE())
     ref.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     ref.decoder = decoders.ByteLevel()
-    ref.train_from_iterator(_corpus(), trainers.BpeTrainer(
-        vocab_size=320, special_tokens=["<|endoftext|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
-    ))
+    ref.train_from_iterator(
+        _corpus(),
+        trainers.BpeTrainer(
+            vocab_size=320,
+            special_tokens=["<|endoftext|>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        ),
+    )
     model_json = json.loads(ref.to_str())["model"]
     vocab = sorted(model_json["vocab"].items(), key=lambda kv: kv[1])
     merges = [m if isinstance(m, str) else " ".join(m) for m in model_json["merges"]]
@@ -119,7 +151,9 @@ def test_gpt2_gguf_embedded_tokenizer_matches_byte_level_bpe(make_gpt2, tmp_path
     assert gen.usage.input_tokens == len(ref.encode("the model").ids)
 
 
-def test_a_tokenizer_json_beside_the_file_wins(sp_model: object, make_llama, tmp_path: Path) -> None:
+def test_a_tokenizer_json_beside_the_file_wins(
+    sp_model: object, make_llama, tmp_path: Path
+) -> None:
     from tokenizers import Tokenizer, models, pre_tokenizers
 
     byte_tok = Tokenizer(models.WordLevel({"[UNK]": 0, "x": 5}, unk_token="[UNK]"))
@@ -131,7 +165,9 @@ def test_a_tokenizer_json_beside_the_file_wins(sp_model: object, make_llama, tmp
 
 
 def test_unsupported_or_malformed_embedded_tokenizers_are_model_errors(
-    sp_model: object, make_llama, tmp_path: Path,
+    sp_model: object,
+    make_llama,
+    tmp_path: Path,
 ) -> None:
     ck = make_llama(vocab_size=sp_model.get_piece_size())
 
@@ -157,16 +193,22 @@ def test_a_gguf_file_without_tokenizer_data_still_loads(make_llama, tmp_path: Pa
 
 
 _text = st.text(max_size=12)
-_fields = st.fixed_dictionaries({}, optional={
-    "tokenizer.ggml.model": st.one_of(st.sampled_from(["llama", "gpt2", "bert"]), _text, st.integers()),
-    "tokenizer.ggml.tokens": st.one_of(st.lists(_text, max_size=40), st.lists(st.integers(), max_size=3),
-                                       _text),
-    "tokenizer.ggml.scores": st.one_of(st.lists(st.floats(), max_size=40), _text),
-    "tokenizer.ggml.token_type": st.lists(st.integers(-3, 9), max_size=40),
-    "tokenizer.ggml.merges": st.one_of(st.lists(_text, max_size=40), st.integers()),
-    "tokenizer.ggml.unknown_token_id": st.one_of(st.integers(-5, 50), _text),
-    "tokenizer.ggml.add_bos_token": st.one_of(st.booleans(), st.integers()),
-})
+_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "tokenizer.ggml.model": st.one_of(
+            st.sampled_from(["llama", "gpt2", "bert"]), _text, st.integers()
+        ),
+        "tokenizer.ggml.tokens": st.one_of(
+            st.lists(_text, max_size=40), st.lists(st.integers(), max_size=3), _text
+        ),
+        "tokenizer.ggml.scores": st.one_of(st.lists(st.floats(), max_size=40), _text),
+        "tokenizer.ggml.token_type": st.lists(st.integers(-3, 9), max_size=40),
+        "tokenizer.ggml.merges": st.one_of(st.lists(_text, max_size=40), st.integers()),
+        "tokenizer.ggml.unknown_token_id": st.one_of(st.integers(-5, 50), _text),
+        "tokenizer.ggml.add_bos_token": st.one_of(st.booleans(), st.integers()),
+    },
+)
 
 
 @settings(max_examples=300, deadline=None)

@@ -57,7 +57,13 @@ def _exported_text(rx: OTLPReceiver, local: Path) -> str:
 
 
 def _run(
-    rx: OTLPReceiver, tmp_path: Path, tiny: Model, prompt: str, *, capture: bool, debug: bool = False
+    rx: OTLPReceiver,
+    tmp_path: Path,
+    tiny: Model,
+    prompt: str,
+    *,
+    capture: bool,
+    debug: bool = False,
 ) -> tuple[str, str | None]:
     """Generate ``prompt`` with telemetry to ``rx`` and local files; returns (everything
     exported, generated text or None if generate raised)."""
@@ -97,7 +103,9 @@ def test_prompt_and_output_not_exported_by_default(
     assert [w for w in _output_windows(text) if w in exported] == []
 
 
-def test_opted_in_content_is_exported(otlp_receiver: OTLPReceiver, tmp_path: Path, tiny: Model) -> None:
+def test_opted_in_content_is_exported(
+    otlp_receiver: OTLPReceiver, tmp_path: Path, tiny: Model
+) -> None:
     """The positive control: with the opt-in the same search finds both texts."""
     exported, text = _run(otlp_receiver, tmp_path, tiny, CANARY, capture=True)
     assert text and CANARY in exported

@@ -61,8 +61,12 @@ print(json.dumps(seen))
 
 
 def _probe(targets: list[Path], watched: Path | None = None) -> dict[str, Any]:
-    code = _PROBE.format(repo=str(REPO), watched=str(watched) if watched else "", targets=[str(t) for t in targets])
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    code = _PROBE.format(
+        repo=str(REPO), watched=str(watched) if watched else "", targets=[str(t) for t in targets]
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
     assert out.returncode == 0, out.stderr
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
@@ -152,7 +156,10 @@ def _outside_and_checkpoint(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]
     (ck / "config.json").write_text(json.dumps(CONFIG))
     header, data = header_and_data({n: tensors()[n] for n in first})
     (ck / "model-00001.safetensors").write_bytes(safetensors_bytes(header, data))
-    wmap = {**dict.fromkeys(first, "model-00001.safetensors"), **dict.fromkeys(second, "model-00002.safetensors")}
+    wmap = {
+        **dict.fromkeys(first, "model-00001.safetensors"),
+        **dict.fromkeys(second, "model-00002.safetensors"),
+    }
     return secret, ck, wmap
 
 
@@ -170,7 +177,13 @@ def test_index_cannot_make_the_loader_read_outside(tmp_path: Path, escape: str) 
     secret, ck, wmap = _outside_and_checkpoint(tmp_path)
     shard = escape.format(secret=secret)
     (ck / "model.safetensors.index.json").write_text(
-        json.dumps({"weight_map": {n: (shard if f.endswith("00002.safetensors") else f) for n, f in wmap.items()}})
+        json.dumps(
+            {
+                "weight_map": {
+                    n: (shard if f.endswith("00002.safetensors") else f) for n, f in wmap.items()
+                }
+            }
+        )
     )
     (ck / "sub").mkdir()
     seen = _probe([ck], watched=secret)

@@ -43,7 +43,10 @@ def _files_text(directory: Path) -> str:
 
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_headers_are_sent_but_never_logged(
-    protocol: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+    protocol: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     """Debug logging to console and file, a collector that refuses, a shutdown that
     reports losses: none of it shows a header value."""
@@ -125,7 +128,9 @@ def test_doctor_output_masks_headers(otlp_receiver: OTLPReceiver, tmp_path: Path
 
 def test_doctor_output_masks_credentials_in_the_endpoint(tmp_path: Path) -> None:
     with closed_port() as port:
-        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://user:PWSECRET@127.0.0.1:{port}/?api_key=QSECRET"}
+        env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://user:PWSECRET@127.0.0.1:{port}/?api_key=QSECRET"
+        }
         out = _doctor(env, tmp_path)
     assert _leaks(out.stdout + out.stderr) == []
 
@@ -137,7 +142,8 @@ def test_exceptions_recorded_by_the_runtime_do_not_carry_headers(tmp_path: Path)
     from hyperion_otel.runtime import load_model
 
     tel = sdk.configure(
-        Settings.from_env({**HEADER_ENV, "HYPERION_OUTPUT_DIR": str(tmp_path)}), log_outputs=("file",)
+        Settings.from_env({**HEADER_ENV, "HYPERION_OUTPUT_DIR": str(tmp_path)}),
+        log_outputs=("file",),
     )
     with pytest.raises(ModelError) as info:
         load_model(tmp_path / "no-such-model")

@@ -57,15 +57,20 @@ def _build_llama(tokens: list[str], scores: list[float], unk: str | None) -> Any
     from tokenizers.models import BPE
 
     vocab = {t: i for i, t in enumerate(tokens)}
-    tok = Tokenizer(BPE(vocab, _spm_merges(tokens, scores), unk_token=unk, fuse_unk=True,
-                        byte_fallback=True))
+    tok = Tokenizer(
+        BPE(vocab, _spm_merges(tokens, scores), unk_token=unk, fuse_unk=True, byte_fallback=True)
+    )
     tok.normalizer = normalizers.Sequence(
         [normalizers.Prepend(_SPACE), normalizers.Replace(" ", _SPACE)]
     )
-    tok.decoder = decoders.Sequence([
-        decoders.Replace(_SPACE, " "), decoders.ByteFallback(), decoders.Fuse(),
-        decoders.Strip(" ", 1, 0),
-    ])
+    tok.decoder = decoders.Sequence(
+        [
+            decoders.Replace(_SPACE, " "),
+            decoders.ByteFallback(),
+            decoders.Fuse(),
+            decoders.Strip(" ", 1, 0),
+        ]
+    )
     return tok
 
 
@@ -122,10 +127,13 @@ def gguf_tokenizer(
                 raise ValueError("tokenizer.ggml.merges missing")
             lib = _build_gpt2(tokens, merges)
         if types is not None:
-            lib.add_special_tokens([
-                added_token(tokens[i], normalized=False, special=True)
-                for i, kind in enumerate(types) if kind == _CONTROL
-            ])
+            lib.add_special_tokens(
+                [
+                    added_token(tokens[i], normalized=False, special=True)
+                    for i, kind in enumerate(types)
+                    if kind == _CONTROL
+                ]
+            )
     except ModelError:
         raise
     except Exception as exc:  # noqa: BLE001 - the library raises plain Exception
