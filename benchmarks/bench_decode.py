@@ -184,7 +184,7 @@ def install_dropping_sdk() -> Callable[[], None]:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
     from opentelemetry.util._once import Once
 
-    from hyperion_otel import _telemetry
+    from hyperion_otel._seams import telemetry as _telemetry
 
     tp = TracerProvider()
     tp.add_span_processor(BatchSpanProcessor(_DroppingSpanExporter()))  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from hyperion_otel import _telemetry
+from hyperion_otel._seams import telemetry as _telemetry
 from hyperion_otel.errors import ModelError, error_boundary, record_error
 
 

@@ -14,8 +14,9 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-from hyperion_otel import _globals, _telemetry
+from hyperion_otel._seams import telemetry as _telemetry
 from hyperion_otel.api import op_span, traced_op
+from hyperion_otel.sdk import _globals
 
 
 class _Drop(SpanExporter):

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from hyperion_otel import _allocator
+from hyperion_otel._seams import allocator as _allocator
 from hyperion_otel.memory import MemoryConfig, init_memory, shutdown_memory
 
 MODES: dict[str, MemoryConfig | None] = {

@@ -38,7 +38,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hyperion_otel import _telemetry, sdk
+from hyperion_otel import sdk
+from hyperion_otel._seams import telemetry as _telemetry
 from hyperion_otel.runtime import GenerationConfig
 from hyperion_otel.settings import Settings
 

@@ -29,7 +29,8 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from hyperion_otel import _telemetry, sdk
+from hyperion_otel import sdk
+from hyperion_otel._seams import telemetry as _telemetry
 from hyperion_otel.settings import Settings
 
 PROTOCOLS = ("grpc", "http/protobuf")

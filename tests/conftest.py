@@ -41,7 +41,7 @@ def _reset_otel_globals() -> None:
     from opentelemetry.metrics import _internal as metrics_internal
     from opentelemetry.util._once import Once
 
-    from hyperion_otel import _telemetry
+    from hyperion_otel._seams import telemetry as _telemetry
 
     trace._TRACER_PROVIDER_SET_ONCE = Once()
     trace._TRACER_PROVIDER = None

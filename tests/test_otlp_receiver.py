@@ -38,7 +38,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from hyperion_otel import _telemetry
+from hyperion_otel._seams import telemetry as _telemetry
 
 from otlp_receiver import OTLPReceiver, closed_port
 

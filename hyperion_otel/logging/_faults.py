@@ -17,7 +17,8 @@ import sys
 import threading
 import time
 
-from hyperion_otel import _telemetry, semconv
+from hyperion_otel import semconv
+from hyperion_otel._seams import telemetry as _telemetry
 
 __all__ = ["fault_counts", "record_fault", "reset_faults", "set_warn_interval"]
 

@@ -32,7 +32,8 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry._logs import Logger, SeverityNumber
 
-from hyperion_otel import _telemetry, semconv
+from hyperion_otel import semconv
+from hyperion_otel._seams import telemetry as _telemetry
 from hyperion_otel.logging._faults import record_fault
 from hyperion_otel.logging._record import category_of, exception_fields, extras_of, message_of
 from hyperion_otel.logging._types import severity_of

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from hyperion_otel import _telemetry, semconv
+from hyperion_otel import semconv
+from hyperion_otel._seams import telemetry as _telemetry
 
 if TYPE_CHECKING:
     from hyperion_otel.memory.pool import MemoryPool

@@ -27,7 +27,8 @@ import numpy as np
 import numpy.typing as npt
 from opentelemetry import trace
 
-from hyperion_otel import _allocator, semconv
+from hyperion_otel import semconv
+from hyperion_otel._seams import allocator as _allocator
 from hyperion_otel.errors import HyperionMemoryError, InvalidInputError
 from hyperion_otel.memory import _report, optimizer
 from hyperion_otel.memory._arena import ALIGN, Arena
@@ -171,7 +172,7 @@ class MemoryPool:
         return self._closed
 
     def install(self) -> None:
-        """Become the allocator the runtime uses (``hyperion_otel._allocator``)."""
+        """Become the allocator the runtime uses (``hyperion_otel._seams.allocator``)."""
         with self._lock:
             if self._closed:
                 raise HyperionMemoryError("cannot install a closed MemoryPool")

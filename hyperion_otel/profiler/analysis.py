@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any
 
-from hyperion_otel import _ops
+from hyperion_otel._seams import ops as _ops
 from hyperion_otel.errors import InvalidInputError
 from hyperion_otel.profiler import api
 from hyperion_otel.profiler.bottlenecks import (

@@ -17,7 +17,7 @@ from collections import deque
 
 from opentelemetry import trace
 
-from hyperion_otel import _ops
+from hyperion_otel._seams import ops as _ops
 from hyperion_otel.errors import PerformanceError
 from hyperion_otel.profiler import context, emit
 from hyperion_otel.profiler.config import ProfilerConfig

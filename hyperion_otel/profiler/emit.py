@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 from opentelemetry import trace
 
-from hyperion_otel import _telemetry, semconv
+from hyperion_otel import semconv
+from hyperion_otel._seams import telemetry as _telemetry
 from hyperion_otel.profiler.hotspots import HotspotReport
 
 __all__ = ["LOGGER_NAME", "end_session_span", "log_hotspots", "start_session_span"]

@@ -1,6 +1,6 @@
 """Memory tracking for the profiler: a counting allocator and pool statistics over time.
 
-The counting allocator wraps whatever ``hyperion_otel._allocator`` currently serves (plain
+The counting allocator wraps whatever ``hyperion_otel._seams.allocator`` currently serves (plain
 numpy or the memory pool) for the duration of a session, so the op listener can charge
 allocations to the op that made them. Pool statistics are read by duck typing: the pool
 may expose ``stats()``/``heap_stats()`` returning an object or mapping with byte fields.
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hyperion_otel import _allocator
+from hyperion_otel._seams import allocator as _allocator
 from hyperion_otel.profiler.ops import AllocCounts
 
 __all__ = ["CountingAllocator", "install_counting", "read_memory_series", "uninstall_counting"]

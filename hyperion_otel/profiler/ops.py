@@ -1,4 +1,4 @@
-"""The profiler's listener on the op seam (``hyperion_otel._ops``).
+"""The profiler's listener on the op seam (``hyperion_otel._seams.ops``).
 
 Per op it stores one small list: name, attributes, thread, the OTel context the op ran
 in, allocation counters and two clock readings. Everything else (nesting, self time,

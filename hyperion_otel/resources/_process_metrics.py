@@ -29,7 +29,8 @@ from collections.abc import Callable, Iterable
 import psutil
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from hyperion_otel import _telemetry, semconv
+from hyperion_otel import semconv
+from hyperion_otel._seams import telemetry as _telemetry
 from hyperion_otel.resources._governor import Governor, live_governors
 from hyperion_otel.resources._proc import cpu_capacity, process
 

@@ -1,6 +1,6 @@
 """The numpy model runtime: GPT-2 and Llama checkpoints, paged KV cache, sampling.
 
-Natively instrumented through ``hyperion_otel._telemetry`` (OTel API only).
+Natively instrumented through ``hyperion_otel._seams.telemetry`` (OTel API only).
 """
 
 from __future__ import annotations

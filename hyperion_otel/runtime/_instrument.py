@@ -1,6 +1,6 @@
 """The runtime's telemetry: spans, GenAI metrics and op marks, through the telemetry face.
 
-Only the OTel API is used (via ``hyperion_otel._telemetry``); with no SDK configured all
+Only the OTel API is used (via ``hyperion_otel._seams.telemetry``); with no SDK configured all
 of it is a cheap no-op. Op attributes are computed only when an op listener is attached.
 """
 
@@ -12,7 +12,9 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from hyperion_otel import _ops, _telemetry, semconv
+from hyperion_otel import semconv
+from hyperion_otel._seams import ops as _ops
+from hyperion_otel._seams import telemetry as _telemetry
 from hyperion_otel.errors import ConfigError, record_error
 from hyperion_otel.settings import read_setting
 

@@ -15,8 +15,8 @@ from opentelemetry import trace
 from opentelemetry.trace import Span
 
 from hyperion_otel import semconv
-from hyperion_otel._error_recording import qualified_name
 from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors._record import qualified_name
 from hyperion_otel.memory.spans import start_span_memory
 from hyperion_otel.profiler.context import profile_span
 from hyperion_otel.runtime import _instrument as ins

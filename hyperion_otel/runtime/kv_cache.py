@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from hyperion_otel._allocator import get_allocator
+from hyperion_otel._seams.allocator import get_allocator
 from hyperion_otel.errors import InvalidInputError
 
 __all__ = ["CacheConfig", "PagedKVCache"]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from hyperion_otel._allocator import get_allocator
+from hyperion_otel._seams.allocator import get_allocator
 from hyperion_otel.errors import InvalidInputError
 from hyperion_otel.runtime import layers as kernels
 from hyperion_otel.runtime._instrument import (

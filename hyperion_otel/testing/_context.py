@@ -24,8 +24,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from hyperion_otel import _globals, _telemetry
+from hyperion_otel._seams import telemetry as _telemetry
 from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.sdk import _globals
 
 __all__ = ["ExporterFault", "TestContext", "TestResult", "create_test_context"]
 

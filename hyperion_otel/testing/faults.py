@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from hyperion_otel import _allocator
+from hyperion_otel._seams import allocator as _allocator
 from hyperion_otel.errors import HyperionMemoryError, InvalidInputError
 
 __all__ = ["FailingAllocator", "IOFault", "allocation_failures", "io_fault"]

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from hyperion_otel import _allocator, semconv
+from hyperion_otel import semconv
+from hyperion_otel._seams import allocator as _allocator
 from hyperion_otel.cli import main
 
 from otlp_receiver import OTLPReceiver, closed_port

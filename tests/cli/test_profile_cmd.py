@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from hyperion_otel._cli.progress import (
+from hyperion_otel.cli import build_parser, main
+from hyperion_otel.cli.progress import (
     generate_with_progress,
     load_model_with_progress,
     progress_enabled,
 )
-from hyperion_otel.cli import build_parser, main
 from hyperion_otel.profiler import is_profiling
 from hyperion_otel.runtime import GenerationConfig, load_model
 

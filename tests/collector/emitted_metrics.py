@@ -64,7 +64,7 @@ def scan(package_dir: Path = PACKAGE_DIR) -> list[Instrument]:
     """Instruments created anywhere in the package with a semconv name."""
     found: list[Instrument] = []
     for path in sorted(package_dir.rglob("*.py")):
-        if path.name == "_telemetry.py":
+        if path.name == "telemetry.py" and path.parent.name == "_seams":
             continue  # the factories themselves
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in ast.walk(tree):

@@ -172,7 +172,7 @@ def test_replay_reads_each_signal_file_and_its_rotated_copy() -> None:
 
 
 def test_replay_file_names_match_what_the_sdk_writes() -> None:
-    from hyperion_otel._otlp_json import FILE_NAMES
+    from hyperion_otel.sdk._otlp_json import FILE_NAMES
 
     cfg = load("replay.yaml")
     for signal, file_name in FILE_NAMES.items():

@@ -16,7 +16,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from hyperion_otel import _error_recording, _telemetry, errors
+from hyperion_otel import errors
+from hyperion_otel._seams import telemetry as _telemetry
+from hyperion_otel.errors import _record as _error_recording
 
 
 @dataclass
@@ -90,8 +92,8 @@ def capture(
 def _clean_error_state() -> Iterator[None]:
     """Every test starts and ends with no last error, no callbacks, no pinned signal."""
     errors.clear_last_error()
-    before = len(errors._callbacks)
+    before = len(errors._callbacks.registry)
     yield
     errors.clear_last_error()
     _error_recording.set_exception_signal(None)
-    assert len(errors._callbacks) == before, "a test left an error callback registered"
+    assert len(errors._callbacks.registry) == before, "a test left an error callback registered"

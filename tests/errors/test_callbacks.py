@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from opentelemetry.trace import StatusCode
 
-from hyperion_otel import _telemetry, semconv
+from hyperion_otel import semconv
+from hyperion_otel._seams import telemetry as _telemetry
 from hyperion_otel.errors import (
     MAX_ERROR_CALLBACKS,
     ErrorType,

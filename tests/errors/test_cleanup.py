@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from opentelemetry.trace import StatusCode
 
-from hyperion_otel import _telemetry, semconv
+from hyperion_otel import semconv
+from hyperion_otel._seams import telemetry as _telemetry
 from hyperion_otel.cleanup import CleanupHandler
 from hyperion_otel.errors import (
     HyperionIOError,

@@ -21,7 +21,8 @@ import pytest
 from opentelemetry.trace import StatusCode
 from safetensors.numpy import save_file
 
-from hyperion_otel import _telemetry, semconv
+from hyperion_otel import semconv
+from hyperion_otel._seams import telemetry as _telemetry
 from hyperion_otel.errors import (
     ConfigError,
     ErrorType,

@@ -12,7 +12,8 @@ from opentelemetry import _logs, trace
 from opentelemetry._logs import NoOpLoggerProvider
 from opentelemetry.trace import StatusCode
 
-from hyperion_otel import _telemetry, errors, semconv
+from hyperion_otel import errors, semconv
+from hyperion_otel._seams import telemetry as _telemetry
 from hyperion_otel.errors import (
     ErrorType,
     HyperionError,
@@ -122,7 +123,7 @@ def test_exception_signal_opt_in_decides_the_span_event(
 def test_env_is_read_at_call_time_and_a_pinned_value_wins(
     capture: Capture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hyperion_otel import _error_recording
+    from hyperion_otel.errors import _record as _error_recording
 
     monkeypatch.setenv(semconv.ENV_EXCEPTION_SIGNAL_OPT_IN, "logs")
     with pytest.raises(ModelError):

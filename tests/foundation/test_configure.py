@@ -25,7 +25,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import hyperion_otel.sdk as sdk
-from hyperion_otel import _telemetry, semconv
+from hyperion_otel.sdk import _configure as sdk_configure
+from hyperion_otel import semconv
+from hyperion_otel._seams import telemetry as _telemetry
 from hyperion_otel._version import __version__
 from hyperion_otel.settings import Settings
 
@@ -263,7 +265,7 @@ def test_process_left_as_found(tmp_path: Path, otlp_receiver, monkeypatch) -> No
     sdk.configure(Settings(otlp_endpoint=otlp_receiver.grpc_endpoint, output_dir=str(tmp_path)))
     _emit_one_of_each()
     assert trace.get_tracer_provider() is not providers[0]
-    assert registered == [sdk._atexit_shutdown]
+    assert registered == [sdk_configure._atexit_shutdown]
     sdk.shutdown()
     assert (
         trace.get_tracer_provider(),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from hyperion_otel import _allocator
+from hyperion_otel._seams import allocator as _allocator
 from hyperion_otel.errors import ConfigError, InvalidInputError
 from hyperion_otel.memory import (
     MemoryConfig,
@@ -230,7 +230,7 @@ def test_importing_the_package_has_no_side_effects():
 
     code = (
         "import threading, faulthandler, tracemalloc\n"
-        "from hyperion_otel import _allocator\n"
+        "from hyperion_otel._seams import allocator as _allocator\n"
         "before = (threading.active_count(), faulthandler.is_enabled(), tracemalloc.is_tracing(),"
         " type(_allocator.get_allocator()).__name__)\n"
         "import hyperion_otel.memory as m\n"

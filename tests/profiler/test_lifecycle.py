@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from hyperion_otel import _ops
 from hyperion_otel import profiler as prof
+from hyperion_otel._seams import ops as _ops
 from hyperion_otel.errors import InvalidInputError, PerformanceError
 from hyperion_otel.profiler.sampler import SAMPLER_THREAD_NAME
 from profiler.conftest import process_state

@@ -10,8 +10,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from hyperion_otel import _allocator, _ops
 from hyperion_otel import profiler as prof
+from hyperion_otel._seams import allocator as _allocator
+from hyperion_otel._seams import ops as _ops
 from hyperion_otel.errors import HyperionIOError, InvalidInputError
 from hyperion_otel.profiler.chrome import to_chrome_trace
 from hyperion_otel.profiler.config import ProfilerConfig

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from hyperion_otel import _ops
+from hyperion_otel._seams import ops as _ops
 
 F32 = np.float32
 

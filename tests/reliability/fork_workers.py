@@ -10,7 +10,7 @@ from opentelemetry import propagate
 from opentelemetry._logs import SeverityNumber
 
 import hyperion_otel.sdk as sdk
-from hyperion_otel import _telemetry
+from hyperion_otel._seams import telemetry as _telemetry
 
 
 def thread_names() -> list[str]:

@@ -17,7 +17,8 @@ import pytest
 from opentelemetry._logs import SeverityNumber
 
 import hyperion_otel.sdk as sdk
-from hyperion_otel import _telemetry, semconv
+from hyperion_otel import semconv
+from hyperion_otel._seams import telemetry as _telemetry
 from reliability.collectors import (
     FAULTS,
     PROTOCOLS,

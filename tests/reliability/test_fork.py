@@ -13,7 +13,7 @@ import pytest
 from opentelemetry import propagate
 
 import hyperion_otel.sdk as sdk
-from hyperion_otel import _telemetry
+from hyperion_otel._seams import telemetry as _telemetry
 from hyperion_otel.settings import Settings
 from reliability.collectors import PROTOCOLS, endpoint_of
 from reliability.fork_workers import emit_child, fork_grandchild, spawn_child, thread_names

@@ -12,7 +12,7 @@ import pytest
 from opentelemetry._logs import SeverityNumber
 
 import hyperion_otel.sdk as sdk
-from hyperion_otel import _telemetry
+from hyperion_otel._seams import telemetry as _telemetry
 from reliability.collectors import faulty_collector, settings_for
 
 _MiB = 1024 * 1024

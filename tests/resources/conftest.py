@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from threadpoolctl import ThreadpoolController
 
-from hyperion_otel import _allocator
+from hyperion_otel._seams import allocator as _allocator
 from hyperion_otel.memory import shutdown_memory
 from hyperion_otel.resources._process_metrics import process_metrics_enabled
 from hyperion_otel.runtime import load_model

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from threadpoolctl import ThreadpoolController, threadpool_limits
 
-from hyperion_otel import _ops, semconv
+from hyperion_otel import semconv
+from hyperion_otel._seams import ops as _ops
 from hyperion_otel.errors import InvalidInputError
 from hyperion_otel.resources import ResourceLimits, apply_resource_settings, set_resource_limits
 from hyperion_otel.resources._scoped import ScopedCap

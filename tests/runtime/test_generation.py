@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hyperion_otel import _allocator
+from hyperion_otel._seams import allocator as _allocator
 from hyperion_otel.errors import InvalidInputError
 from hyperion_otel.runtime import (
     CacheConfig,

@@ -8,7 +8,8 @@ import logging
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from hyperion_otel import _ops, semconv
+from hyperion_otel import semconv
+from hyperion_otel._seams import ops as _ops
 from hyperion_otel.errors import InvalidInputError, ModelError
 from hyperion_otel.runtime import GenerationConfig, enable_generation_debug, load_model
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import hyperion_otel.sdk as sdk
-from hyperion_otel import _telemetry
+from hyperion_otel._seams import telemetry as _telemetry
 from hyperion_otel.errors import ConfigError
 from hyperion_otel.logging import get_logger
 from hyperion_otel.settings import Settings

@@ -12,7 +12,9 @@ from opentelemetry import _logs, metrics, trace
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.sdk.trace import TracerProvider
 
-from hyperion_otel import HyperionMemoryError, InvalidInputError, _allocator, _telemetry
+from hyperion_otel import HyperionMemoryError, InvalidInputError
+from hyperion_otel._seams import allocator as _allocator
+from hyperion_otel._seams import telemetry as _telemetry
 from hyperion_otel.testing import TestConfig, configure_test_env, create_test_context, io_fault
 
 pytest_plugins = ["pytester"]
@@ -132,7 +134,7 @@ def test_pytest_plugin_fixture(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
         from opentelemetry import trace
-        from hyperion_otel import _telemetry
+        from hyperion_otel._seams import telemetry as _telemetry
 
         def test_uses_fixture(hyperion_telemetry):
             with _telemetry.tracer().start_as_current_span("from-plugin"):

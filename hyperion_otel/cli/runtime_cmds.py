@@ -112,7 +112,7 @@ def _generate(args: argparse.Namespace) -> int:
         stop=tuple(args.stop),
     )
     from hyperion_otel import sdk
-    from hyperion_otel._cli.progress import generate_with_progress, load_model_with_progress
+    from hyperion_otel.cli.progress import generate_with_progress, load_model_with_progress
 
     model = load_model_with_progress(args.model)
     if args.block_size is not None or args.prefetch:

@@ -1,6 +1,7 @@
 """Registry of error callbacks: several allowed, bounded, and never able to break the host.
 
-Generic over the error type so it does not import ``errors`` (which imports it).
+``set_error_callback``/``remove_error_callback`` are the public face of the one registry
+that ``record_error`` runs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-__all__ = ["CallbackRegistry"]
+from hyperion_otel.errors._types import HyperionError, InvalidInputError, ResourceLimitError
+
+__all__ = [
+    "MAX_ERROR_CALLBACKS",
+    "CallbackRegistry",
+    "ErrorCallback",
+    "registry",
+    "remove_error_callback",
+    "set_error_callback",
+]
 
 E = TypeVar("E")
 
@@ -92,3 +102,34 @@ class CallbackRegistry(Generic[E]):
                         exc_info=True,
                     )
             return True
+
+
+ErrorCallback = Callable[[HyperionError], object]
+MAX_ERROR_CALLBACKS = 64  # a bound that catches a callback registered per request
+registry: CallbackRegistry[HyperionError] = CallbackRegistry(MAX_ERROR_CALLBACKS)
+
+
+def set_error_callback(fn: ErrorCallback) -> ErrorCallback:
+    """Call ``fn(error)`` for every recorded error; returns ``fn`` (usable as a decorator).
+
+    Several callbacks may be registered (at most ``MAX_ERROR_CALLBACKS``); registering the
+    same one again is a no-op. See the module doc for ``False`` and for raising callbacks.
+    """
+    if not callable(fn):
+        raise InvalidInputError(
+            f"error callback must be callable, got {type(fn).__name__}", field="fn"
+        )
+    try:
+        registry.add(fn)
+    except OverflowError:
+        raise ResourceLimitError(
+            f"cannot add error callback {fn!r}: {MAX_ERROR_CALLBACKS} are registered already "
+            "(the limit); remove one with remove_error_callback",
+            limit=MAX_ERROR_CALLBACKS,
+        ) from None
+    return fn
+
+
+def remove_error_callback(fn: ErrorCallback) -> bool:
+    """Unregister ``fn``; returns whether it was registered."""
+    return registry.remove(fn)

@@ -37,9 +37,11 @@ from opentelemetry.sdk.resources import (
 )
 from opentelemetry.sdk.trace import TracerProvider
 
-from hyperion_otel import _facilities, _globals, _telemetry
-from hyperion_otel._otel_log_filter import OTelLogRateLimit
-from hyperion_otel._pipeline import (
+from hyperion_otel._seams import telemetry as _telemetry
+from hyperion_otel._version import __version__
+from hyperion_otel.sdk import _facilities, _globals
+from hyperion_otel.sdk._log_filter import OTelLogRateLimit
+from hyperion_otel.sdk._pipeline import (
     CountingLogProcessor,
     CountingSpanProcessor,
     ExportStats,
@@ -48,7 +50,6 @@ from hyperion_otel._pipeline import (
     GuardedSpanExporter,
     build_exporter,
 )
-from hyperion_otel._version import __version__
 from hyperion_otel.settings import SIGNALS, Settings
 
 __all__ = ["ShutdownReport", "Telemetry", "configure", "get_telemetry", "shutdown"]

@@ -1,6 +1,6 @@
 """One error into telemetry: span status, exception log record, span event, counter.
 
-Kept apart from ``errors`` (the error model) because this module knows the OTel signals.
+Kept apart from the error model (``_types``) because this module knows the OTel signals.
 Every function here swallows its own failures and counts them in
 ``hyperion.telemetry.dropped``: recording an error must never raise a second one.
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 import enum
 import logging
 import numbers
-import re
 import threading
 import time
 import traceback
@@ -32,7 +31,9 @@ from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from hyperion_otel import _telemetry, semconv
+from hyperion_otel import semconv
+from hyperion_otel._seams import telemetry as _telemetry
+from hyperion_otel.errors._types import ConfigError, one_line
 
 __all__ = [
     "ErrorRecord",
@@ -85,8 +86,7 @@ def exception_signal(environ: Mapping[str, str] | None = None) -> ExceptionSigna
     """
     if _Pin.signal is not None and environ is None:
         return _Pin.signal
-    # Imported here: settings imports errors, which imports this module.
-    from hyperion_otel.errors import ConfigError
+    # Imported here: settings sits above the error types and below this module.
     from hyperion_otel.settings import read_setting
 
     try:
@@ -104,14 +104,8 @@ def qualified_name(cls: type) -> str:
     return f"{module}.{cls.__qualname__}"
 
 
-_NEWLINES = re.compile(r"\s*[\r\n]+\s*")
 MAX_DETAIL_CHARS = 256  # bound on one detail value: details may hold user-supplied values
 MAX_DETAILS = 16
-
-
-def one_line(text: str) -> str:
-    """``text`` with line breaks folded to single spaces."""
-    return _NEWLINES.sub(" ", text).strip()
 
 
 def safe_str(exc: BaseException) -> str:

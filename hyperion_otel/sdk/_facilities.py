@@ -108,7 +108,7 @@ def _runtime(settings: Settings) -> Undo:
 
 
 def _errors(settings: Settings) -> Undo:
-    from hyperion_otel import _error_recording
+    from hyperion_otel.errors import _record as _error_recording
 
     _error_recording.set_exception_signal(settings.exception_signal)
     return lambda: _error_recording.set_exception_signal(None)

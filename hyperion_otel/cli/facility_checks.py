@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hyperion_otel._cli.checks import Check, Status
+from hyperion_otel.cli.checks import Check, Status
 from hyperion_otel.errors import HyperionError
 from hyperion_otel.settings import Settings
 
@@ -43,7 +43,7 @@ def check_memory(settings: Settings) -> Check:
 
 
 def _memory(settings: Settings) -> Check:
-    from hyperion_otel import _allocator
+    from hyperion_otel._seams import allocator as _allocator
     from hyperion_otel.memory import (
         MemoryConfig,
         MemoryPool,

@@ -72,10 +72,10 @@ def _output_path(args: argparse.Namespace) -> str:
 
 
 def _profile(args: argparse.Namespace) -> int:
-    from hyperion_otel._cli.progress import generate_with_progress, load_model_with_progress
+    from hyperion_otel.cli.progress import generate_with_progress, load_model_with_progress
+    from hyperion_otel.cli.runtime_cmds import run_summary
     from hyperion_otel.profiler import ProfilerConfig, analyze_bottlenecks, profiling
     from hyperion_otel.runtime import GenerationConfig
-    from hyperion_otel.runtime._cli import run_summary
 
     config = GenerationConfig(
         temperature=args.temperature,

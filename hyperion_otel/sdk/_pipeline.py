@@ -34,8 +34,9 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 
-from hyperion_otel import _telemetry, semconv
-from hyperion_otel._otlp_json import (
+from hyperion_otel import semconv
+from hyperion_otel._seams import telemetry as _telemetry
+from hyperion_otel.sdk._otlp_json import (
     FILE_NAMES,
     OTLPJsonLogExporter,
     OTLPJsonMetricExporter,

@@ -20,12 +20,12 @@ __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 # name -> "module:registrar"; others (doctor, profile, report, ...) are added here.
 SUBCOMMANDS: dict[str, str] = {
-    "generate": "hyperion_otel.runtime._cli:register_generate",
-    "verify": "hyperion_otel.runtime._cli:register_verify",
-    "info": "hyperion_otel.runtime._cli:register_info",
-    "doctor": "hyperion_otel._cli.doctor:register_doctor",
-    "profile": "hyperion_otel._cli.profile_cmd:register_profile",
-    "report": "hyperion_otel._cli.report_cmd:register_report",
+    "generate": "hyperion_otel.cli.runtime_cmds:register_generate",
+    "verify": "hyperion_otel.cli.runtime_cmds:register_verify",
+    "info": "hyperion_otel.cli.runtime_cmds:register_info",
+    "doctor": "hyperion_otel.cli.doctor:register_doctor",
+    "profile": "hyperion_otel.cli.profile_cmd:register_profile",
+    "report": "hyperion_otel.cli.report_cmd:register_report",
 }
 # Commands that get configure() (settings from the environment) and shutdown() around them;
 # doctor checks the configuration itself and report only reads files. ``generate`` joins

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 from hyperion_otel import semconv
-from hyperion_otel._cli.checks import Check, Status
 from hyperion_otel._version import __version__
+from hyperion_otel.cli.checks import Check, Status
 from hyperion_otel.settings import SIGNALS, Settings
 
 __all__ = ["check_exports"]
@@ -215,7 +215,7 @@ def _otlp_row(settings: Settings, signal: str, ok: bool, elapsed_s: float, reaso
 
 
 def _file_row(settings: Settings, signal: str, export: Callable[[Any], Any]) -> Check:
-    from hyperion_otel._pipeline import build_exporter
+    from hyperion_otel.sdk._pipeline import build_exporter
 
     name = f"{signal} export (file)"
     target = os.path.abspath(os.path.join(settings.output_dir, f"{signal}.jsonl"))
@@ -262,7 +262,7 @@ def check_exports(settings: Settings, timeout_s: float = 2.0, run_id: str = "") 
                 "unset OTEL_SDK_DISABLED",
             )
         ]
-    from hyperion_otel._pipeline import build_exporter
+    from hyperion_otel.sdk._pipeline import build_exporter
 
     run_id = run_id or f"{os.getpid()}-{time.time_ns()}"
     items = _test_items(settings, run_id)

@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hyperion_otel._cli.checks import Check, Status, check_log_file, load_settings, pipeline_summary
-from hyperion_otel._cli.export_checks import check_exports
-from hyperion_otel._cli.facility_checks import (
+from hyperion_otel.cli.checks import Check, Status, check_log_file, load_settings, pipeline_summary
+from hyperion_otel.cli.export_checks import check_exports
+from hyperion_otel.cli.facility_checks import (
     check_memory,
     check_model,
     check_profiler,

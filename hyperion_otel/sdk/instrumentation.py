@@ -17,7 +17,8 @@ from typing import Any
 # mypy cannot see this class through the package (it reports attr-defined); it is there.
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from hyperion_otel import _facilities, sdk
+from hyperion_otel import sdk
+from hyperion_otel.sdk import _facilities
 from hyperion_otel.settings import Settings
 
 __all__ = ["HyperionInstrumentor"]

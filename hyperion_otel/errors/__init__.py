@@ -1,0 +1,84 @@
+"""Typed errors of hyperion-otel, and the one place where errors become telemetry.
+
+**Where an error arose.** Every ``HyperionError`` records ``file``, ``line`` and ``function``:
+the frame that constructed it, skipping frames of this package. For errors raised by
+hyperion-otel itself that is the line inside hyperion-otel that detected the problem
+(``raise ModelError(...)`` in user code points at the user's line); the input validators
+(``hyperion_otel.validation``) point at the line that called them. An unexpected exception
+wrapped by ``record_error`` points at the line that raised it (innermost traceback frame).
+The error also keeps the trace and span ids of the span active when it was built.
+
+**Recording.** ``record_error(exc)`` (called for you by ``error_boundary`` at the public
+entry points of the runtime and the facilities) produces, once per exception object:
+
+- on the span (given, else the current one): status ERROR with the message, ``error.type``
+  = the exception's qualified class name (``hyperion_otel.errors.ModelError``, ``KeyError``)
+  and ``hyperion.error.category`` = the ``ErrorType`` value (``model``);
+- an exception log record through the OTel Logs API, severity ERROR, tied to that span,
+  with ``exception.type/message/stacktrace``, ``code.function.name/file.path/line.number``
+  (the location above), ``error.type``, the category and ``hyperion.error.detail.<key>``
+  for each entry of ``details``; plus the ``exception`` span event unless
+  ``OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN=logs`` (see ``_record``);
+- one increment of the counter ``hyperion.errors`` {error.type, hyperion.error.category};
+- the thread's last error (``get_last_error()``), and a call of every error callback.
+
+Recording the same exception again (as it crosses nested boundaries) marks each further
+span it escapes but emits no second log record, count or callback round.
+
+**Unexpected exceptions** (not ``HyperionError``) crossing a boundary are re-raised
+unchanged; they are recorded with ``error.type`` = their own class name and category
+``internal`` (``memory`` for ``MemoryError``, ``io`` for ``OSError``). Callbacks and
+``get_last_error()`` see a ``HyperionError`` of that category whose ``__cause__`` is the
+original. ``error_boundary`` lets ``KeyboardInterrupt``/``SystemExit`` pass unrecorded.
+
+**Callbacks** run on the thread that records, in registration order. A callback that
+returns ``False`` (exactly ``False``; ``None`` keeps everything, so a plain function that
+returns nothing filters nothing) suppresses the exception record (log record and span
+event); span status, counter and last error are kept. A callback that raises is reported
+once (a warning with traceback on the stdlib logger ``hyperion.errors``, which reaches
+stderr when logging is unconfigured) and changes nothing else for the host.
+"""
+
+from __future__ import annotations
+
+from hyperion_otel.errors._boundary import error_boundary, record_error
+from hyperion_otel.errors._callbacks import (
+    MAX_ERROR_CALLBACKS,
+    ErrorCallback,
+    remove_error_callback,
+    set_error_callback,
+)
+from hyperion_otel.errors._state import clear_last_error, get_last_error
+from hyperion_otel.errors._types import (
+    ConfigError,
+    ErrorType,
+    HyperionError,
+    HyperionIOError,
+    HyperionMemoryError,
+    InvalidInputError,
+    ModelError,
+    PerformanceError,
+    ResourceLimitError,
+    get_error_string,
+)
+
+__all__ = [
+    "MAX_ERROR_CALLBACKS",
+    "ConfigError",
+    "ErrorCallback",
+    "ErrorType",
+    "HyperionError",
+    "HyperionIOError",
+    "HyperionMemoryError",
+    "InvalidInputError",
+    "ModelError",
+    "PerformanceError",
+    "ResourceLimitError",
+    "clear_last_error",
+    "error_boundary",
+    "get_error_string",
+    "get_last_error",
+    "record_error",
+    "remove_error_callback",
+    "set_error_callback",
+]
