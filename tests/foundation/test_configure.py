@@ -25,10 +25,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import hyperion_otel.sdk as sdk
-from hyperion_otel.sdk import _configure as sdk_configure
 from hyperion_otel import semconv
 from hyperion_otel._seams import telemetry as _telemetry
 from hyperion_otel._version import __version__
+from hyperion_otel.sdk import _configure as sdk_configure
 from hyperion_otel.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("reset_otel_globals")
