@@ -18,8 +18,7 @@ import numpy as np
 from opentelemetry import context, trace
 
 from hyperion_otel import semconv
-from hyperion_otel._seams import ops as _ops
-from hyperion_otel._seams import telemetry as _telemetry
+from hyperion_otel._seams import ops as _ops, telemetry as _telemetry
 from hyperion_otel.errors import InvalidInputError, record_error
 
 __all__ = ["op_span", "record_allocation", "record_error", "record_tensor", "traced_op"]

@@ -18,8 +18,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import context as otel_context, trace
 
 from hyperion_otel import semconv
 from hyperion_otel.profiler.context import SessionTags

@@ -13,8 +13,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from hyperion_otel import semconv
-from hyperion_otel._seams import ops as _ops
-from hyperion_otel._seams import telemetry as _telemetry
+from hyperion_otel._seams import ops as _ops, telemetry as _telemetry
 from hyperion_otel.errors import ConfigError, record_error
 from hyperion_otel.settings import read_setting
 

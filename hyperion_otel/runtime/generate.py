@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 import numpy.typing as npt
-from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import context as otel_context, trace
 from opentelemetry.trace import Span
 
 from hyperion_otel import semconv

@@ -1,9 +1,11 @@
-"""The public face: every contract name of DESIGN resolves from `hyperion_otel`, lazily."""
+"""The public face: every contract name resolves from `hyperion_otel`, lazily."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 import hyperion_otel
 
@@ -37,6 +39,23 @@ def test_every_contract_name_is_exported_and_resolves() -> None:
 
 def test_all_matches_the_export_table() -> None:
     assert set(hyperion_otel.__all__) == {"__version__", *hyperion_otel._EXPORTS}
+
+
+def test_type_checking_reexports_match_the_export_table() -> None:
+    """The names type checkers see are exactly the table's, from the same modules."""
+    tree = ast.parse(Path(hyperion_otel.__file__).read_text(encoding="utf-8"))
+    block = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+    )
+    seen: dict[str, str] = {}
+    for node in block.body:
+        assert isinstance(node, ast.ImportFrom) and node.module, ast.unparse(node)
+        for alias in node.names:
+            assert alias.asname == alias.name, f"{alias.name}: re-export it as itself"
+            seen[alias.name] = node.module
+    assert seen == hyperion_otel._EXPORTS
 
 
 def test_runtime_names_also_from_runtime_and_testing_names_from_testing() -> None:

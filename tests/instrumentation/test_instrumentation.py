@@ -16,8 +16,7 @@ import pytest
 from opentelemetry import trace
 
 from hyperion_otel import semconv
-from hyperion_otel._seams import allocator as _allocator
-from hyperion_otel._seams import ops as _ops
+from hyperion_otel._seams import allocator as _allocator, ops as _ops
 from hyperion_otel.api import op_span, record_allocation, record_tensor, traced_op
 from hyperion_otel.sdk.instrumentation import HyperionInstrumentor
 from hyperion_otel.settings import Settings

@@ -12,8 +12,7 @@ import threading
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 
 from hyperion_otel.logging import JsonFormatter, LogLevel, TextFormatter

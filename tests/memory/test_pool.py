@@ -9,8 +9,7 @@ import threading
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from hyperion_otel.errors import HyperionMemoryError, InvalidInputError
 from hyperion_otel.memory import (

@@ -13,9 +13,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from hyperion_otel import profiler as prof
-from hyperion_otel._seams import allocator as _allocator
-from hyperion_otel._seams import ops as _ops
-from hyperion_otel._seams import telemetry as _telemetry
+from hyperion_otel._seams import allocator as _allocator, ops as _ops, telemetry as _telemetry
 from hyperion_otel.profiler import api
 from profiler.workload import StandInModel
 

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from cli.checkpoint import write_tiny_llama
 
-from hyperion_otel import profiler as prof
-from hyperion_otel import semconv
+from hyperion_otel import profiler as prof, semconv
 from hyperion_otel._seams import ops as _ops
 from hyperion_otel.errors import InvalidInputError
 from hyperion_otel.runtime import GenerationConfig, load_model

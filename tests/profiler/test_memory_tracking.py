@@ -7,8 +7,7 @@ from typing import Any
 import numpy as np
 
 from hyperion_otel import profiler as prof
-from hyperion_otel._seams import allocator as _allocator
-from hyperion_otel._seams import ops as _ops
+from hyperion_otel._seams import allocator as _allocator, ops as _ops
 
 
 class StatsPool:

@@ -11,8 +11,7 @@ import jsonschema
 import pytest
 
 from hyperion_otel import profiler as prof
-from hyperion_otel._seams import allocator as _allocator
-from hyperion_otel._seams import ops as _ops
+from hyperion_otel._seams import allocator as _allocator, ops as _ops
 from hyperion_otel.errors import HyperionIOError, InvalidInputError
 from hyperion_otel.profiler.chrome import to_chrome_trace
 from hyperion_otel.profiler.config import ProfilerConfig

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from hyperion_otel import profiler as prof
-from hyperion_otel import semconv
+from hyperion_otel import profiler as prof, semconv
 from hyperion_otel._seams import telemetry as _telemetry
 from hyperion_otel.runtime import GenerationConfig, load_model
 from profiler.checkpoint import write_gpt2

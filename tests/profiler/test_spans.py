@@ -7,10 +7,8 @@ import time
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from hyperion_otel import profiler as prof
-from hyperion_otel import semconv
-from hyperion_otel._seams import ops as _ops
-from hyperion_otel._seams import telemetry as _telemetry
+from hyperion_otel import profiler as prof, semconv
+from hyperion_otel._seams import ops as _ops, telemetry as _telemetry
 from profiler.workload import StandInModel, hot_python
 
 

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import gguf
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from hyperion_otel.errors import ModelError
 from hyperion_otel.runtime import GenerationConfig, load_model

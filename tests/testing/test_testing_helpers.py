@@ -13,8 +13,7 @@ from opentelemetry._logs import SeverityNumber
 from opentelemetry.sdk.trace import TracerProvider
 
 from hyperion_otel import HyperionMemoryError, InvalidInputError
-from hyperion_otel._seams import allocator as _allocator
-from hyperion_otel._seams import telemetry as _telemetry
+from hyperion_otel._seams import allocator as _allocator, telemetry as _telemetry
 from hyperion_otel.testing import TestConfig, configure_test_env, create_test_context, io_fault
 
 pytest_plugins = ["pytester"]
