@@ -173,18 +173,15 @@ class _DroppingSpanExporter:
 def install_dropping_sdk() -> Callable[[], None]:
     """Global SDK providers whose exporters drop everything; returns an undo.
 
-    The undo shuts them down and puts back pristine API globals (the private resets the
-    OTel test utilities also use), so runs with and without an SDK can alternate.
+    The undo shuts them down and puts back pristine API globals (``otel_private.reset``), so runs with and without an SDK can alternate.
     """
     from opentelemetry import metrics, trace
-    from opentelemetry.metrics import _internal as metrics_internal
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.util._once import Once
 
-    from hyperion_otel._seams import telemetry as _telemetry
+    from hyperion_otel._seams import otel_private, telemetry as _telemetry
 
     tp = TracerProvider()
     tp.add_span_processor(BatchSpanProcessor(_DroppingSpanExporter()))  # type: ignore[arg-type]
@@ -196,11 +193,7 @@ def install_dropping_sdk() -> Callable[[], None]:
     def undo() -> None:
         tp.shutdown()
         mp.shutdown()
-        trace._TRACER_PROVIDER_SET_ONCE = Once()
-        trace._TRACER_PROVIDER = None
-        metrics_internal._METER_PROVIDER_SET_ONCE = Once()
-        metrics_internal._METER_PROVIDER = None
-        metrics_internal._PROXY_METER_PROVIDER = metrics_internal._ProxyMeterProvider()
+        otel_private.reset(("traces", "metrics"))
         _telemetry.refresh()
 
     return undo

@@ -14,9 +14,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-from hyperion_otel._seams import telemetry as _telemetry
+from hyperion_otel._seams import otel_private, telemetry as _telemetry
 from hyperion_otel.api import op_span, traced_op
-from hyperion_otel.sdk import _globals
 
 
 class _Drop(SpanExporter):
@@ -40,8 +39,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = argparse.ArgumentParser().parse_known_args(argv)[0] if argv is not None else None
     quick = argv is not None and "--quick" in argv
     n = 20_000 if quick else 200_000
-    snap = _globals.snapshot()
-    _globals.clear()
+    snap = otel_private.snapshot()
+    otel_private.clear()
     _telemetry.refresh()
     plain = _best(lambda: _plain(1), n)
     nosdk = _best(lambda: _decorated(1), n)

@@ -18,7 +18,7 @@ import numpy as np
 from opentelemetry import context, trace
 
 from hyperion_otel import semconv
-from hyperion_otel._seams import ops as _ops, telemetry as _telemetry
+from hyperion_otel._seams import ops as _ops, otel_private, telemetry as _telemetry
 from hyperion_otel.errors import InvalidInputError, record_error
 
 __all__ = ["op_span", "record_allocation", "record_error", "record_tensor", "traced_op"]
@@ -29,10 +29,7 @@ R = TypeVar("R")
 _AttrValue = str | bool | int | float
 
 
-def _sdk_installed() -> bool:
-    # The API's module global, read directly: ``get_tracer_provider()`` also consults
-    # os.environ on every call, which alone would cost more than the whole no-op path.
-    return trace._TRACER_PROVIDER is not None
+_sdk_installed = otel_private.tracer_provider_is_set
 
 
 class op_span:  # noqa: N801 - used like a function: ``with op_span("tokenize"):``
@@ -85,7 +82,7 @@ def traced_op(
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            if trace._TRACER_PROVIDER is None and not _ops._listeners:
+            if not _sdk_installed() and not _ops._listeners:
                 return fn(*args, **kwargs)
             with op_span(op_name, **attributes):
                 return fn(*args, **kwargs)

@@ -32,26 +32,11 @@ def otlp_receiver() -> Iterator[OTLPReceiver]:
 def _reset_otel_globals() -> None:
     """Forget the global tracer/meter/logger providers so the next ``set_*`` takes effect.
 
-    Fresh proxy providers too: the old metrics proxy keeps forwarding to the provider it
-    was given, so keeping it would leak the previous test's SDK into ``get_meter()``.
     Providers are not shut down here; whoever installed one owns its shutdown.
     """
-    from opentelemetry import trace
-    from opentelemetry._logs import _internal as logs_internal
-    from opentelemetry.metrics import _internal as metrics_internal
-    from opentelemetry.util._once import Once
+    from hyperion_otel._seams import otel_private, telemetry as _telemetry
 
-    from hyperion_otel._seams import telemetry as _telemetry
-
-    trace._TRACER_PROVIDER_SET_ONCE = Once()
-    trace._TRACER_PROVIDER = None
-    trace._PROXY_TRACER_PROVIDER = trace.ProxyTracerProvider()
-    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
-    metrics_internal._METER_PROVIDER = None
-    metrics_internal._PROXY_METER_PROVIDER = metrics_internal._ProxyMeterProvider()
-    logs_internal._LOGGER_PROVIDER_SET_ONCE = Once()
-    logs_internal._LOGGER_PROVIDER = None
-    logs_internal._PROXY_LOGGER_PROVIDER = logs_internal.ProxyLoggerProvider()
+    otel_private.reset()
     _telemetry.refresh()
 
 

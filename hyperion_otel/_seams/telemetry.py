@@ -17,9 +17,9 @@ from typing import Any, Literal
 
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.metrics._internal import _ProxyMeterProvider
 
 from hyperion_otel import semconv
+from hyperion_otel._seams.otel_private import is_proxy_meter_provider
 from hyperion_otel._version import __version__
 
 __all__ = [
@@ -93,7 +93,7 @@ def meter() -> metrics.Meter:
             _face.instruments = {}
             # The API's proxy provider forwards instruments to the SDK provider set later;
             # registering observables on it too would register them twice.
-            if not isinstance(provider, _ProxyMeterProvider):
+            if not is_proxy_meter_provider(provider):
                 for spec in _face.observables.values():
                     _create_observable(m, spec)
     return m
@@ -191,7 +191,7 @@ def register_observable(
         _face.observables[name] = spec
         m = _face.meter
     provider = metrics.get_meter_provider()
-    if isinstance(provider, _ProxyMeterProvider):
+    if is_proxy_meter_provider(provider):
         return
     if m is not None and _face.meter_provider is provider:
         _create_observable(m, spec)

@@ -30,16 +30,16 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import (
-    _DEFAULT_RESOURCE,
     OsResourceDetector,
     ProcessResourceDetector,
     Resource,
 )
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.version import __version__ as _sdk_version
 
-from hyperion_otel._seams import telemetry as _telemetry
+from hyperion_otel._seams import otel_private, telemetry as _telemetry
 from hyperion_otel._version import __version__
-from hyperion_otel.sdk import _facilities, _globals
+from hyperion_otel.sdk import _facilities
 from hyperion_otel.sdk._log_filter import OTelLogRateLimit
 from hyperion_otel.sdk._pipeline import (
     CountingLogProcessor,
@@ -90,7 +90,7 @@ class Telemetry:
         self._log_processors: list[CountingLogProcessor] = []
         self._guards: list[Any] = []
         self._undo: list[Callable[[], None]] = []
-        self._globals: _globals.GlobalsSnapshot | None = None
+        self._globals: otel_private.GlobalsSnapshot | None = None
         self._log_filter_undo: Callable[[], None] | None = None
         self._shutdown_report: ShutdownReport | None = None
         self._lock = threading.Lock()
@@ -277,8 +277,16 @@ def build_resource(settings: Settings) -> Resource:
     if not service:
         service = "hyperion-otel"
         attrs["service.version"] = __version__
-    resource = _DEFAULT_RESOURCE.merge(ProcessResourceDetector().detect()).merge(
-        OsResourceDetector().detect()
+    # The SDK's own telemetry.sdk.* attributes, as its default resource has them.
+    sdk_attrs = {
+        "telemetry.sdk.language": "python",
+        "telemetry.sdk.name": "opentelemetry",
+        "telemetry.sdk.version": _sdk_version,
+    }
+    resource = (
+        Resource(sdk_attrs)
+        .merge(ProcessResourceDetector().detect())
+        .merge(OsResourceDetector().detect())
     )
     return resource.merge(
         Resource({**attrs, **settings.resource_attributes, "service.name": service})
@@ -342,7 +350,7 @@ def _install(tel: Telemetry) -> None:
         tel._log_processors.append(lproc)
     tel.logger_provider = lp
 
-    tel._globals = _globals.snapshot()
+    tel._globals = otel_private.snapshot()
     if "traces" in tel.owned:
         trace.set_tracer_provider(tp)
     if "metrics" in tel.owned:

@@ -13,7 +13,6 @@ import sys
 from typing import Any
 
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
-from opentelemetry.sdk._configuration import _BaseConfigurator
 
 from hyperion_otel.errors import HyperionError
 
@@ -27,10 +26,15 @@ class HyperionDistro(BaseDistro):  # type: ignore[misc]
         return None
 
 
-class HyperionConfigurator(_BaseConfigurator):
-    """Calls ``hyperion_otel.sdk.configure()`` from the environment."""
+class HyperionConfigurator:
+    """Calls ``hyperion_otel.sdk.configure()`` from the environment.
 
-    def _configure(self, **kwargs: Any) -> None:
+    ``opentelemetry-instrument`` loads the ``opentelemetry_configurator`` entry point and
+    calls ``configure(**kwargs)`` on an instance; the SDK's ``_BaseConfigurator`` (private)
+    adds only a singleton, and ``configure()`` is idempotent already.
+    """
+
+    def configure(self, **kwargs: Any) -> None:
         from hyperion_otel import sdk
 
         try:

@@ -24,9 +24,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from hyperion_otel._seams import telemetry as _telemetry
+from hyperion_otel._seams import otel_private, telemetry as _telemetry
 from hyperion_otel.errors import InvalidInputError
-from hyperion_otel.sdk import _globals
 
 __all__ = ["ExporterFault", "TestContext", "TestResult", "create_test_context"]
 
@@ -108,13 +107,13 @@ class TestContext:
         self.fault_timeout_s = 0.5
         self.faulted: dict[str, int] = {"traces": 0, "logs": 0}
         self._tests: list[tuple[str, Callable[[], Any]]] = []
-        self._snapshot: _globals.GlobalsSnapshot | None = None
+        self._snapshot: otel_private.GlobalsSnapshot | None = None
         self._lock = threading.Lock()
 
     # --- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> TestContext:
-        self._snapshot = _globals.snapshot()
-        _globals.clear()
+        self._snapshot = otel_private.snapshot()
+        otel_private.clear()
         trace.set_tracer_provider(self.tracer_provider)
         metrics.set_meter_provider(self.meter_provider)
         _logs.set_logger_provider(self.logger_provider)

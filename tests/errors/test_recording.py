@@ -322,16 +322,17 @@ class _BrokenLoggerProvider(NoOpLoggerProvider):
 
 
 def test_a_failing_log_pipeline_is_counted_and_never_reaches_the_host(capture: Capture) -> None:
-    from opentelemetry._logs import _internal as logs_internal
+    from hyperion_otel._seams import otel_private
 
-    saved = logs_internal._LOGGER_PROVIDER
-    logs_internal._LOGGER_PROVIDER = _BrokenLoggerProvider()
+    saved = otel_private.snapshot()
+    otel_private.clear(("logs",))
+    _logs.set_logger_provider(_BrokenLoggerProvider())
     _telemetry.refresh()
     try:
         with pytest.raises(ModelError):  # the host sees its own error, not RuntimeError
             _load("/x")
     finally:
-        logs_internal._LOGGER_PROVIDER = saved
+        saved.restore(("logs",))
         _telemetry.refresh()
     assert capture.count(semconv.METRIC_TELEMETRY_DROPPED, **{semconv.HYPERION_SIGNAL: "logs"}) == 1
     assert capture.count(semconv.METRIC_ERRORS) == 1

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from opentelemetry import trace
 
 from hyperion_otel import semconv
 from hyperion_otel._seams import allocator as _allocator, ops as _ops
@@ -116,7 +115,9 @@ def tokenize(text: str) -> list[int]:
 
 
 def test_library_api_without_sdk_is_a_plain_call(reset_otel_globals) -> None:
-    assert trace._TRACER_PROVIDER is None
+    from hyperion_otel._seams import otel_private
+
+    assert not otel_private.tracer_provider_is_set()
     assert tokenize("ab") == [97, 98]
     with op_span("lib.block") as span:
         record_tensor("x", np.zeros((2, 3), np.float32))
