@@ -69,17 +69,20 @@ class Rfc3339Clock:
 
 
 _category_cache: dict[str, str] = {}
+_CATEGORIES = frozenset(c.value for c in LogCategory)
 _CATEGORY_CACHE_MAX = 4096
 
 
 def category_of(logger_name: str) -> str:
-    """``hyperion.memory.pool`` -> ``memory``; ``hyperion`` and other loggers -> ``general``."""
+    """``hyperion.memory.pool`` -> ``memory``; ``hyperion`` and any other logger -> ``general``."""
     found = _category_cache.get(logger_name)
     if found is None:
         found = LogCategory.GENERAL.value
         prefix = ROOT_LOGGER_NAME + "."
         if logger_name.startswith(prefix):
-            found = logger_name[len(prefix) :].split(".", 1)[0] or found
+            first = logger_name[len(prefix) :].split(".", 1)[0]
+            if first in _CATEGORIES:
+                found = first
         if len(_category_cache) < _CATEGORY_CACHE_MAX:
             _category_cache[logger_name] = found
     return found

@@ -279,8 +279,28 @@ def configure_log_rotation(config: LogRotationConfig) -> None:
 
 
 def get_logger(category: LogCategory | str = LogCategory.GENERAL) -> _stdlib_logging.Logger:
-    """Stdlib logger of a category: ``hyperion`` (GENERAL) or ``hyperion.<category>``."""
-    return _stdlib_logging.getLogger(LogCategory.parse(category).logger_name)
+    """Stdlib logger of a category, or of any name, such as ``get_logger(__name__)``.
+
+    A category (a ``LogCategory`` or its name: general, memory, performance, model) gives
+    ``hyperion`` (GENERAL) or ``hyperion.<category>``, switched by the category settings. Any
+    other name ``n`` gives ``hyperion.<n>`` (a name already under ``hyperion`` is kept): it
+    reaches every configured output at the configured level, with category ``general``.
+    """
+    if isinstance(category, LogCategory):
+        return _stdlib_logging.getLogger(category.logger_name)
+    if not isinstance(category, str) or not category.strip():
+        raise InvalidInputError(
+            f"get_logger expects a LogCategory or a non-empty logger name, got {category!r}",
+            field="category",
+        )
+    try:
+        return _stdlib_logging.getLogger(LogCategory(category.strip().lower()).logger_name)
+    except ValueError:
+        pass
+    name = category.strip()
+    if name != ROOT_LOGGER_NAME and not name.startswith(ROOT_LOGGER_NAME + "."):
+        name = f"{ROOT_LOGGER_NAME}.{name}"
+    return _stdlib_logging.getLogger(name)
 
 
 def log_error(message: str, *args: object, **attributes: object) -> None:

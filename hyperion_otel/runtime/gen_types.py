@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
 from hyperion_otel.errors import InvalidInputError
 
-__all__ = ["CacheStats", "Generation", "GenerationConfig", "StreamToken", "Timings", "Usage"]
+__all__ = [
+    "CacheStats",
+    "FinishReason",
+    "Generation",
+    "GenerationConfig",
+    "StreamToken",
+    "Timings",
+    "Usage",
+]
+
+# "stop": an EOS token or a stop string ended it; "length": max_new_tokens or the context did.
+FinishReason = Literal["stop", "length"]
 
 MAX_NEW_TOKENS_LIMIT = 1 << 20
 
@@ -106,7 +118,7 @@ class CacheStats:
 class Generation:
     text: str
     token_ids: list[int]  # new tokens only (a final EOS included)
-    finish_reason: str  # "stop" | "length"
+    finish_reason: FinishReason
     usage: Usage
     timings: Timings
     prompt_token_ids: list[int] = field(default_factory=list)
@@ -120,4 +132,4 @@ class StreamToken:
     token_id: int
     text: str
     index: int
-    finish_reason: str | None = None
+    finish_reason: FinishReason | None = None

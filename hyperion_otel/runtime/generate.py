@@ -21,6 +21,7 @@ from hyperion_otel.profiler.context import profile_span
 from hyperion_otel.runtime import _instrument as ins
 from hyperion_otel.runtime.gen_types import (
     CacheStats,
+    FinishReason,
     Generation,
     GenerationConfig,
     StreamToken,
@@ -165,7 +166,7 @@ class _Run:
         decode_span: Span | None = None
         out_ids: list[int] = []
         latencies: list[float] = []
-        finish: str | None = None
+        finish: FinishReason | None = None
         text, emitted = "", 0
         decoder = m.tokenizer.decoder() if m.tokenizer is not None else None
         try:

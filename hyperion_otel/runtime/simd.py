@@ -22,7 +22,7 @@ class SimdOp(enum.Flag):
     ALL = MATMUL | ATTENTION | ACTIVATION
 
 
-def enable_simd(model: Model, ops: SimdOp = SimdOp.ALL, on: bool = True) -> None:
+def enable_simd(model: Model, ops: SimdOp = SimdOp.ALL, *, on: bool = True) -> None:
     """Use vectorised kernels for ``ops`` (``on=True``) or the reference kernels (``on=False``).
 
     The reference kernels are slow but accumulate in float64: a numerical oracle when

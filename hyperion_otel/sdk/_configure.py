@@ -95,6 +95,18 @@ class Telemetry:
         self._shutdown_report: ShutdownReport | None = None
         self._lock = threading.Lock()
 
+    def __enter__(self) -> Telemetry:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """``with configure() as tel:`` shuts down on leaving, as ``shutdown()`` does."""
+        with _state_lock:
+            current = _current is self
+        if current:
+            shutdown()
+        else:
+            self.shutdown()
+
     @property
     def disabled(self) -> bool:
         return self.settings.sdk_disabled

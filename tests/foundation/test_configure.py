@@ -281,3 +281,17 @@ def test_process_left_as_found(tmp_path: Path, otlp_receiver, monkeypatch) -> No
     # and it can be configured again afterwards
     sdk.configure(Settings(output_dir=str(tmp_path)))
     assert type(trace.get_tracer_provider()).__name__ == "TracerProvider"
+
+
+def test_telemetry_is_a_context_manager_that_shuts_down_like_shutdown(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {"HYPERION_OUTPUT_DIR": str(tmp_path), "HYPERION_LOG_OUTPUT": "file"}
+    )
+    with sdk.configure(settings) as tel:
+        assert sdk.get_telemetry() is tel and not tel.is_shutdown
+        trace.get_tracer("t").start_span("inside").end()
+    assert tel.is_shutdown and sdk.get_telemetry() is None
+    assert atexit.unregister  # the module-level hook went with it:
+    assert sdk_configure._atexit_registered is False
+    assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    assert '"inside"' in (tmp_path / "traces.jsonl").read_text()

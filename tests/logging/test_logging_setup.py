@@ -145,8 +145,7 @@ def test_get_logger_names() -> None:
     assert hl.get_logger().name == "hyperion"
     assert hl.get_logger(LogCategory.MEMORY).name == "hyperion.memory"
     assert hl.get_logger("performance").name == "hyperion.performance"
-    with pytest.raises(InvalidInputError):
-        hl.get_logger("network")
+    assert hl.get_logger("network").name == "hyperion.network"
 
 
 def test_structured_logging_config_applies_to_console_and_file(
@@ -283,3 +282,18 @@ def test_shutdown_leaves_no_thread_and_no_open_file(tmp_path: pathlib.Path) -> N
     assert set(threading.enumerate()) == threads_before
     if fds_before:
         assert set(os.listdir("/proc/self/fd")) <= fds_before | {str(i) for i in range(3)}
+
+
+def test_get_logger_takes_any_name_and_routes_it_under_hyperion() -> None:
+    from hyperion_otel.logging._record import category_of
+
+    lg = hl.get_logger("myapp.sub")
+    assert lg.name == "hyperion.myapp.sub" and category_of(lg.name) == "general"
+    assert logging.getLogger("hyperion") in {lg.parent, lg.parent.parent}
+    assert hl.get_logger(__name__).name == f"hyperion.{__name__}"
+    assert hl.get_logger("hyperion.engine").name == "hyperion.engine"
+    assert hl.get_logger("Memory").name == "hyperion.memory"  # a category name wins
+    assert category_of("hyperion.memory.pool") == "memory"
+    for bad in ("", "  ", 3):
+        with pytest.raises(InvalidInputError):
+            hl.get_logger(bad)  # type: ignore[arg-type]

@@ -269,6 +269,6 @@ def test_invalid_cache_and_simd_arguments(gpt2):
     with pytest.raises(InvalidInputError, match="CacheConfig"):
         configure_cache_optimization(model, {"block_size": 16})
     with pytest.raises(InvalidInputError, match="SimdOp"):
-        enable_simd(model, "ALL", True)
-    enable_simd(model, SimdOp.MATMUL | SimdOp.ACTIVATION, False)
+        enable_simd(model, "ALL", on=True)
+    enable_simd(model, SimdOp.MATMUL | SimdOp.ACTIVATION, on=False)
     assert model.simd == SimdOp.ATTENTION

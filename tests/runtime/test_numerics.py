@@ -94,9 +94,9 @@ def test_reference_kernels_agree_with_vectorised(arch, make_gpt2, make_llama):
     model = load_model(ck.path)
     fast = model.forward(IDS)
     fast_cached = _cached_logits(model, IDS, 4)
-    enable_simd(model, SimdOp.ALL, False)
+    enable_simd(model, SimdOp.ALL, on=False)
     assert model.simd == SimdOp(0)
     np.testing.assert_allclose(model.forward(IDS), fast, atol=1e-5)
     np.testing.assert_allclose(_cached_logits(model, IDS, 4), fast_cached, atol=1e-5)
-    enable_simd(model, SimdOp.ATTENTION, True)
+    enable_simd(model, SimdOp.ATTENTION, on=True)
     assert model.simd == SimdOp.ATTENTION
