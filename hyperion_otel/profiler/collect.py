@@ -20,6 +20,7 @@ from opentelemetry import trace
 from hyperion_otel._seams import ops as _ops
 from hyperion_otel.errors import PerformanceError
 from hyperion_otel.profiler import context, emit
+from hyperion_otel.profiler._freethreading import require_gil
 from hyperion_otel.profiler.config import ProfilerConfig
 from hyperion_otel.profiler.derive import derive_ops, kv_counters, tag_samples
 from hyperion_otel.profiler.memory import (
@@ -81,6 +82,7 @@ class Session:
             raise
 
     def _start(self) -> None:
+        require_gil()
         cfg = self.config
         self._t0 = time.perf_counter_ns()
         self._unix0 = time.time_ns()
