@@ -37,6 +37,10 @@ def checkpoint(tmp_path: Path) -> Path:
     return write_checkpoint(tmp_path / "tiny-llama", LLAMA_CFG, llama_weights(LLAMA_CFG))
 
 
+# The launcher installed beside this interpreter, not whichever comes first on PATH.
+OTEL_INSTRUMENT = str(Path(sys.executable).with_name("opentelemetry-instrument"))
+
+
 def test_opentelemetry_instrument_zero_code(
     otlp_receiver, checkpoint: Path, tmp_path: Path
 ) -> None:
@@ -55,7 +59,7 @@ def test_opentelemetry_instrument_zero_code(
         "HYPERION_LOG_OUTPUT": "file",
     }
     out = subprocess.run(
-        ["opentelemetry-instrument", sys.executable, str(script), str(checkpoint)],
+        [OTEL_INSTRUMENT, sys.executable, str(script), str(checkpoint)],
         env=env,
         capture_output=True,
         text=True,
