@@ -11,6 +11,7 @@ with its default and allowed values; the README's table is checked against it by
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import math
 import os
@@ -593,11 +594,20 @@ _BY_FIELD: Final = {v.field: v for v in ENV_VARS}
 
 
 def mask_url(url: str) -> str:
-    """``url`` with the password of its user info and every query value replaced by ``***``."""
-    parts = urllib.parse.urlsplit(url)
+    """``url`` with its user-info secret and every query value replaced by ``***``.
+
+    The secret is the password, or the user name when there is no password (a token put
+    where the user goes, ``https://TOKEN@host``). Never raises, even for a malformed URL.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "***"
     netloc = parts.netloc
-    if parts.password is not None:
-        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    userinfo, at, hostport = netloc.rpartition("@")
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}:***@{hostport}" if colon else f"***@{hostport}"
     query = parts.query
     if query:
         query = "&".join(
@@ -611,9 +621,35 @@ def _url_secrets(url: str | None) -> set[str]:
         return set()
     parts = urllib.parse.urlsplit(url)
     found = {v for _, v in urllib.parse.parse_qsl(parts.query)}
-    if parts.password:
-        found |= {parts.password, urllib.parse.unquote(parts.password)}
+    secret = parts.password if parts.password is not None else parts.username
+    if secret:
+        found |= {secret, urllib.parse.unquote(secret)}
+    basic = _basic_auth(url)
+    if basic:
+        found |= {basic, basic.split(" ", 1)[1]}
     return found
+
+
+def _split_userinfo(url: str) -> tuple[str, str | None]:
+    """``url`` without its user info, and that user info (``None`` when it has none)."""
+    parts = urllib.parse.urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at:
+        return url, None
+    bare = urllib.parse.urlunsplit(
+        (parts.scheme, hostport, parts.path, parts.query, parts.fragment)
+    )
+    return bare, userinfo
+
+
+def _basic_auth(url: str) -> str | None:
+    """``Basic <base64(user:password)>`` from the URL's user info, as curl and browsers do."""
+    _, userinfo = _split_userinfo(url)
+    if userinfo is None:
+        return None
+    user, _, password = userinfo.partition(":")
+    raw = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
+    return "Basic " + base64.b64encode(raw.encode("utf-8")).decode("ascii")
 
 
 @dataclass(frozen=True, repr=False)
@@ -728,11 +764,28 @@ class Settings:
         return p or self.otlp_protocol
 
     def headers_for(self, signal: str) -> dict[str, str]:
+        """Headers of ``signal``'s OTLP requests: generic, then per-signal, then credentials.
+
+        Credentials in the endpoint's user info (``http://user:password@host:4318``) become
+        an HTTP Basic ``authorization`` header, unless the headers set one already (an
+        explicit header wins). gRPC sends it as ``authorization`` metadata.
+        """
         per: Mapping[str, str] = getattr(self, f"otlp_{signal}_headers")
-        return {**self.otlp_headers, **per}
+        headers = {**self.otlp_headers, **per}
+        basic = _basic_auth(self._raw_endpoint_for(signal))
+        if basic and not any(k.lower() == "authorization" for k in headers):
+            headers["authorization"] = basic
+        return headers
 
     def endpoint_for(self, signal: str) -> str:
-        """The URL the OTLP exporter of ``signal`` sends to, resolved as the OTel SDK does."""
+        """The URL the OTLP exporter of ``signal`` sends to, resolved as the OTel SDK does.
+
+        User info is not part of it: ``headers_for`` sends it as a header instead, so the
+        exporter (and every line the OTel SDK logs about it) never sees the credentials.
+        """
+        return _split_userinfo(self._raw_endpoint_for(signal))[0]
+
+    def _raw_endpoint_for(self, signal: str) -> str:
         per: str | None = getattr(self, f"otlp_{signal}_endpoint")
         if per:
             return per
@@ -781,7 +834,9 @@ def _parse_var(var: EnvVar, raw: str) -> Any:
     try:
         return var.parse(raw)
     except ValueError as exc:
-        shown = "***" if var.secret else repr(raw)
+        shown = (
+            "***" if var.secret else repr(mask_url(raw) if var.field.endswith("endpoint") else raw)
+        )
         raise ConfigError(
             f"{var.name}={shown} is not valid: expected {exc}", variable=var.name, expected=str(exc)
         ) from None

@@ -97,7 +97,6 @@ def _profile(args: argparse.Namespace) -> int:
         gen = generate_with_progress(model, args.prompt, config)
     profile = handle.profile
     assert profile is not None  # set when the block exits
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     saved = profile.save(output)
     hotspots = profile.hotspots(args.top)
     bottlenecks = analyze_bottlenecks(model, profile=profile)

@@ -44,6 +44,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from hyperion_otel._seams.files import FILE_MODE
 from hyperion_otel.logging._archive import ArchiveJob, Archiver
 from hyperion_otel.logging._backups import backup_stems, new_backup_name, trash_name
 from hyperion_otel.logging._faults import record_fault
@@ -265,7 +266,7 @@ class LogFileHandler(_stdlib_logging.Handler):
     def _reopen(self, lock: RotationLock | None) -> None:
         """Point ``self._fd`` at the current path; caller holds ``lock`` (any mode)."""
         self._count_deleted(lock)
-        fd = os.open(self.path, _OPEN_FLAGS, 0o640)
+        fd = os.open(self.path, _OPEN_FLAGS, FILE_MODE)
         st = os.fstat(fd)
         self._close_fd()
         ident = (st.st_ino, st.st_dev)

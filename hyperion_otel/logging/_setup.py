@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from hyperion_otel._seams.files import make_parent_dirs
 from hyperion_otel.errors import HyperionIOError, InvalidInputError
 from hyperion_otel.logging._console import ConsoleHandler
 from hyperion_otel.logging._file import LogFileHandler
@@ -219,7 +220,7 @@ def _check_log_path(path: object) -> str:
     if os.path.isdir(full):
         raise InvalidInputError(f"log file {full!r} is a directory; expected a file path")
     try:
-        os.makedirs(os.path.dirname(full), mode=0o750, exist_ok=True)
+        make_parent_dirs(full)
     except OSError as exc:
         raise HyperionIOError(
             f"cannot create the directory of log file {full!r}: {exc.strerror or exc}"

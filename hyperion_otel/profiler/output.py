@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict
 from typing import Any
 
+from hyperion_otel._seams.files import write_text_atomic
 from hyperion_otel.errors import HyperionIOError, InvalidInputError
 from hyperion_otel.profiler.chrome import to_chrome_trace
 from hyperion_otel.profiler.opstats import aggregate_ops, phase_split
@@ -87,18 +87,9 @@ def write_profile(profile: Profile, path: str | os.PathLike[str], format: str | 
         doc = to_summary(profile)
     else:
         doc = to_chrome_trace(profile)
-    directory = os.path.dirname(os.path.abspath(target))
+    text = json.dumps(doc, separators=(",", ":"), allow_nan=False)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".profile-", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(doc, fh, separators=(",", ":"), allow_nan=False)
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600; a profile is an ordinary file
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_text_atomic(target, text)
     except OSError as exc:
         raise HyperionIOError(
             f"cannot write profile to {target!r}: {exc.strerror or exc}", path=target

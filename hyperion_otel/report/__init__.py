@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 
+from hyperion_otel._seams.files import write_text_atomic
 from hyperion_otel.errors import HyperionIOError, InvalidInputError
 from hyperion_otel.report._html import SECTIONS, ReportInput, render
 from hyperion_otel.report._profile import ProfileData, find_profile, load_profile
@@ -85,12 +86,7 @@ def write_report(
         else os.path.join(os.fspath(directory), "report.html")
     )
     try:
-        parent = os.path.dirname(os.path.abspath(target))
-        os.makedirs(parent, exist_ok=True)
-        tmp = f"{target}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(html)
-        os.replace(tmp, target)
+        write_text_atomic(target, html)
     except OSError as exc:
         raise HyperionIOError(
             f"cannot write the report to {target!r}: {exc.strerror or exc}", path=target

@@ -412,7 +412,9 @@ def configure(settings: Settings | None = None, **overrides: Any) -> Telemetry:
         try:
             if not resolved.sdk_disabled:
                 _install(tel)
-                tel._log_filter_undo = OTelLogRateLimit().install()
+                tel._log_filter_undo = OTelLogRateLimit(
+                    verbose=resolved.log_level in ("trace", "debug"), redact=resolved.redact
+                ).install()
             tel._undo.extend(_facilities.apply(resolved))
         except BaseException:
             tel.shutdown()

@@ -31,6 +31,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from hyperion_otel._seams import otel_private
+from hyperion_otel._seams.files import FILE_MODE, make_parent_dirs
 
 __all__ = [
     "FILE_NAMES",
@@ -77,14 +78,14 @@ class JsonLinesFile:
         data = (line + "\n").encode("utf-8")
         with self._lock:
             # Not world-writable whatever the umask: the files here hold telemetry.
-            os.makedirs(os.path.dirname(self.path) or ".", mode=0o750, exist_ok=True)
+            make_parent_dirs(self.path)
             try:
                 size = os.path.getsize(self.path)
             except FileNotFoundError:
                 size = 0
             if size and size + len(data) > self.max_bytes:
                 os.replace(self.path, self.path + ".1")
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
             try:
                 os.write(fd, data)
             finally:

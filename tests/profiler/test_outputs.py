@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -175,9 +176,12 @@ def test_bad_format_and_unwritable_path_raise_typed_errors(
 ) -> None:
     with pytest.raises(InvalidInputError, match="'pprof'"):
         profiled.save(tmp_path / "p.json", format="pprof")
+    (tmp_path / "a-file").write_text("")
     with pytest.raises(HyperionIOError, match="cannot write profile"):
-        profiled.save(tmp_path / "missing-dir" / "p.json")
-    assert not list(tmp_path.glob("**/.profile-*"))  # no temp file left behind
+        profiled.save(tmp_path / "a-file" / "p.json")  # a directory that cannot be made
+    assert not list(tmp_path.glob("**/*.tmp"))  # no temp file left behind
+    saved = profiled.save(tmp_path / "new-dir" / "p.json")  # missing directories are made
+    assert Path(saved).stat().st_mode & 0o777 == 0o640 & ~_umask()
 
 
 def test_save_profile_while_running_writes_a_snapshot(tmp_path: Path) -> None:
@@ -189,3 +193,9 @@ def test_save_profile_while_running_writes_a_snapshot(tmp_path: Path) -> None:
     finally:
         prof.stop_profiling()
     assert json.loads((tmp_path / "live.json").read_text())["traceEvents"]
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
