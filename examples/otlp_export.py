@@ -79,10 +79,12 @@ def run(model_path: str, **overrides: object) -> tuple[float, h.ShutdownReport |
 
 def main() -> None:
     model_path = sys.argv[1] if len(sys.argv) > 1 else "builtin:tiny"
-    configured = h.Settings.from_env().otlp_endpoint
-    if configured:
+    settings = h.Settings.from_env()
+    if settings.otlp_endpoint:
         seconds, report = run(model_path)
-        print(f"sent to {configured}: generation {seconds:.2f} s; shutdown {report}")
+        # masked(): the endpoint as it may be shown, with any credentials in it as ***
+        shown = settings.masked()["otlp_endpoint"]
+        print(f"sent to {shown}: generation {seconds:.2f} s; shutdown {report}")
         return
 
     with local_receiver() as endpoint:
