@@ -158,3 +158,32 @@ def test_no_secret_in_any_byte_written(
             f"Basic {BASIC_TOKEN}",
             f"Bearer {LOGS_BEARER}",
         }, auth
+
+
+@pytest.mark.parametrize("level", ["info", "debug"])
+def test_sdk_retry_lines_show_only_at_debug_level(level: str, tmp_path: Path) -> None:
+    """A collector that is down: our one summary line, and the SDK's own lines at debug."""
+    with closed_port() as port:
+        env = _env(tmp_path, "grpc", port)
+        env["HYPERION_LOG_LEVEL"] = level
+        env["HYPERION_LOG_OUTPUT"] = "file"
+        proc = subprocess.run(
+            [sys.executable, "-m", "hyperion_otel", *COMMANDS["generate"]],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert "not delivered" in proc.stderr
+    sdk_lines = [
+        line
+        for line in proc.stderr.splitlines()
+        if "Transient error" in line or "Shutdown in progress" in line or "Failed to export" in line
+    ]
+    if level == "info":
+        assert sdk_lines == []
+    else:
+        assert sdk_lines, proc.stderr
