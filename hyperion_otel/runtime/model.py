@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
+from hyperion_otel._seams import governor as _governor
 from hyperion_otel._seams.allocator import get_allocator
 from hyperion_otel.errors import InvalidInputError
 from hyperion_otel.runtime import layers as kernels
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
     )
 
 __all__ = ["Model", "Workspace", "configure_cache_optimization"]
-
-_NO_GOVERNOR: AbstractContextManager[object] = nullcontext()
 
 F32 = npt.NDArray[np.float32]
 
@@ -63,11 +62,6 @@ class Workspace:
 
 class Model:
     """A loaded checkpoint, ready to run. Build it with ``load_model``."""
-
-    # Entered around each unit of work (forward, prefill, one decode step) when set: the
-    # resource governor of ``hyperion_otel.resources`` (BLAS threads, memory, CPU throttle).
-    # Set per model by ``set_resource_limits``; the class attribute is the process default.
-    governor: AbstractContextManager[object] | None = None
 
     def __init__(
         self,
@@ -121,9 +115,10 @@ class Model:
 
     # --- internals -------------------------------------------------------------------------
     def work(self) -> AbstractContextManager[object]:
-        """Context around one unit of work: the resource governor, or a shared no-op."""
-        gov = self.governor
-        return _NO_GOVERNOR if gov is None else gov
+        """Context around one unit of work (forward, prefill, one decode step): the governor
+        the resources facility installed for this model (BLAS threads, memory, CPU
+        throttle), or a shared no-op."""
+        return _governor.work(self)
 
     def check_ids(
         self, input_ids: Sequence[int] | npt.NDArray[np.integer], field: str
