@@ -21,18 +21,14 @@ from hyperion_otel.runtime._instrument import (
     mark_norm,
 )
 from hyperion_otel.runtime.config import ArchConfig
+from hyperion_otel.runtime.gen_types import GenerationConfig
 from hyperion_otel.runtime.kv_cache import CacheConfig, PagedKVCache
 from hyperion_otel.runtime.simd import SimdOp
 from hyperion_otel.runtime.tokenizer import Tokenizer
 from hyperion_otel.runtime.weights import LayerWeights, Weights
 
 if TYPE_CHECKING:
-    from hyperion_otel.runtime.generate import (
-        Generation,
-        GenerationConfig,
-        GenerationStream,
-        Prompt,
-    )
+    from hyperion_otel.runtime.generate import Generation, GenerationStream, Prompt
 
 __all__ = ["Model", "Workspace", "configure_cache_optimization"]
 
@@ -112,6 +108,11 @@ class Model:
         from hyperion_otel.runtime.generate import GenerationStream
 
         return GenerationStream(self, prompt, config)
+
+    def greedy_config(self, max_new_tokens: int) -> GenerationConfig:
+        """Config of a greedy run (temperature 0) of ``max_new_tokens``: how tools that hold
+        only the model run it (``analyze_bottlenecks``)."""
+        return GenerationConfig(temperature=0.0, max_new_tokens=max_new_tokens)
 
     # --- internals -------------------------------------------------------------------------
     def work(self) -> AbstractContextManager[object]:
