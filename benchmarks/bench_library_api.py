@@ -36,9 +36,10 @@ def _best(stmt: Any, number: int, repeat: int = 5) -> float:
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    args = argparse.ArgumentParser().parse_known_args(argv)[0] if argv is not None else None
-    quick = argv is not None and "--quick" in argv
-    n = 20_000 if quick else 200_000
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="short run")
+    args = parser.parse_args(argv)
+    n = 20_000 if args.quick else 200_000
     snap = otel_private.snapshot()
     otel_private.clear()
     _telemetry.refresh()
@@ -66,7 +67,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     provider.shutdown()
     snap.restore()
     _telemetry.refresh()
-    del args
     return {
         "plain_call_us": plain * 1e6,
         "no_sdk_decorated_call_us": nosdk * 1e6,

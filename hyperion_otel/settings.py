@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from hyperion_otel.errors import ConfigError
+from hyperion_otel.errors._types import ConfigError
 
 __all__ = ["ENV_VARS", "EnvVar", "Settings", "mask_url", "read_setting"]
 

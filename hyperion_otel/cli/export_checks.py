@@ -1,9 +1,8 @@
 """Doctor check of each export pipeline: a real test span, metric point and log record are
 sent through the exporter the settings choose, and the export *result* decides the row.
 
-The test items are built as SDK data objects (``ReadableSpan``, ``MetricsData``,
-``ReadableLogRecord``) and handed straight to the raw exporter from
-``_pipeline.build_exporter``, so no provider is installed and nothing global changes. The
+The test items are built as SDK data objects by ``sdk._probe`` and handed straight to the
+raw exporter from ``_pipeline.build_exporter``, so no provider is installed and nothing global changes. The
 three signals are checked in parallel, each bounded by ``timeout_s`` (OTLP retries included).
 """
 
@@ -12,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import random
 import shutil
 import socket
 import tempfile
@@ -22,9 +20,8 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
-from hyperion_otel import semconv
-from hyperion_otel._version import __version__
 from hyperion_otel.cli.checks import Check, Status
+from hyperion_otel.sdk._probe import probe_items
 from hyperion_otel.settings import SIGNALS, Settings
 
 __all__ = ["check_exports"]
@@ -62,89 +59,6 @@ def _captured_exporter_logs() -> Any:
     finally:
         logger.removeHandler(capture)
         logger.propagate = propagate
-
-
-# --- test items ------------------------------------------------------------------------------
-def _test_items(settings: Settings, run_id: str) -> dict[str, Callable[[Any], Any]]:
-    """Per signal: a function that exports one test item with the given exporter."""
-    from opentelemetry._logs import LogRecord, SeverityNumber
-    from opentelemetry.sdk._logs import ReadableLogRecord
-    from opentelemetry.sdk.metrics.export import (
-        Gauge,
-        Metric,
-        MetricsData,
-        NumberDataPoint,
-        ResourceMetrics,
-        ScopeMetrics,
-    )
-    from opentelemetry.sdk.trace import ReadableSpan
-    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-    from opentelemetry.trace import SpanContext, TraceFlags
-
-    from hyperion_otel.sdk import build_resource
-
-    resource = build_resource(settings)
-    scope = InstrumentationScope(semconv.SCOPE_NAME, __version__)
-    attrs = {semconv.HYPERION_DOCTOR_RUN_ID: run_id}
-    now = time.time_ns()
-    trace_id, span_id = random.getrandbits(128) or 1, random.getrandbits(64) or 1
-
-    def span(exporter: Any) -> Any:
-        ctx = SpanContext(trace_id, span_id, False, TraceFlags(TraceFlags.SAMPLED))
-        item = ReadableSpan(
-            semconv.SPAN_DOCTOR_PROBE,
-            context=ctx,
-            resource=resource,
-            attributes=attrs,
-            start_time=now - 1000,
-            end_time=now,
-            instrumentation_scope=scope,
-        )
-        return exporter.export([item])
-
-    def metric(exporter: Any) -> Any:
-        point = NumberDataPoint(
-            attributes=attrs, start_time_unix_nano=now, time_unix_nano=now, value=1
-        )
-        data = MetricsData(
-            [
-                ResourceMetrics(
-                    resource,
-                    [
-                        ScopeMetrics(
-                            scope,
-                            [
-                                Metric(
-                                    semconv.METRIC_DOCTOR_PROBE,
-                                    "hyperion-otel doctor test point",
-                                    "1",
-                                    Gauge([point]),
-                                )
-                            ],
-                            "",
-                        )
-                    ],
-                    "",
-                )
-            ]
-        )
-        return exporter.export(data, timeout_millis=settings.otlp_timeout_s * 1000)
-
-    def log(exporter: Any) -> Any:
-        record = LogRecord(
-            timestamp=now,
-            observed_timestamp=now,
-            trace_id=trace_id,
-            span_id=span_id,
-            trace_flags=TraceFlags(TraceFlags.SAMPLED),
-            severity_text="INFO",
-            severity_number=SeverityNumber.INFO,
-            body="hyperion-otel doctor test record",
-            attributes=attrs,
-        )
-        return exporter.export([ReadableLogRecord(record, resource, scope)])
-
-    return {"traces": span, "metrics": metric, "logs": log}
 
 
 def _succeeded(result: Any) -> bool:
@@ -265,7 +179,7 @@ def check_exports(settings: Settings, timeout_s: float = 2.0, run_id: str = "") 
     from hyperion_otel.sdk._pipeline import build_exporter
 
     run_id = run_id or f"{os.getpid()}-{time.time_ns()}"
-    items = _test_items(settings, run_id)
+    items = probe_items(settings, run_id)
     quick = settings.replace(otlp_timeout_s=min(timeout_s, settings.otlp_timeout_s))
     rows: dict[tuple[str, str], Check] = {}
     workers: list[tuple[str, threading.Thread]] = []

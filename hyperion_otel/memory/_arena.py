@@ -87,9 +87,6 @@ class Segment:
     def is_empty(self) -> bool:
         return self.free_total == self.size
 
-    def largest_free(self) -> int:
-        return max(self.sizes.values(), default=0)
-
     def contains(self, addr: int) -> bool:
         return self.base <= addr < self.base + self.size
 

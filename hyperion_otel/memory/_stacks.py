@@ -10,7 +10,6 @@ are small ints; the table is bounded and stacks beyond its bound map to ``OVERFL
 
 from __future__ import annotations
 
-import sys
 import threading
 from dataclasses import dataclass
 from types import CodeType, FrameType
@@ -110,11 +109,3 @@ class StackTable:
             return f"  <no stack: the stack table was full ({self.max_stacks} stacks)>"
         frames = self.frames(stack_id)
         return "\n".join(f"  {f}" for f in reversed(frames))
-
-
-def current_frame(skip: int) -> FrameType | None:
-    """The frame ``skip`` levels above the caller (None when the stack is shallower)."""
-    try:
-        return sys._getframe(skip + 1)
-    except ValueError:
-        return None

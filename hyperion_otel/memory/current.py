@@ -14,9 +14,12 @@ import threading
 from typing import Any
 
 import numpy.typing as npt
+from opentelemetry.trace import Span
 
+from hyperion_otel._seams import span_hooks
 from hyperion_otel.errors import InvalidInputError
 from hyperion_otel.memory import _metrics
+from hyperion_otel.memory._span_meter import SpanMemory
 from hyperion_otel.memory.config import MemoryConfig, MemoryDebugConfig
 from hyperion_otel.memory.heap import HeapStats
 from hyperion_otel.memory.pool import MemoryPool
@@ -44,11 +47,19 @@ def current_pool() -> MemoryPool | None:
     return pool if pool is not None and not pool.closed else None
 
 
+def _span_hook(span: Span, role: span_hooks.Role) -> SpanMemory | None:
+    """Pool bytes allocated and peak during every runtime span (see ``spans``)."""
+    pool = current_pool()
+    return SpanMemory(pool, span) if pool is not None else None
+
+
 def init_memory(config: MemoryConfig | None = None) -> MemoryPool:
     """Create a pool from ``config``, install it as the runtime's allocator, make it current.
 
     A pool that was current before is closed first (its arrays stay valid). Undo with
     ``shutdown_memory()`` or ``pool.close()``; both restore the allocator from before.
+    While a pool is current the runtime's generate, prefill and decode spans get its
+    ``hyperion.memory.*`` figures (a span hook, removed by ``shutdown_memory()``).
     """
     global _current
     if config is not None and not isinstance(config, MemoryConfig):
@@ -62,6 +73,7 @@ def init_memory(config: MemoryConfig | None = None) -> MemoryPool:
         pool = MemoryPool(config)
         pool.install()
         _current = pool
+        span_hooks.add(_span_hook)
     _metrics.register(current_pool)
     return pool
 
@@ -71,6 +83,7 @@ def shutdown_memory() -> None:
     global _current
     with _lock:
         pool, _current = _current, None
+        span_hooks.remove(_span_hook)
     if pool is not None:
         pool.close()
 

@@ -46,7 +46,6 @@ CANARY_BYTE = 0xFD  # as MSVC's debug heap "no man's land"
 _PATTERN = bytes([CANARY_BYTE]) * 4096
 
 PROT_NONE = 0
-PROT_READ_WRITE = 3
 
 
 def write_canaries(

@@ -210,7 +210,7 @@ class MemoryPool:
         self.close()
 
     # ---------------------------------------------------------------- hot path
-    def allocate(  # noqa: PLR0912 - the hot path, inlined on purpose: helper calls cost
+    def allocate(
         self, shape: tuple[int, ...] | int, dtype: npt.DTypeLike = np.float32
     ) -> npt.NDArray[Any]:
         """Uninitialised C-contiguous array of ``shape`` and ``dtype`` from the pool."""
@@ -232,16 +232,7 @@ class MemoryPool:
         size = (nbytes + self._extra + ALIGN - 1) & -ALIGN or ALIGN
         depth = self._depth
         if depth:
-            # Inline frame walk (see _stacks): (id(code), lineno) per frame, innermost first.
-            f: Any = _getframe(1)
-            parts: list[int] = []
-            n = 0
-            while f is not None and n < depth:
-                parts.append(id(f.f_code))
-                parts.append(f.f_lineno)
-                f = f.f_back
-                n += 1
-            key = tuple(parts)
+            key = capture_key(_getframe(1), depth)
         with self._lock:
             if self._closed:
                 raise HyperionMemoryError("allocate() on a closed MemoryPool", stacklevel=2)

@@ -25,51 +25,10 @@ from contextlib import contextmanager
 
 from opentelemetry import trace
 
-from hyperion_otel import semconv
+from hyperion_otel.memory._span_meter import SpanMemory
 from hyperion_otel.memory.current import current_pool
-from hyperion_otel.memory.pool import MemoryPool
 
 __all__ = ["SpanMemory", "span_memory", "start_span_memory"]
-
-
-class SpanMemory:
-    """One measurement; ``allocated_bytes``/``peak_bytes`` are filled in by ``end``."""
-
-    __slots__ = ("_pool", "_window", "allocated_bytes", "measured", "peak_bytes")
-
-    def __init__(self, pool: MemoryPool | None) -> None:
-        self._pool = pool
-        self._window = pool.open_window() if pool is not None else None
-        self.allocated_bytes = 0
-        self.peak_bytes = 0
-        self.measured = False
-
-    def end(self, span: trace.Span | None = None) -> SpanMemory:
-        """Stop measuring and set the two attributes on ``span`` (if given and recording).
-
-        Idempotent: only the first call measures and sets attributes.
-        """
-        pool, window = self._pool, self._window
-        if pool is None or window is None:
-            return self
-        self._window = None
-        self.allocated_bytes, self.peak_bytes = pool.close_window(window)
-        self.measured = True
-        if span is not None:
-            try:
-                if span.is_recording():
-                    span.set_attributes(
-                        {
-                            semconv.HYPERION_MEMORY_ALLOCATED_BYTES: self.allocated_bytes,
-                            semconv.HYPERION_MEMORY_PEAK_BYTES: self.peak_bytes,
-                        }
-                    )
-            except Exception:  # noqa: BLE001, S110 - telemetry never crashes the host
-                pass
-        return self
-
-    def __repr__(self) -> str:
-        return f"SpanMemory(allocated_bytes={self.allocated_bytes}, peak_bytes={self.peak_bytes})"
 
 
 def start_span_memory() -> SpanMemory:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, Protocol
 
 from hyperion_otel._seams import ops as _ops
 from hyperion_otel.errors import InvalidInputError
@@ -25,7 +26,7 @@ from hyperion_otel.profiler.ops import OpRecorder
 from hyperion_otel.profiler.opstats import phase_split
 from hyperion_otel.profiler.session import OpEvent, Profile
 
-__all__ = ["analyze_bottlenecks", "recommend"]
+__all__ = ["DecodingModel", "analyze_bottlenecks", "recommend"]
 
 DEFAULT_PROMPT = "The quick brown fox jumps over the lazy dog."
 _MAX_DECODE_EVENTS = 100_000
@@ -33,7 +34,29 @@ LOW_EFFICIENCY = 0.3
 OBSERVED_MIN_US = 100.0
 
 
-def _decode_ops(model: Any, prompt: Any, max_new_tokens: int) -> tuple[list[OpEvent], float | None]:
+class DecodingModel(Protocol):
+    """What ``analyze_bottlenecks`` runs a short decode on: the runtime's ``Model``, or any
+    model whose ``generate`` marks its ops on the op seam (``hyperion_otel._seams.ops``).
+
+    ``generate(prompt, config)`` gets ``model.greedy_config(n)`` when the model has that
+    method (the runtime's ``Model`` does), else an object with ``temperature = 0.0`` and
+    ``max_new_tokens = n``; ``result.timings.tokens_per_s``, where present, is reported.
+    ``name``, where present, names the model in the report's source.
+    """
+
+    def generate(self, prompt: Any, config: Any) -> Any: ...
+
+
+def _greedy(model: object, max_new_tokens: int) -> object:
+    make = getattr(model, "greedy_config", None)
+    if callable(make):
+        return make(max_new_tokens)
+    return SimpleNamespace(temperature=0.0, max_new_tokens=max_new_tokens)
+
+
+def _decode_ops(
+    model: DecodingModel, prompt: Any, max_new_tokens: int
+) -> tuple[list[OpEvent], float | None]:
     """Run a warm-up and then a recorded greedy decode; returns its ops and tokens/s."""
     generate = getattr(model, "generate", None)
     if not callable(generate):
@@ -42,9 +65,7 @@ def _decode_ops(model: Any, prompt: Any, max_new_tokens: int) -> tuple[list[OpEv
             f"{type(model).__name__}",
             field="model",
         )
-    from hyperion_otel.runtime import GenerationConfig
-
-    generate(prompt, GenerationConfig(temperature=0.0, max_new_tokens=2))  # warm caches
+    generate(prompt, _greedy(model, 2))  # warm caches
     tags = SessionTags("bottlenecks")
     t0 = time.perf_counter_ns()
     recorder = OpRecorder(
@@ -52,7 +73,7 @@ def _decode_ops(model: Any, prompt: Any, max_new_tokens: int) -> tuple[list[OpEv
     )
     _ops.add_listener(recorder)
     try:
-        result = generate(prompt, GenerationConfig(temperature=0.0, max_new_tokens=max_new_tokens))
+        result = generate(prompt, _greedy(model, max_new_tokens))
     finally:
         _ops.remove_listener(recorder)
     tps: float | None = None
@@ -136,7 +157,7 @@ def recommend(
 
 
 def analyze_bottlenecks(
-    model: Any = None,
+    model: DecodingModel | None = None,
     *,
     profile: Profile | None = None,
     prompt: Any = DEFAULT_PROMPT,

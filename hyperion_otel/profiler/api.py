@@ -45,7 +45,6 @@ class _State:
         self.session: Session | None = None
         self.owner = ""
         self.last: Profile | None = None
-        self.hotspots = False
 
 
 _state = _State()
@@ -172,7 +171,6 @@ def enable_hotspot_detection(on: bool = True) -> None:
     if not isinstance(on, bool):
         raise InvalidInputError(f"enable_hotspot_detection expects a bool, got {on!r}")
     with _state.lock:
-        _state.hotspots = on
         if on and _state.session is None:
             _start(_state.config or ProfilerConfig(), "enable_hotspot_detection()")
         elif not on and _state.session is not None and _state.owner == "enable_hotspot_detection()":

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext, supp
 from opentelemetry import trace
 
 from hyperion_otel import semconv
+from hyperion_otel._seams import span_hooks
 
 __all__ = ["SessionTags", "current_profile_id", "profile_span"]
 
@@ -46,9 +47,14 @@ _active: SessionTags | None = None
 
 
 def activate(tags: SessionTags | None) -> None:
-    """Install (or with ``None`` clear) the running session's tag registry."""
+    """Install (or with ``None`` clear) the running session's tag registry, and with it the
+    span hook that tags the runtime's request spans."""
     global _active
     _active = tags
+    if tags is not None:
+        span_hooks.add(_request_span_hook)
+    else:
+        span_hooks.remove(_request_span_hook)
 
 
 def active() -> SessionTags | None:
@@ -58,16 +64,11 @@ def active() -> SessionTags | None:
 def current_profile_id() -> str | None:
     """Id of the running profiling session, or ``None``.
 
-    The runtime calls this when it starts a generate span and, when not ``None``, sets
-    ``hyperion.profile.id`` on it (``profile_span()`` does both in one call).
+    Code that starts its own request spans can set it as ``hyperion.profile.id`` on them
+    (``profile_span()`` does that and the tagging in one call).
     """
     tags = _active
     return tags.profile_id if tags is not None else None
-
-
-def span_tag() -> Tag:
-    ctx = trace.get_current_span().get_span_context()
-    return (ctx.trace_id, ctx.span_id) if ctx.is_valid else NO_TAG
 
 
 @contextmanager
@@ -95,8 +96,8 @@ def profile_span(span: trace.Span | None = None) -> AbstractContextManager[None]
     """Attribute the samples of this thread to ``span`` (default: the current span)
     until the block exits.
 
-    The runtime wraps a generate call in it, passing the generate span: while a session
-    runs, the span gets ``hyperion.profile.id``, the thread is sampled, and every sample
+    A running session applies it to the runtime's generate spans through the span-hooks
+    seam; other code wraps its own request spans in it. While a session runs, the span gets ``hyperion.profile.id``, the thread is sampled, and every sample
     taken in the block carries that span's trace and span ids (child spans such as
     decode steps do not replace it: a profile is cut by request). With no session
     running it returns a shared no-op context manager.
@@ -105,3 +106,10 @@ def profile_span(span: trace.Span | None = None) -> AbstractContextManager[None]
     if tags is None:
         return _NULL
     return _tagged(tags, span if span is not None else trace.get_current_span())
+
+
+def _request_span_hook(
+    span: trace.Span, role: span_hooks.Role
+) -> AbstractContextManager[None] | None:
+    # A profile is cut by request: prefill and decode spans keep the request's tag.
+    return profile_span(span) if role == span_hooks.REQUEST else None

@@ -8,7 +8,7 @@ Quick start::
     usage = get_resource_usage(model)   # cpu_percent, rss_mb, threads, blas_threads, ...
 
 Limits act at the boundaries of the model's units of work (``forward``, the prefill, each
-decode step), through ``Model.governor``: see ``set_resource_limits`` for what each limit
+decode step), through the governor seam (``hyperion_otel._seams.governor``): see ``set_resource_limits`` for what each limit
 does, ``_throttle`` for the CPU throttle's method and measured accuracy. The process metrics
 (``process.cpu.time``, ``process.cpu.utilization``, ``process.memory.usage``, ...) are
 observable instruments read only at export time: ``enable_process_metrics()`` (or

@@ -1,10 +1,11 @@
 """The governor the runtime enters around each unit of work of a limited model.
 
-``Model.work()`` returns ``model.governor`` (or a shared no-op when it is ``None``), and the
-runtime enters it around ``forward``, the prefill and each decode step. On entry the
+``set_resource_limits`` installs one per model in the governor seam (``_seams.governor``), and
+``apply_resource_settings`` one as the process default; the runtime enters
+``work(model)`` of the seam around ``forward``, the prefill and each decode step. On entry the
 governor caps the BLAS pools and checks RSS; on exit it restores the pools, checks RSS and
 the peak the unit reached, and sleeps as the CPU throttle requires. With no limit set no
-governor is installed, and the runtime pays one attribute read per unit of work. Cost per
+governor is installed, and the runtime pays two global reads per unit of work. Cost per
 unit with every limit set: ~60 µs here (two reads of /proc/self/status, thread counts ~3 µs each).
 """
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, NoReturn
 
+from hyperion_otel._seams import governor as _seam
 from hyperion_otel.errors import HyperionMemoryError, ResourceLimitError
 from hyperion_otel.memory import MemoryPool, current_pool
 from hyperion_otel.resources import _threads
@@ -24,7 +26,7 @@ from hyperion_otel.resources._proc import MiB, rss_and_peak
 from hyperion_otel.resources._throttle import CpuThrottle, Mark
 from hyperion_otel.resources.limits import ResourceLimits
 
-__all__ = ["Governor", "governor_of", "live_governors"]
+__all__ = ["Governor", "as_governor", "governor_of", "live_governors"]
 
 # Serial number -> governor, so that listings come oldest first.
 _registry: weakref.WeakValueDictionary[int, Governor] = weakref.WeakValueDictionary()
@@ -48,10 +50,14 @@ def _capped_budget_error(e: HyperionMemoryError, pool: MemoryPool) -> bool:
     )
 
 
+def as_governor(gov: object) -> Governor | None:
+    """``gov`` if it is one of ours (the seam may hold another facility's context manager)."""
+    return gov if isinstance(gov, Governor) else None
+
+
 def governor_of(model: object) -> Governor | None:
     """The governor in force for ``model`` (its own, else the process default)."""
-    gov = getattr(model, "governor", None)
-    return gov if isinstance(gov, Governor) else None
+    return as_governor(_seam.governor_of(model))
 
 
 @dataclass

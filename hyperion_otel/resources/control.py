@@ -1,41 +1,36 @@
 """``set_resource_limits`` / ``get_resource_limits`` per model, and the process defaults.
 
-A model's limits live in ``model.governor`` (see ``_governor``). ``set_resource_limits(model,
-limits)`` gives it its own; ``ResourceLimits()`` (all ``None``) explicitly frees it from the
-process defaults; ``None`` drops its own limits so the process defaults apply again. The
-process defaults (``HYPERION_MAX_*``, applied by ``configure()`` through
-``apply_resource_settings``) sit on the ``Model`` class attribute, which every model
-without limits of its own reads.
+A model's limits are a ``Governor`` (see ``_governor``) installed in the governor seam,
+keyed by the model object. ``set_resource_limits(model, limits)`` gives it its own;
+``ResourceLimits()`` (all ``None``) explicitly frees it from the process defaults; ``None``
+drops its own limits so the process defaults apply again. The process defaults
+(``HYPERION_MAX_*``, applied by ``configure()`` through ``apply_resource_settings``) are the
+seam's default governor, which every model without limits of its own gets.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from hyperion_otel._seams import governor as _seam
 from hyperion_otel.errors import InvalidInputError
 from hyperion_otel.resources import _threads
 from hyperion_otel.resources._governor import Governor, governor_of
+from hyperion_otel.resources._models import check_model, model_name
 from hyperion_otel.resources._process_metrics import enable_process_metrics, register_limit_metrics
 from hyperion_otel.resources.limits import ResourceLimits
 from hyperion_otel.resources.usage import reset_cpu_mark
-from hyperion_otel.runtime.model import Model
 
 __all__ = ["apply_resource_settings", "get_resource_limits", "set_resource_limits"]
 
 
-def _check_model(model: object, func: str) -> Model:
-    if not isinstance(model, Model):
-        raise InvalidInputError(
-            f"{func} expects a Model (from load_model), got {type(model).__name__}",
-            stacklevel=3,
-            field="model",
-            value=repr(model)[:80],
-        )
-    return model
-
-
-def set_resource_limits(model: Model, limits: ResourceLimits | None) -> None:
+def set_resource_limits(model: object, limits: ResourceLimits | None) -> None:
     """Apply ``limits`` to every later unit of work of ``model`` (forward, prefill, decode step).
+
+    ``model`` is the runtime's ``Model`` or any other model object that can be weakly
+    referenced (a torch module): the limits act where its runtime enters
+    ``hyperion_otel._seams.governor.work(model)``, which the runtime here does around each
+    unit of work.
 
     ``max_threads`` caps the BLAS/OpenMP pools while the model works (a process-wide
     setting, restored after each unit of work; the runtime has no worker threads of its
@@ -51,7 +46,7 @@ def set_resource_limits(model: Model, limits: ResourceLimits | None) -> None:
     ``None`` removes the model's own limits (the process defaults apply again).
     ``get_resource_usage(model)`` measures ``cpu_percent`` from this call on.
     """
-    m = _check_model(model, "set_resource_limits")
+    m = check_model(model, "set_resource_limits")
     if limits is not None and not isinstance(limits, ResourceLimits):
         raise InvalidInputError(
             f"set_resource_limits expects ResourceLimits or None, got {type(limits).__name__}",
@@ -61,15 +56,15 @@ def set_resource_limits(model: Model, limits: ResourceLimits | None) -> None:
     _threads.refresh()  # libraries loaded since the last call get capped too
     register_limit_metrics()
     if limits is None:
-        m.__dict__.pop("governor", None)
+        _seam.clear(m)
     else:
-        m.governor = None if limits.unlimited else Governor(limits, m.name)
+        _seam.set_for(m, None if limits.unlimited else Governor(limits, model_name(m)))
     reset_cpu_mark(m)
 
 
-def get_resource_limits(model: Model) -> ResourceLimits:
+def get_resource_limits(model: object) -> ResourceLimits:
     """The limits in force for ``model``: its own, else the process defaults, else none."""
-    gov = governor_of(_check_model(model, "get_resource_limits"))
+    gov = governor_of(check_model(model, "get_resource_limits"))
     return gov.limits if gov is not None else ResourceLimits()
 
 
@@ -87,21 +82,17 @@ def apply_resource_settings(
     back the defaults from before (if no later call replaced them) and stops the metrics.
     """
     limits = ResourceLimits(max_cpu_percent, max_memory_mb, max_threads)
-    had = "governor" in vars(Model)
-    previous = vars(Model).get("governor")
     installed: Governor | None = None
+    previous = None
     if not limits.unlimited:
         installed = Governor(limits)
-        Model.governor = installed
+        previous = _seam.set_default(installed)
         register_limit_metrics()
     stop_metrics = enable_process_metrics() if process_metrics else None
 
     def undo() -> None:
-        if installed is not None and vars(Model).get("governor") is installed:
-            if had:
-                Model.governor = previous
-            else:  # pragma: no cover - the runtime declares the attribute on the class
-                delattr(Model, "governor")
+        if installed is not None and _seam.default() is installed:
+            _seam.set_default(previous)
         if stop_metrics is not None:
             stop_metrics()
 

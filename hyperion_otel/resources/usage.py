@@ -17,13 +17,13 @@ from dataclasses import dataclass
 
 import psutil
 
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel._seams import governor as _seam
 from hyperion_otel.memory import current_pool
 from hyperion_otel.resources import _threads
-from hyperion_otel.resources._governor import governor_of
+from hyperion_otel.resources._governor import as_governor, governor_of
+from hyperion_otel.resources._models import check_model
 from hyperion_otel.resources._proc import MiB, process
 from hyperion_otel.resources.limits import ResourceLimits
-from hyperion_otel.runtime.model import Model
 
 __all__ = ["ResourceUsage", "get_resource_usage", "reset_cpu_mark"]
 
@@ -60,7 +60,7 @@ class ResourceUsage:
 
 _Mark = tuple[int, float, float]  # (pid, wall time.time(), user + system CPU seconds)
 _lock = threading.Lock()
-_marks: weakref.WeakKeyDictionary[Model, _Mark] = weakref.WeakKeyDictionary()
+_marks: weakref.WeakKeyDictionary[object, _Mark] = weakref.WeakKeyDictionary()
 _process_mark: list[_Mark] = []  # get_resource_usage(None)
 
 
@@ -69,13 +69,13 @@ def _cpu_now() -> tuple[float, float]:
     return time.time(), t.user + t.system
 
 
-def reset_cpu_mark(model: Model | None) -> None:
+def reset_cpu_mark(model: object | None) -> None:
     """Measure ``model``'s next ``cpu_percent`` from now (``set_resource_limits`` calls this)."""
     wall, cpu = _cpu_now()
     _swap_mark(model, (os.getpid(), wall, cpu))
 
 
-def _swap_mark(model: Model | None, new: _Mark) -> _Mark | None:
+def _swap_mark(model: object | None, new: _Mark) -> _Mark | None:
     with _lock:
         if model is None:
             old = _process_mark[0] if _process_mark else None
@@ -86,7 +86,7 @@ def _swap_mark(model: Model | None, new: _Mark) -> _Mark | None:
     return old
 
 
-def _cpu_percent(model: Model | None) -> tuple[float, float, float]:
+def _cpu_percent(model: object | None) -> tuple[float, float, float]:
     wall, cpu = _cpu_now()
     old = _swap_mark(model, (os.getpid(), wall, cpu))
     if old is None or old[0] != os.getpid():
@@ -96,19 +96,15 @@ def _cpu_percent(model: Model | None) -> tuple[float, float, float]:
     return 100.0 * (cpu - old[2]) / interval, interval, cpu
 
 
-def get_resource_usage(model: Model | None = None) -> ResourceUsage:
+def get_resource_usage(model: object | None = None) -> ResourceUsage:
     """CPU, memory, threads, descriptors, pool and BLAS figures for ``model``'s process.
 
     ``model=None`` gives the same figures with the process-default limits and its own
     ``cpu_percent`` interval. Costs ~1.5 ms (USS reads the process's memory map).
     """
-    if model is not None and not isinstance(model, Model):
-        raise InvalidInputError(
-            f"get_resource_usage expects a Model (or None), got {type(model).__name__}",
-            field="model",
-            value=repr(model)[:80],
-        )
-    gov = governor_of(model) if model is not None else governor_of(Model)
+    if model is not None:
+        check_model(model, "get_resource_usage")
+    gov = governor_of(model) if model is not None else as_governor(_seam.default())
     limits = gov.limits if gov is not None else ResourceLimits()
     cpu_percent, interval, cpu_time = _cpu_percent(model)
     proc = process()

@@ -6,6 +6,7 @@ import json
 import logging
 import time
 from collections.abc import Generator, Sequence
+from contextlib import AbstractContextManager, ExitStack
 from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
@@ -14,10 +15,9 @@ from opentelemetry import context as otel_context, trace
 from opentelemetry.trace import Span
 
 from hyperion_otel import semconv
+from hyperion_otel._seams import span_hooks
 from hyperion_otel.errors import InvalidInputError
 from hyperion_otel.errors._record import qualified_name
-from hyperion_otel.memory.spans import start_span_memory
-from hyperion_otel.profiler.context import profile_span
 from hyperion_otel.runtime import _instrument as ins
 from hyperion_otel.runtime.gen_types import (
     CacheStats,
@@ -32,6 +32,7 @@ from hyperion_otel.runtime.model import Workspace
 from hyperion_otel.runtime.sampling import SamplingParams, sample
 
 if TYPE_CHECKING:
+    from hyperion_otel.runtime.kv_cache import PagedKVCache
     from hyperion_otel.runtime.model import Model
 
 __all__ = [
@@ -62,10 +63,6 @@ def enable_generation_debug(on: bool = True) -> None:
     """
     global _debug
     _debug = bool(on)
-
-
-def generation_debug_enabled() -> bool:
-    return _debug
 
 
 def _encode(model: Model, prompt: Prompt) -> npt.NDArray[np.int64]:
@@ -108,6 +105,13 @@ def _find_stop(text: str, n_new: int, stops: tuple[str, ...]) -> int:
     return min((h for h in hits if h >= 0), default=-1)
 
 
+def _current(span: Span) -> AbstractContextManager[Span]:
+    """Make ``span`` current for the block; ending it and recording errors stay with the caller."""
+    return trace.use_span(
+        span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+    )
+
+
 def _clip(text: str) -> str:
     return text if len(text) <= MAX_CAPTURED_CHARS else text[:MAX_CAPTURED_CHARS]
 
@@ -126,6 +130,18 @@ class _Run:
             )
         self.model, self.prompt, self.cfg = model, prompt, config
         self.result: Generation | None = None
+        # Set when events() starts; the decode state lives here between yields.
+        self.t_start = 0.0
+        self.capture = self.debug = False
+        self.params = SamplingParams(config.temperature, config.top_k, config.top_p)
+        self.rng = np.random.default_rng(config.seed)
+        self.ids: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
+        self.cache: PagedKVCache | None = None
+        self.ws: Workspace | None = None
+        self.out_ids: list[int] = []
+        self.latencies: list[float] = []
+        self.finish: FinishReason | None = None
+        self.text, self.emitted = "", 0
 
     def _request_attrs(self) -> dict[str, Any]:
         c = self.cfg
@@ -144,181 +160,212 @@ class _Run:
             attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = list(c.stop)
         return attrs
 
-    def events(self) -> Generator[StreamToken, None, None]:  # noqa: PLR0912, PLR0915 - one linear loop reads best
-        m, cfg = self.model, self.cfg
-        t_start = time.perf_counter()
-        capture = ins.capture_content_enabled()
+    def events(self) -> Generator[StreamToken, None, None]:
+        m = self.model
+        self.t_start = time.perf_counter()
+        self.capture = ins.capture_content_enabled()
+        self.debug = _debug
         span = ins.start_span(
             f"{semconv.GEN_AI_OPERATION_TEXT_COMPLETION} {m.name}", self._request_attrs()
         )
-        span_mem = start_span_memory()  # pool bytes allocated / peak during each span
-        # Profiler samples of this thread carry the request's span until the call ends
-        # (entered by hand: the body below is a generator that yields between tokens).
-        prof = profile_span(span)
-        prof.__enter__()
-        decode_mem = None
-        metric_attrs = {k: v for k, v in self._request_attrs().items() if k in _METRIC_KEYS}
-        debug, n_cand = _debug, DEBUG_CANDIDATES if _debug else 0
-        params = SamplingParams(cfg.temperature, cfg.top_k, cfg.top_p)
-        rng = np.random.default_rng(cfg.seed)
-        stop_ids = set(m.config.eos_token_ids) | set(cfg.stop_token_ids)
-        cache = ws = None
-        decode_span: Span | None = None
-        out_ids: list[int] = []
-        latencies: list[float] = []
-        finish: FinishReason | None = None
-        text, emitted = "", 0
-        decoder = m.tokenizer.decoder() if m.tokenizer is not None else None
-        try:
-            with (
-                trace.use_span(span, record_exception=False, set_status_on_exception=False),
-                m.work(),
-            ):
-                ids = _encode(m, self.prompt)
-                if capture and isinstance(self.prompt, str):
-                    span.set_attribute(
-                        semconv.GEN_AI_INPUT_MESSAGES, _messages("user", self.prompt)
-                    )
-                cache = m.new_cache(ins.kv_blocks_callback(m.name))
-                ws = Workspace(m.config, len(ids), 1)
-                pre = ins.start_span(
-                    semconv.SPAN_PREFILL, {semconv.HYPERION_PREFILL_TOKENS: len(ids)}, parent=span
-                )
-                pre_mem = start_span_memory()
-                try:
-                    cache.reserve(len(ids))
-                    logits = m.run(ids, 0, cache, ws, last_only=True)
-                    with ins.mark(semconv.OP_SAMPLING, vocab=m.config.vocab_size):
-                        token, cands = sample(logits[0], params, rng, n_cand)
-                except BaseException as exc:
-                    ins.record_failure(pre, exc)
-                    raise
-                finally:
-                    pre_mem.end(pre)
-                    pre.end()
-                ws.free()
-                ws = Workspace(m.config, 1, 1)
-                if debug:
-                    self._log_step(0, token, cands, capture)
-                latencies.append(time.perf_counter() - t_start)
-                decode_span = ins.start_span(semconv.SPAN_DECODE, parent=span)
-                decode_mem = start_span_memory()
-                decode_ctx = trace.set_span_in_context(decode_span)
-            step_ids = np.empty(1, dtype=np.int64)
-            while True:
-                out_ids.append(token)
-                new = ""
-                if token in stop_ids:
-                    finish = "stop"
-                elif decoder is not None:
-                    new = decoder.add(token)
-                # The next token would sit at position cache.length: past the context, stop.
-                out_of_room = cache.length >= m.context_length
-                if finish is None and (len(out_ids) >= cfg.max_new_tokens or out_of_room):
-                    finish = "length"
-                if finish is not None and decoder is not None:
-                    new += decoder.flush()
-                text += new
-                hit = _find_stop(text, len(new), cfg.stop)
-                if hit >= 0:
-                    text, finish = text[:hit], "stop"
-                safe = len(text) if finish is not None else len(text) - _holdback(text, cfg.stop)
-                delta, emitted = text[emitted:safe], max(emitted, safe)
-                yield StreamToken(token, delta, len(out_ids) - 1, finish)
-                if finish is not None:
-                    break
-                t0 = time.perf_counter()
-                # Attach/detach directly: ``use_span`` costs several times more per token.
-                ctx_token = otel_context.attach(decode_ctx)
-                try:
-                    with m.work():
-                        step_span = (
-                            ins.start_span(
-                                semconv.SPAN_DECODE_STEP,
-                                {semconv.HYPERION_STEP: len(out_ids)},
-                                parent=decode_span,
-                            )
-                            if debug
-                            else None
+        # Unwound in reverse when the call ends, fails or is closed between tokens: the
+        # decode span, the KV cache and workspace, what facilities added to the request
+        # span (profiler tag, memory figures; they stay entered across yields), the span.
+        with ExitStack() as stack:
+            stack.callback(span.end)
+            span_hooks.enter(stack, span, span_hooks.REQUEST)
+            stack.callback(self._free)
+            try:
+                with _current(span), m.work():
+                    self.ids = _encode(m, self.prompt)
+                    if self.capture and isinstance(self.prompt, str):
+                        span.set_attribute(
+                            semconv.GEN_AI_INPUT_MESSAGES, _messages("user", self.prompt)
                         )
-                        cache.reserve(1)
-                        step_ids[0] = token
-                        logits = m.run(step_ids, cache.length, cache, ws, last_only=True)
-                        with ins.mark(semconv.OP_SAMPLING, vocab=m.config.vocab_size):
-                            token, cands = sample(logits[0], params, rng, n_cand)
-                        if step_span is not None:
-                            step_span.set_attribute(semconv.HYPERION_TOKEN_ID, token)
-                            if cands:
-                                step_span.set_attribute(
-                                    semconv.HYPERION_TOKEN_PROBABILITY,
-                                    next(
-                                        (c.probability for c in cands if c.token_id == token), 0.0
-                                    ),
-                                )
-                            step_span.end()
-                finally:
-                    otel_context.detach(ctx_token)
-                if debug:
-                    self._log_step(len(out_ids), token, cands, capture)
-                latencies.append(time.perf_counter() - t0)
-            total = time.perf_counter() - t_start
-            timings = Timings(latencies[0], tuple(latencies), total)
-            stats = CacheStats(
-                cache.peak_blocks, cache.block_size, cache.peak_blocks * cache.block_nbytes
-            )
-            self.result = Generation(
-                text, out_ids, finish, Usage(len(ids), len(out_ids)), timings, ids.tolist(), stats
-            )
-            span.set_attribute(semconv.GEN_AI_RESPONSE_MODEL, m.name)
-            span.set_attribute(semconv.GEN_AI_RESPONSE_FINISH_REASONS, [finish])
-            span.set_attribute(semconv.GEN_AI_USAGE_INPUT_TOKENS, len(ids))
-            span.set_attribute(semconv.GEN_AI_USAGE_OUTPUT_TOKENS, len(out_ids))
-            span.set_attribute(semconv.HYPERION_KV_CACHE_BLOCKS, cache.peak_blocks)
-            if capture:
-                span.set_attribute(
-                    semconv.GEN_AI_OUTPUT_MESSAGES, _messages("assistant", text, finish)
-                )
-            ins.record_request_metrics(
-                {**metric_attrs, semconv.GEN_AI_RESPONSE_MODEL: m.name},
-                total,
-                timings.ttft_s,
-                timings.time_per_output_token_s,
-                len(ids),
-                len(out_ids),
-            )
-        except BaseException as exc:
-            if not isinstance(exc, GeneratorExit):
-                ins.record_failure(span, exc)
-                ins.record_request_metrics(
-                    {**metric_attrs, semconv.ERROR_TYPE: qualified_name(type(exc))},
-                    time.perf_counter() - t_start,
-                    None,
-                    None,
-                    None,
-                    None,
-                )
-            raise
-        finally:
-            if decode_span is not None:
-                decode_span.set_attribute(semconv.HYPERION_DECODE_STEPS, max(0, len(out_ids) - 1))
-                if decode_mem is not None:
-                    decode_mem.end(decode_span)
-                decode_span.end()
-            if ws is not None:
-                ws.free()
-            if cache is not None:
-                cache.free()
-            span_mem.end(span)
-            prof.__exit__(None, None, None)
-            span.end()
+                    token = self._prefill(span)
+                    decode_span = self._open_decode(stack, span)
+                yield from self._decode(decode_span, token)
+                self._finish(span)
+            except BaseException as exc:
+                if not isinstance(exc, GeneratorExit):
+                    self._fail(span, exc)
+                raise
 
-    def _log_step(self, step: int, token: int, cands: list[Any], capture: bool) -> None:
+    def _sample(self, logits: npt.NDArray[np.float32]) -> tuple[int, list[Any]]:
+        n_cand = DEBUG_CANDIDATES if self.debug else 0
+        with ins.mark(semconv.OP_SAMPLING, vocab=self.model.config.vocab_size):
+            return sample(logits[0], self.params, self.rng, n_cand)
+
+    def _prefill(self, parent: Span) -> int:
+        """Run the prompt through the model into a new cache; returns the first token."""
+        m, ids = self.model, self.ids
+        self.cache = cache = m.new_cache(ins.kv_blocks_callback(m.name))
+        self.ws = Workspace(m.config, len(ids), 1)
+        pre = ins.start_span(
+            semconv.SPAN_PREFILL, {semconv.HYPERION_PREFILL_TOKENS: len(ids)}, parent=parent
+        )
+        with ExitStack() as stack:
+            stack.callback(pre.end)
+            span_hooks.enter(stack, pre, span_hooks.PHASE)
+            try:
+                cache.reserve(len(ids))
+                logits = m.run(ids, 0, cache, self.ws, last_only=True)
+                token, cands = self._sample(logits)
+            except BaseException as exc:
+                ins.record_failure(pre, exc)
+                raise
+            if self.debug:
+                with _current(pre):
+                    self._log_step(0, token, cands)
+        ws, self.ws = self.ws, None
+        ws.free()
+        self.ws = Workspace(m.config, 1, 1)
+        self.latencies.append(time.perf_counter() - self.t_start)
+        return token
+
+    def _open_decode(self, stack: ExitStack, parent: Span) -> Span:
+        """Start the decode span; ``stack`` ends it (after the facilities' hooks)."""
+        decode = ins.start_span(semconv.SPAN_DECODE, parent=parent)
+        stack.callback(decode.end)
+        stack.callback(self._set_decode_steps, decode)
+        span_hooks.enter(stack, decode, span_hooks.PHASE)
+        return decode
+
+    def _set_decode_steps(self, decode: Span) -> None:
+        decode.set_attribute(semconv.HYPERION_DECODE_STEPS, max(0, len(self.out_ids) - 1))
+
+    def _decode(self, decode: Span, token: int) -> Generator[StreamToken, None, None]:
+        """Emit ``token``, then decode one token per step until a stop condition."""
+        m = self.model
+        stop_ids = set(m.config.eos_token_ids) | set(self.cfg.stop_token_ids)
+        decoder = m.tokenizer.decoder() if m.tokenizer is not None else None
+        ctx = trace.set_span_in_context(decode)
+        step_ids = np.empty(1, dtype=np.int64)
+        while True:
+            self.out_ids.append(token)
+            out = self._emit(token, stop_ids, decoder)
+            yield out
+            if out.finish_reason is not None:
+                return
+            t0 = time.perf_counter()
+            # Attach/detach directly: ``use_span`` costs several times more per token.
+            ctx_token = otel_context.attach(ctx)
+            try:
+                step_ids[0] = token
+                token = self._step(decode, step_ids) if self.debug else self._run_step(step_ids)[0]
+            finally:
+                otel_context.detach(ctx_token)
+            self.latencies.append(time.perf_counter() - t0)
+
+    def _run_step(self, step_ids: npt.NDArray[np.int64]) -> tuple[int, list[Any]]:
+        """One decode step of the model (a unit of work); returns the sampled token."""
+        m, cache = self.model, self.cache
+        assert cache is not None and self.ws is not None
+        with m.work():
+            cache.reserve(1)
+            logits = m.run(step_ids, cache.length, cache, self.ws, last_only=True)
+            return self._sample(logits)
+
+    def _step(self, decode: Span, step_ids: npt.NDArray[np.int64]) -> int:
+        """A decode step under its own span, with its debug record logged inside that span."""
+        n = len(self.out_ids)
+        step = ins.start_span(semconv.SPAN_DECODE_STEP, {semconv.HYPERION_STEP: n}, parent=decode)
+        with _current(step):
+            try:
+                token, cands = self._run_step(step_ids)
+            except BaseException as exc:
+                ins.record_failure(step, exc)
+                step.end()
+                raise
+            step.set_attribute(semconv.HYPERION_TOKEN_ID, token)
+            if cands:
+                p = next((c.probability for c in cands if c.token_id == token), 0.0)
+                step.set_attribute(semconv.HYPERION_TOKEN_PROBABILITY, p)
+            self._log_step(n, token, cands)
+        step.end()
+        return token
+
+    def _emit(self, token: int, stop_ids: set[int], decoder: Any) -> StreamToken:
+        """Append ``token``'s text and decide whether generation ends here."""
+        m, cfg, cache = self.model, self.cfg, self.cache
+        assert cache is not None
+        finish: FinishReason | None = None
+        new = ""
+        if token in stop_ids:
+            finish = "stop"
+        elif decoder is not None:
+            new = decoder.add(token)
+        # The next token would sit at position cache.length: past the context, stop.
+        out_of_room = cache.length >= m.context_length
+        if finish is None and (len(self.out_ids) >= cfg.max_new_tokens or out_of_room):
+            finish = "length"
+        if finish is not None and decoder is not None:
+            new += decoder.flush()
+        text = self.text + new
+        hit = _find_stop(text, len(new), cfg.stop)
+        if hit >= 0:
+            text, finish = text[:hit], "stop"
+        safe = len(text) if finish is not None else len(text) - _holdback(text, cfg.stop)
+        delta, self.emitted = text[self.emitted : safe], max(self.emitted, safe)
+        self.text, self.finish = text, finish
+        return StreamToken(token, delta, len(self.out_ids) - 1, finish)
+
+    def _finish(self, span: Span) -> None:
+        m, cache, ids, out = self.model, self.cache, self.ids, self.out_ids
+        assert cache is not None and self.finish is not None
+        total = time.perf_counter() - self.t_start
+        timings = Timings(self.latencies[0], tuple(self.latencies), total)
+        stats = CacheStats(
+            cache.peak_blocks, cache.block_size, cache.peak_blocks * cache.block_nbytes
+        )
+        self.result = Generation(
+            self.text, out, self.finish, Usage(len(ids), len(out)), timings, ids.tolist(), stats
+        )
+        span.set_attribute(semconv.GEN_AI_RESPONSE_MODEL, m.name)
+        span.set_attribute(semconv.GEN_AI_RESPONSE_FINISH_REASONS, [self.finish])
+        span.set_attribute(semconv.GEN_AI_USAGE_INPUT_TOKENS, len(ids))
+        span.set_attribute(semconv.GEN_AI_USAGE_OUTPUT_TOKENS, len(out))
+        span.set_attribute(semconv.HYPERION_KV_CACHE_BLOCKS, cache.peak_blocks)
+        if self.capture:
+            span.set_attribute(
+                semconv.GEN_AI_OUTPUT_MESSAGES, _messages("assistant", self.text, self.finish)
+            )
+        ins.record_request_metrics(
+            {**self._metric_attrs(), semconv.GEN_AI_RESPONSE_MODEL: m.name},
+            total,
+            timings.ttft_s,
+            timings.time_per_output_token_s,
+            len(ids),
+            len(out),
+        )
+
+    def _fail(self, span: Span, exc: BaseException) -> None:
+        ins.record_failure(span, exc)
+        ins.record_request_metrics(
+            {**self._metric_attrs(), semconv.ERROR_TYPE: qualified_name(type(exc))},
+            time.perf_counter() - self.t_start,
+            None,
+            None,
+            None,
+            None,
+        )
+
+    def _metric_attrs(self) -> dict[str, Any]:
+        return {k: v for k, v in self._request_attrs().items() if k in _METRIC_KEYS}
+
+    def _free(self) -> None:
+        if self.ws is not None:
+            self.ws.free()
+        if self.cache is not None:
+            self.cache.free()
+
+    def _log_step(self, step: int, token: int, cands: list[Any]) -> None:
         """One DEBUG record per step. Token text is output content: it is logged only with
         the content opt-in (``capture``, read once per generation like the span
         attributes); without it the record carries token ids and probabilities only."""
         if not _log.isEnabledFor(logging.DEBUG):
             return
-        tok = self.model.tokenizer if capture else None
+        tok = self.model.tokenizer if self.capture else None
         if tok is None:
             top = ", ".join(f"{c.token_id}={c.probability:.3f}" for c in cands)
             _log.debug("generation step %d: sampled token %d; top: %s", step, token, top)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
+from hyperion_otel._seams import governor as _governor
 from hyperion_otel._seams.allocator import get_allocator
 from hyperion_otel.errors import InvalidInputError
 from hyperion_otel.runtime import layers as kernels
@@ -20,22 +21,16 @@ from hyperion_otel.runtime._instrument import (
     mark_norm,
 )
 from hyperion_otel.runtime.config import ArchConfig
+from hyperion_otel.runtime.gen_types import GenerationConfig
 from hyperion_otel.runtime.kv_cache import CacheConfig, PagedKVCache
 from hyperion_otel.runtime.simd import SimdOp
 from hyperion_otel.runtime.tokenizer import Tokenizer
 from hyperion_otel.runtime.weights import LayerWeights, Weights
 
 if TYPE_CHECKING:
-    from hyperion_otel.runtime.generate import (
-        Generation,
-        GenerationConfig,
-        GenerationStream,
-        Prompt,
-    )
+    from hyperion_otel.runtime.generate import Generation, GenerationStream, Prompt
 
 __all__ = ["Model", "Workspace", "configure_cache_optimization"]
-
-_NO_GOVERNOR: AbstractContextManager[object] = nullcontext()
 
 F32 = npt.NDArray[np.float32]
 
@@ -63,11 +58,6 @@ class Workspace:
 
 class Model:
     """A loaded checkpoint, ready to run. Build it with ``load_model``."""
-
-    # Entered around each unit of work (forward, prefill, one decode step) when set: the
-    # resource governor of ``hyperion_otel.resources`` (BLAS threads, memory, CPU throttle).
-    # Set per model by ``set_resource_limits``; the class attribute is the process default.
-    governor: AbstractContextManager[object] | None = None
 
     def __init__(
         self,
@@ -119,11 +109,17 @@ class Model:
 
         return GenerationStream(self, prompt, config)
 
+    def greedy_config(self, max_new_tokens: int) -> GenerationConfig:
+        """Config of a greedy run (temperature 0) of ``max_new_tokens``: how tools that hold
+        only the model run it (``analyze_bottlenecks``)."""
+        return GenerationConfig(temperature=0.0, max_new_tokens=max_new_tokens)
+
     # --- internals -------------------------------------------------------------------------
     def work(self) -> AbstractContextManager[object]:
-        """Context around one unit of work: the resource governor, or a shared no-op."""
-        gov = self.governor
-        return _NO_GOVERNOR if gov is None else gov
+        """Context around one unit of work (forward, prefill, one decode step): the governor
+        the resources facility installed for this model (BLAS threads, memory, CPU
+        throttle), or a shared no-op."""
+        return _governor.work(self)
 
     def check_ids(
         self, input_ids: Sequence[int] | npt.NDArray[np.integer], field: str

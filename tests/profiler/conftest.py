@@ -37,7 +37,6 @@ def clean_profiler() -> Iterator[None]:
     """Each test starts with no session and a default config, and must not leak one."""
     api.init_profiler(None)
     api._state.last = None
-    api._state.hotspots = False
     yield
     leaked = prof.is_profiling()
     if leaked:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from threadpoolctl import ThreadpoolController
 
-from hyperion_otel._seams import allocator as _allocator
+from hyperion_otel._seams import allocator as _allocator, governor as _governor
 from hyperion_otel.memory import shutdown_memory
 from hyperion_otel.resources._process_metrics import process_metrics_enabled
 from hyperion_otel.runtime import load_model
@@ -30,13 +30,13 @@ def blas_counts() -> list[int]:
 
 @pytest.fixture(autouse=True)
 def _process_left_as_found() -> Iterator[None]:
-    default = vars(Model).get("governor")
+    default = _governor.default()
     threads = blas_counts()
     allocator = _allocator.get_allocator()
     metrics_on = process_metrics_enabled()
     yield
     shutdown_memory()
-    assert vars(Model).get("governor") is default, "process-default limits were left set"
+    assert _governor.default() is default, "process-default limits were left set"
     assert blas_counts() == threads, "BLAS thread counts were left changed"
     assert _allocator.get_allocator() is allocator, "an allocator was left installed"
     assert process_metrics_enabled() == metrics_on, "process metrics were left enabled"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import math
+import weakref
 from typing import Any
 
 import pytest
 
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel._seams import governor as _governor
+from hyperion_otel.errors import InvalidInputError, ResourceLimitError
 from hyperion_otel.resources import (
     ResourceLimits,
     apply_resource_settings,
@@ -83,7 +86,7 @@ def test_apply_resource_settings_undo_leaves_process_as_found(model: Model) -> N
     before = process_metrics_enabled()
     undo = apply_resource_settings(None, None, None)
     assert process_metrics_enabled()
-    assert "governor" in vars(Model) and Model.governor is None  # nothing to limit
+    assert _governor.default() is None  # nothing to limit
     undo()
     undo()  # idempotent
     assert process_metrics_enabled() == before
@@ -111,3 +114,39 @@ def test_functions_reject_what_is_not_a_model(bad: Any) -> None:
 def test_set_resource_limits_rejects_other_limit_types(model: Model) -> None:
     with pytest.raises(InvalidInputError, match="ResourceLimits or None"):
         set_resource_limits(model, {"max_threads": 1})  # type: ignore[arg-type]
+
+
+class OtherRuntimeModel:
+    """A model of another runtime (as a transformers model): only what the protocol asks,
+    an object that can be weakly referenced; ``name_or_path`` labels it."""
+
+    name_or_path = "org/other-model"
+
+
+def test_models_of_other_runtimes_are_governed_through_the_seam(model: Model) -> None:
+    other = OtherRuntimeModel()
+    set_resource_limits(other, ResourceLimits(max_memory_mb=1))  # below any real RSS
+    assert get_resource_limits(other) == ResourceLimits(max_memory_mb=1)
+    assert get_resource_usage(other).limits == ResourceLimits(max_memory_mb=1)
+    assert get_resource_limits(model) == ResourceLimits()  # limits are per model object
+    with pytest.raises(ResourceLimitError) as info, _governor.work(other):
+        pass  # the integration's forward call would run here
+    assert info.value.details["model"] == "org/other-model"
+    assert "'org/other-model'" in info.value.message and info.value.details["when"] == "before"
+    set_resource_limits(other, None)
+    assert _governor.work(other) is _governor.work(model)  # the shared no-op again
+    with _governor.work(other):
+        pass
+
+
+def test_a_models_limits_go_away_with_it() -> None:
+    gc.collect()
+    before = len(_governor._own)
+    other = OtherRuntimeModel()
+    set_resource_limits(other, ResourceLimits(max_threads=1))
+    assert len(_governor._own) == before + 1
+    ref = weakref.ref(other)
+    del other
+    gc.collect()
+    assert ref() is None  # the seam does not keep a governed model alive
+    assert len(_governor._own) == before

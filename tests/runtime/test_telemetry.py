@@ -163,3 +163,43 @@ def test_ops_are_marked_with_layer_shape_flops_bytes(byte_llama):
     assert qkv[0]["flops"] == 2 * 4 * 24 * 40 and qkv[0]["nbytes"] > 24 * 40 * 4
     attn = [a for n, a in rec.ops if n == semconv.OP_ATTENTION]
     assert attn[-1]["shape"] == (6, 1, 5, 4)  # decode step: 1 query over 5 positions
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_every_generation_step_record_carries_its_spans_ids(telemetry, byte_llama, streaming):
+    """Step 0 is sampled in the prefill, step N >= 1 in its decode-step span: each debug
+    record, exported as an OTel log record, carries the trace and span ids of that span."""
+    import hyperion_otel.logging as hl
+
+    model = load_model(byte_llama.path)
+    hl.set_log_level("debug")
+    hl.configure_logging(hl.LogOutput.OTLP)
+    enable_generation_debug(True)
+    try:
+        if streaming:
+            with model.stream("ab", CFG) as stream:
+                n_tokens = len(list(stream))
+        else:
+            n_tokens = model.generate("ab", CFG).usage.output_tokens
+    finally:
+        enable_generation_debug(False)
+        hl.shutdown_logging()
+    steps = {}
+    for r in telemetry.ctx.logs:
+        body = str(r.log_record.body)
+        if body.startswith("generation step "):
+            steps[int(body.split()[2].rstrip(":"))] = r.log_record
+    assert sorted(steps) == list(range(n_tokens)) and n_tokens > 2
+    prefill = telemetry.span(semconv.SPAN_PREFILL)
+    by_step = {
+        s.attributes[semconv.HYPERION_STEP]: s
+        for s in telemetry.spans()
+        if s.name == semconv.SPAN_DECODE_STEP
+    }
+    assert sorted(by_step) == list(range(1, n_tokens))
+    for n, record in steps.items():
+        span = prefill if n == 0 else by_step[n]
+        assert (record.trace_id, record.span_id) == (
+            span.context.trace_id,
+            span.context.span_id,
+        ), f"step {n}"
