@@ -133,12 +133,15 @@ def test_no_secret_in_any_byte_written(
             check=False,
         )
         headers = rx.headers if rx is not None else []
+        # What reached the backend: span, resource and log record attributes, log bodies.
+        received = repr((rx.spans, rx.logs, rx.metrics)).encode() if rx is not None else b""
     streams = proc.stdout + proc.stderr
     files = {p: p.read_bytes() for p in _written(tmp_path)}
     assert files or streams, "the program wrote nothing: nothing was scanned"
     for secret in SECRETS:
         raw = secret.encode()
         assert raw not in streams, f"{secret} on stdout/stderr:\n{streams.decode(errors='replace')}"
+        assert raw not in received, f"{secret} exported over OTLP"
         leaked = [str(p.relative_to(tmp_path)) for p, data in files.items() if raw in data]
         assert leaked == [], f"{secret} written to {leaked}"
     loose = {
