@@ -22,6 +22,25 @@ from hyperion_otel._seams import telemetry as _telemetry
 
 __all__ = ["fault_counts", "record_fault", "reset_faults", "set_warn_interval"]
 
+# What each kind means for the user, and what to do; the kind stays the metric's error.type.
+_EXPLAINED: dict[str, str] = {
+    "otlp_recursion": (
+        "a log record was written while telemetry was being exported (often a warning "
+        "about that export), so it was not sent over OTLP, which would loop; the console "
+        "and the log file still have it. Nothing to do unless the export keeps failing"
+    ),
+    "otlp": "a log record could not be handed to the OTLP log exporter",
+    "write": "a log record could not be written to the log file (disk full or no permission?)",
+    "open": "the log file could not be opened; check the directory exists and is writable",
+    "deleted": "the log file was deleted while open; it was reopened",
+    "format": "a log record could not be formatted (a bad argument in the logging call?)",
+    "compress": "a rotated log file could not be compressed; it is kept uncompressed",
+    "console": "a log record could not be written to the console",
+    "rotate": "the log file could not be rotated; logging goes on in the current file",
+    "delete": "an old rotated log file could not be deleted",
+    "close": "the log file could not be closed cleanly",
+}
+
 _lock = threading.Lock()
 _counts: dict[str, int] = {}
 _last_warned: dict[str, float] = {}
@@ -66,8 +85,9 @@ def record_fault(
             )
             stream = sys.stderr or sys.__stderr__
             if stream is not None:
+                what = _EXPLAINED.get(kind, f"{kind} fault")
                 stream.write(
-                    f"hyperion-otel logging: {kind} fault{where}{why}{also}; "
+                    f"hyperion-otel logging: {what}{where}{why}{also}; "
                     f"{count} so far, logging goes on (next warning for this kind "
                     f"in >= {_warn_interval_s:g} s)\n"
                 )

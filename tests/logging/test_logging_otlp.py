@@ -241,3 +241,18 @@ def test_opentelemetry_records_are_never_bridged() -> None:
     assert handler.handle(rec2) is True
     assert [r.log_record.body for r in exporter.get_finished_logs()] == ["y"]
     provider.shutdown()
+
+
+def test_a_record_kept_from_otlp_to_avoid_a_loop_is_explained_in_words(
+    provider_with: Callable[..., LoggerProvider],
+    otlp_on_root: OtlpHandler,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    provider_with(SimpleLogRecordProcessor(FailingExporter()))
+    hl.configure_logging(LogOutput.OTLP)
+    hl.get_logger().warning("app record")
+    err = capsys.readouterr().err
+    line = next(x for x in err.splitlines() if x.startswith("hyperion-otel logging:"))
+    assert "was not sent over OTLP, which would loop" in line
+    assert "the console and the log file still have it" in line
+    assert "otlp_recursion fault" not in line
