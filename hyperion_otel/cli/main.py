@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from hyperion_otel._version import __version__
 from hyperion_otel.errors import HyperionError
 
-__all__ = ["SUBCOMMANDS", "build_parser", "main"]
+__all__ = ["EXIT_BROKEN_PIPE", "SUBCOMMANDS", "build_parser", "main"]
+
+# 128 + SIGPIPE: the status a shell reports for a Unix tool whose reader closed the pipe.
+EXIT_BROKEN_PIPE = 128 + 13
 
 # name -> "module:registrar"; others (doctor, profile, report, ...) are added here.
 SUBCOMMANDS: dict[str, str] = {
@@ -85,8 +89,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``... | head``): stop quietly, as Unix tools do.
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
     finally:
         teardown()
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so flushing it at exit raises no second BrokenPipeError."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real stdout to replace: nothing will flush to it
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover
