@@ -121,14 +121,33 @@ def _list(
     return parse
 
 
-def _exporters(text: str) -> tuple[str, ...]:
-    items = tuple(p.strip().lower() for p in text.split(",") if p.strip())
-    for item in items:
-        if item not in EXPORTERS:
-            raise ValueError("comma list of " + ", ".join(EXPORTERS))
-    if "none" in items and len(items) > 1:
-        raise ValueError("'none' alone, or a comma list of otlp, console, otlp_file")
-    return items
+def _exporter_list(allowed: tuple[str, ...]) -> Callable[[str], tuple[str, ...]]:
+    named = ", ".join(a for a in allowed if a != "none")
+
+    def parse(text: str) -> tuple[str, ...]:
+        items = tuple(p.strip().lower() for p in text.split(",") if p.strip())
+        for item in items:
+            if item not in allowed:
+                raise ValueError("comma list of " + ", ".join(allowed))
+        if "none" in items and len(items) > 1:
+            raise ValueError(f"'none' alone, or a comma list of {named}")
+        return items
+
+    return parse
+
+
+_exporters = _exporter_list(EXPORTERS)
+# The pull exporter serves metrics only (opentelemetry-exporter-prometheus, extra "prometheus").
+_metric_exporters = _exporter_list((*EXPORTERS[:-1], "prometheus", "none"))
+
+
+def _host(text: str) -> str | None:
+    t = text.strip()
+    if not t:
+        return None
+    if any(c in t for c in "/ @?#"):
+        raise ValueError("a host name or IP address to listen on, e.g. localhost or 0.0.0.0")
+    return t
 
 
 def _key_values(text: str) -> dict[str, str]:
@@ -427,10 +446,26 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
     _v(
         "OTEL_METRICS_EXPORTER",
         "metrics_exporter",
-        _exporters,
+        _metric_exporters,
         "otlp_file, or otlp when an endpoint is set",
-        "comma list of otlp, console, otlp_file, none",
-        "Metric exporters",
+        "comma list of otlp, console, otlp_file, prometheus, none",
+        "Metric exporters (prometheus: a pull endpoint for Prometheus to scrape)",
+    ),
+    _v(
+        "OTEL_EXPORTER_PROMETHEUS_HOST",
+        "prometheus_host",
+        _host,
+        "localhost",
+        "a host name or IP address",
+        "Address the Prometheus scrape endpoint listens on",
+    ),
+    _v(
+        "OTEL_EXPORTER_PROMETHEUS_PORT",
+        "prometheus_port",
+        _number(0, 65535, integer=True),
+        "9464",
+        "a port number (0: any free port)",
+        "Port of the Prometheus scrape endpoint (/metrics)",
     ),
     _v(
         "OTEL_LOGS_EXPORTER",
@@ -710,6 +745,8 @@ class Settings:
     otlp_compression: str = "none"
     otlp_insecure: bool | None = None
     metric_export_interval_ms: float = 60_000.0
+    prometheus_host: str = "localhost"
+    prometheus_port: int = 9464
     capture_message_content: bool = False
     exception_signal: str | None = None
 

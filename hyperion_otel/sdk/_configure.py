@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import (
     OsResourceDetector,
     ProcessResourceDetector,
@@ -50,6 +50,7 @@ from hyperion_otel.sdk._pipeline import (
     GuardedSpanExporter,
     build_exporter,
 )
+from hyperion_otel.sdk._prometheus import PrometheusEndpoint, start_prometheus
 from hyperion_otel.settings import SIGNALS, Settings
 
 __all__ = ["ShutdownReport", "Telemetry", "configure", "get_telemetry", "shutdown"]
@@ -94,6 +95,8 @@ class Telemetry:
         self._log_filter_undo: Callable[[], None] | None = None
         self._shutdown_report: ShutdownReport | None = None
         self._lock = threading.Lock()
+        # The scrape endpoint when OTEL_METRICS_EXPORTER has prometheus (its port, its stop).
+        self.prometheus: PrometheusEndpoint | None = None
 
     def __enter__(self) -> Telemetry:
         return self
@@ -337,14 +340,19 @@ def _install(tel: Telemetry) -> None:
     if isinstance(current_mp, MeterProvider):
         tel.meter_provider = current_mp
     else:
-        readers = [
+        readers: list[MetricReader] = [
             PeriodicExportingMetricReader(
                 _guarded(tel, "metrics", name, GuardedMetricExporter),
                 export_interval_millis=settings.metric_export_interval_ms,
                 export_timeout_millis=settings.otlp_timeout_s * 1000,
             )
             for name in settings.exporters_for("metrics")
+            if name != "prometheus"
         ]
+        if "prometheus" in settings.exporters_for("metrics"):
+            tel.prometheus = start_prometheus(settings)
+            tel._undo.append(tel.prometheus.stop)
+            readers.append(tel.prometheus.reader)
         tel.meter_provider = MeterProvider(
             resource=resource, metric_readers=readers, shutdown_on_exit=False
         )

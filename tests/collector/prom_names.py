@@ -74,8 +74,12 @@ def _clean_unit(unit: str) -> str:
     return re.sub(r"__+", "_", cleaned).removeprefix("_")
 
 
-def prometheus_metric_name(name: str, unit: str, kind: Kind) -> str:
-    """The metric name Prometheus 3 stores for an OTLP metric (UnderscoreEscapingWithSuffixes)."""
+def prometheus_metric_name(name: str, unit: str, kind: Kind, *, pull: bool = False) -> str:
+    """The metric name Prometheus 3 stores for an OTLP metric (UnderscoreEscapingWithSuffixes).
+
+    ``pull``: the name the OTel Python pull exporter (``OTEL_METRICS_EXPORTER=prometheus``)
+    serves instead, which adds no ``_ratio`` to gauges of unit ``1``.
+    """
     tokens = [t for t in re.split(r"[^a-zA-Z0-9:]", name) if t]
     main, per = (_clean_unit(s) for s in _unit_suffixes(unit))
     if main in tokens:
@@ -94,7 +98,7 @@ def prometheus_metric_name(name: str, unit: str, kind: Kind) -> str:
         tokens.append(per)
     if kind == "counter":
         tokens = [t for t in tokens if t != "total"] + ["total"]
-    if unit == "1" and kind == "gauge":
+    if unit == "1" and kind == "gauge" and not pull:
         tokens = [t for t in tokens if t != "ratio"] + ["ratio"]
     result = "_".join(tokens)
     if result and result[0].isdigit():
@@ -102,9 +106,9 @@ def prometheus_metric_name(name: str, unit: str, kind: Kind) -> str:
     return result
 
 
-def prometheus_series_names(name: str, unit: str, kind: Kind) -> set[str]:
+def prometheus_series_names(name: str, unit: str, kind: Kind, *, pull: bool = False) -> set[str]:
     """Every series name a PromQL query may select for this OTLP metric."""
-    base = prometheus_metric_name(name, unit, kind)
+    base = prometheus_metric_name(name, unit, kind, pull=pull)
     if kind == "histogram":
         return {base + s for s in HISTOGRAM_SERIES_SUFFIXES}
     return {base}

@@ -205,10 +205,12 @@ def test_every_metric_the_dashboard_queries_is_emitted_by_hyperion_otel() -> Non
     series: dict[str, list[str]] = {}
     for inst in instruments:
         assert inst.name in vars(semconv).values(), inst
-        for s in prometheus_series_names(inst.name, inst.unit, inst.kind):
-            series.setdefault(s, []).append(
-                f"{inst.name} ({inst.kind}, {inst.unit!r}) at {inst.where}"
-            )
+        # Under the name of either path: OTLP into Prometheus 3, or the pull exporter.
+        for pull in (False, True):
+            for s in prometheus_series_names(inst.name, inst.unit, inst.kind, pull=pull):
+                series.setdefault(s, []).append(
+                    f"{inst.name} ({inst.kind}, {inst.unit!r}) at {inst.where}"
+                )
     missing = [
         f"{title}: {metric}"
         for title, expr in prom_queries()
