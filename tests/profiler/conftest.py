@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from hyperion_otel import profiler as prof
 from hyperion_otel._seams import allocator as _allocator
 from hyperion_otel._seams import ops as _ops
+from hyperion_otel._seams import span_hooks as _span_hooks
 from hyperion_otel._seams import telemetry as _telemetry
 from hyperion_otel.profiler import api
 from profiler.workload import StandInModel
@@ -45,6 +46,7 @@ def clean_profiler() -> Iterator[None]:
         prof.stop_profiling()
     api.init_profiler(None)
     assert not leaked, "test left a profiling session running"
+    assert _span_hooks._hooks == (), "a span hook was left registered"
 
 
 @pytest.fixture
