@@ -12,6 +12,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 
 from hyperion_otel._seams import allocator as _allocator
+from hyperion_otel._seams import span_hooks as _span_hooks
 from hyperion_otel.memory import clear_leak_checkpoint, current_pool, shutdown_memory
 from hyperion_otel.memory.optimizer import reset_memory_optimizer
 from hyperion_otel.testing import TestContext, create_test_context
@@ -27,6 +28,7 @@ def _memory_left_as_found() -> Iterator[None]:
     clear_leak_checkpoint()
     reset_memory_optimizer()
     assert current_pool() is None
+    assert _span_hooks._hooks == (), "the memory span hook was left registered"
     assert _allocator.get_allocator() is allocator, "a pool was left installed"
     assert tracemalloc.is_tracing() == tracing, "tracemalloc was left in another state"
     assert faulthandler.is_enabled() == fault, "faulthandler was left in another state"

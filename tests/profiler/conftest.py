@@ -13,7 +13,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from hyperion_otel import profiler as prof
-from hyperion_otel._seams import allocator as _allocator, ops as _ops, telemetry as _telemetry
+from hyperion_otel._seams import (
+    allocator as _allocator,
+    ops as _ops,
+    span_hooks as _span_hooks,
+    telemetry as _telemetry,
+)
 from hyperion_otel.profiler import api
 from profiler.workload import StandInModel
 
@@ -43,6 +48,7 @@ def clean_profiler() -> Iterator[None]:
         prof.stop_profiling()
     api.init_profiler(None)
     assert not leaked, "test left a profiling session running"
+    assert _span_hooks._hooks == (), "a span hook was left registered"
 
 
 @pytest.fixture
