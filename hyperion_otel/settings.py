@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from hyperion_otel.errors import ConfigError
+from hyperion_otel.errors import ConfigError, public
 
 __all__ = ["ENV_VARS", "EnvVar", "Settings", "mask_url", "read_setting"]
 
@@ -616,6 +616,7 @@ def _url_secrets(url: str | None) -> set[str]:
     return found
 
 
+@public
 @dataclass(frozen=True, repr=False)
 class Settings:
     """Every setting of hyperion-otel. Field names mirror the variables in ``ENV_VARS``.

@@ -41,14 +41,9 @@ stderr when logging is unconfigured) and changes nothing else for the host.
 
 from __future__ import annotations
 
-from hyperion_otel.errors._boundary import error_boundary, record_error
-from hyperion_otel.errors._callbacks import (
-    MAX_ERROR_CALLBACKS,
-    ErrorCallback,
-    remove_error_callback,
-    set_error_callback,
-)
-from hyperion_otel.errors._state import clear_last_error, get_last_error
+from hyperion_otel.errors import _callbacks, _state
+from hyperion_otel.errors._boundary import error_boundary, has_boundary, public, record_error
+from hyperion_otel.errors._callbacks import MAX_ERROR_CALLBACKS, ErrorCallback
 from hyperion_otel.errors._types import (
     ConfigError,
     ErrorType,
@@ -59,8 +54,16 @@ from hyperion_otel.errors._types import (
     ModelError,
     PerformanceError,
     ResourceLimitError,
-    get_error_string,
 )
+from hyperion_otel.errors._types import get_error_string as _get_error_string
+
+# ``_types``, ``_state`` and ``_callbacks`` import nothing that records; their public
+# functions get their boundary here.
+set_error_callback = public(_callbacks.set_error_callback)
+remove_error_callback = public(_callbacks.remove_error_callback)
+get_last_error = public(_state.get_last_error)
+clear_last_error = public(_state.clear_last_error)
+get_error_string = public(_get_error_string)
 
 __all__ = [
     "MAX_ERROR_CALLBACKS",
@@ -78,6 +81,8 @@ __all__ = [
     "error_boundary",
     "get_error_string",
     "get_last_error",
+    "has_boundary",
+    "public",
     "record_error",
     "remove_error_callback",
     "set_error_callback",

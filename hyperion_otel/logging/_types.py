@@ -10,7 +10,7 @@ import logging as _stdlib_logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hyperion_otel.errors import ConfigError, InvalidInputError
+from hyperion_otel.errors import ConfigError, InvalidInputError, public
 
 __all__ = [
     "CATEGORY_OFF_LEVEL",
@@ -185,6 +185,7 @@ class LogFormat(enum.Enum):
         )
 
 
+@public
 @dataclass(frozen=True)
 class LogConfig:
     """Structured logging: record format and optional fields (guide: Structured Logging)."""
@@ -211,6 +212,7 @@ class LogConfig:
                 )
 
 
+@public
 @dataclass(frozen=True)
 class LogRotationConfig:
     """Size-based rotation of the log file (guide: Log Rotation).

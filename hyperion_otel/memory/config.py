@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hyperion_otel.errors import ConfigError
+from hyperion_otel.errors import ConfigError, public
 
 __all__ = [
     "DEFAULT_INITIAL_POOL_SIZE",
@@ -75,6 +75,7 @@ def _check_int(
         )
 
 
+@public
 @dataclass(frozen=True)
 class MemoryConfig:
     """How ``init_memory`` builds the pool.
@@ -180,6 +181,7 @@ class MemoryConfig:
         )
 
 
+@public
 @dataclass(frozen=True)
 class MemoryDebugConfig:
     """What ``enable_memory_debug`` turns on for the current pool (see ``MemoryConfig``)."""
@@ -197,6 +199,7 @@ class MemoryDebugConfig:
         _check_int(o, "max_tracked_allocations", self.max_tracked_allocations, 0)
 
 
+@public
 @dataclass(frozen=True)
 class MemoryOptimizerConfig:
     """Memory/speed policy that the pool and the runtime follow.

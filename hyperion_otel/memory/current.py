@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy.typing as npt
 
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors import InvalidInputError, public
 from hyperion_otel.memory import _metrics
 from hyperion_otel.memory.config import MemoryConfig, MemoryDebugConfig
 from hyperion_otel.memory.heap import HeapStats
@@ -44,6 +44,7 @@ def current_pool() -> MemoryPool | None:
     return pool if pool is not None and not pool.closed else None
 
 
+@public
 def init_memory(config: MemoryConfig | None = None) -> MemoryPool:
     """Create a pool from ``config``, install it as the runtime's allocator, make it current.
 
@@ -81,6 +82,7 @@ def _ensure_pool() -> MemoryPool:
         return pool if pool is not None else init_memory(MemoryConfig())
 
 
+@public
 def enable_memory_debug(config: MemoryDebugConfig | None = None) -> MemoryPool:
     """Turn allocation tracking (and optionally stack traces) on for the current pool.
 
@@ -98,6 +100,7 @@ def enable_memory_debug(config: MemoryDebugConfig | None = None) -> MemoryPool:
     return pool
 
 
+@public
 def enable_stack_traces(on: bool = True, depth: int | None = None) -> None:
     """Capture (or stop capturing) the allocating call stack of future allocations.
 
@@ -113,18 +116,21 @@ def enable_stack_traces(on: bool = True, depth: int | None = None) -> None:
         pool.set_tracking(pool.tracking or on, on, depth)
 
 
+@public
 def get_memory_debug_info() -> MemoryDebugInfo:
     """Counters of the current pool (all zero when there is none)."""
     pool = current_pool()
     return pool.debug_info() if pool is not None else MemoryDebugInfo()
 
 
+@public
 def get_heap_stats() -> HeapStats:
     """Heap statistics of the current pool (all zero when there is none)."""
     pool = current_pool()
     return pool.heap_stats() if pool is not None else HeapStats()
 
 
+@public
 def check_memory_corruption() -> int:
     """Verify the canaries of every live allocation of the current pool.
 
@@ -136,6 +142,7 @@ def check_memory_corruption() -> int:
     return pool.check_corruption() if pool is not None else 0
 
 
+@public
 def get_allocation_trace(array: npt.NDArray[Any]) -> str:
     """Where ``array`` was allocated: a header line and a traceback-style stack.
 

@@ -29,7 +29,7 @@ from opentelemetry import trace
 
 from hyperion_otel import semconv
 from hyperion_otel._seams import allocator as _allocator
-from hyperion_otel.errors import HyperionMemoryError, InvalidInputError
+from hyperion_otel.errors import HyperionMemoryError, InvalidInputError, public
 from hyperion_otel.memory import _report, optimizer
 from hyperion_otel.memory._arena import ALIGN, Arena
 from hyperion_otel.memory._shapes import DTYPES, as_dtype, as_shape
@@ -56,6 +56,7 @@ _get_span = trace.get_current_span
 _getframe = sys._getframe
 
 
+@public
 class MemoryPool:
     """Arena allocator with budget, tracking and the debug modes of ``MemoryConfig``.
 

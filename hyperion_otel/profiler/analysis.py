@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from hyperion_otel._seams import ops as _ops
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors import InvalidInputError, public
 from hyperion_otel.profiler import api
 from hyperion_otel.profiler.bottlenecks import (
     COMPUTE,
@@ -135,6 +135,7 @@ def recommend(
     )
 
 
+@public
 def analyze_bottlenecks(
     model: Any = None,
     *,

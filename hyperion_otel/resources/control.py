@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors import InvalidInputError, public
 from hyperion_otel.resources import _threads
 from hyperion_otel.resources._governor import Governor, governor_of
 from hyperion_otel.resources._process_metrics import enable_process_metrics, register_limit_metrics
@@ -34,6 +34,7 @@ def _check_model(model: object, func: str) -> Model:
     return model
 
 
+@public
 def set_resource_limits(model: Model, limits: ResourceLimits | None) -> None:
     """Apply ``limits`` to every later unit of work of ``model`` (forward, prefill, decode step).
 

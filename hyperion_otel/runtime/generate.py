@@ -15,7 +15,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span
 
 from hyperion_otel import semconv
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors import InvalidInputError, public
 from hyperion_otel.errors._record import qualified_name
 from hyperion_otel.memory.spans import start_span_memory
 from hyperion_otel.profiler.context import profile_span
@@ -30,6 +30,7 @@ from hyperion_otel.runtime.gen_types import (
 )
 from hyperion_otel.runtime.model import Workspace
 from hyperion_otel.runtime.sampling import SamplingParams, sample
+from hyperion_otel.validation import validate_prompt
 
 if TYPE_CHECKING:
     from hyperion_otel.runtime.model import Model
@@ -54,6 +55,7 @@ _log = logging.getLogger("hyperion.model")
 _debug = False
 
 
+@public
 def enable_generation_debug(on: bool = True) -> None:
     """Log the top candidates of every step (after temperature/top-k/top-p) and the pick.
 
@@ -124,6 +126,7 @@ class _Run:
                 field="config",
                 value=repr(config)[:80],
             )
+        validate_prompt(prompt)  # an empty prompt is refused here, before any work
         self.model, self.prompt, self.cfg = model, prompt, config
         self.result: Generation | None = None
 
@@ -353,6 +356,7 @@ def run_to_completion(model: Model, prompt: Prompt, config: GenerationConfig | N
     return run.result
 
 
+@public
 class GenerationStream:
     """Iterator of ``StreamToken``; after it is exhausted ``generation`` holds the result.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors import InvalidInputError, public
 
 if TYPE_CHECKING:
     from hyperion_otel.runtime.model import Model
@@ -22,6 +22,7 @@ class SimdOp(enum.Flag):
     ALL = MATMUL | ATTENTION | ACTIVATION
 
 
+@public
 def enable_simd(model: Model, ops: SimdOp = SimdOp.ALL, on: bool = True) -> None:
     """Use vectorised kernels for ``ops`` (``on=True``) or the reference kernels (``on=False``).
 

@@ -39,6 +39,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from hyperion_otel._seams import telemetry as _telemetry
 from hyperion_otel._version import __version__
+from hyperion_otel.errors import public
 from hyperion_otel.sdk import _facilities, _globals
 from hyperion_otel.sdk._log_filter import OTelLogRateLimit
 from hyperion_otel.sdk._pipeline import (
@@ -61,6 +62,7 @@ _CLEAN_SHARE = 0.75
 _FLUSH_SHARE = 0.3
 
 
+@public
 @dataclass(frozen=True)
 class ShutdownReport:
     """What ``shutdown()`` did: how long it took and what was not delivered, by signal."""
@@ -75,6 +77,7 @@ class ShutdownReport:
         return sum(self.lost.values())
 
 
+@public
 class Telemetry:
     """The pipelines built by ``configure()``; ``shutdown()`` undoes them."""
 
@@ -370,6 +373,7 @@ def _after_fork_in_child() -> None:
             print(f"hyperion-otel: telemetry not reset after fork: {exc}", file=sys.stderr)
 
 
+@public
 def configure(settings: Settings | None = None, **overrides: Any) -> Telemetry:
     """Set up telemetry and every facility from ``settings`` (default: the environment).
 
@@ -414,6 +418,7 @@ def get_telemetry() -> Telemetry | None:
     return tel if tel is not None and not tel.is_shutdown else None
 
 
+@public
 def shutdown() -> ShutdownReport | None:
     """Shut down what ``configure()`` set up (None if nothing was configured)."""
     global _current, _atexit_registered
