@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from hyperion_otel.errors import ConfigError, public
+from hyperion_otel.errors import ConfigError, InvalidInputError, public
 
 __all__ = ["ENV_VARS", "EnvVar", "Settings", "mask_url", "read_setting"]
 
@@ -616,6 +616,14 @@ def _url_secrets(url: str | None) -> set[str]:
     return found
 
 
+def _check_signal(signal: object) -> None:
+    if signal not in SIGNALS:
+        raise InvalidInputError(
+            f"invalid signal: expected one of {', '.join(SIGNALS)}, got {signal!r}",
+            field="signal",
+        )
+
+
 @public
 @dataclass(frozen=True, repr=False)
 class Settings:
@@ -717,6 +725,7 @@ class Settings:
 
     def exporters_for(self, signal: str) -> tuple[str, ...]:
         """Exporters of ``signal``: explicit, else ``otlp`` with an endpoint, else local files."""
+        _check_signal(signal)
         explicit: tuple[str, ...] | None = getattr(self, f"{signal}_exporter")
         if explicit is not None:
             return tuple(e for e in explicit if e != "none")
@@ -725,15 +734,18 @@ class Settings:
         return ("otlp_file",)
 
     def protocol_for(self, signal: str) -> str:
+        _check_signal(signal)
         p: str | None = getattr(self, f"otlp_{signal}_protocol")
         return p or self.otlp_protocol
 
     def headers_for(self, signal: str) -> dict[str, str]:
+        _check_signal(signal)
         per: Mapping[str, str] = getattr(self, f"otlp_{signal}_headers")
         return {**self.otlp_headers, **per}
 
     def endpoint_for(self, signal: str) -> str:
         """The URL the OTLP exporter of ``signal`` sends to, resolved as the OTel SDK does."""
+        _check_signal(signal)
         per: str | None = getattr(self, f"otlp_{signal}_endpoint")
         if per:
             return per

@@ -26,7 +26,14 @@ from hyperion_otel.errors._types import (
     InvalidInputError,
 )
 
-__all__ = ["BOUNDARY_ATTR", "error_boundary", "has_boundary", "public", "record_error"]
+__all__ = [
+    "BOUNDARY_ATTR",
+    "BOUNDARY_CODE",
+    "error_boundary",
+    "has_boundary",
+    "public",
+    "record_error",
+]
 
 
 class _Recorded:
@@ -241,6 +248,9 @@ def has_boundary(obj: object) -> bool:
     return getattr(obj, BOUNDARY_ATTR, False) is True
 
 
-_WRAPPER_CODES = frozenset({_wrap_function(len).__code__})
+# The code of every boundary wrapper (one ``def``, so one code object): the stack walk
+# above looks for it, and stack captures (allocation sites) step over it.
+BOUNDARY_CODE: CodeType = _wrap_function(len).__code__
+_WRAPPER_CODES = frozenset({BOUNDARY_CODE})
 
 record_error = public(record_error)

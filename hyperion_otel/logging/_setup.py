@@ -306,7 +306,7 @@ def log_error(message: str, *args: object, **attributes: object) -> None:
         message,
         *args,
         exc_info=exc if exc[0] is not None else None,
-        stacklevel=2,
+        stacklevel=3,  # the caller's line: past this function and its public boundary
         extra=extra or None,
     )
 

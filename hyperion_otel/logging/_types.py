@@ -10,7 +10,7 @@ import logging as _stdlib_logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hyperion_otel.errors import ConfigError, InvalidInputError, public
+from hyperion_otel.errors import InvalidInputError, public
 
 __all__ = [
     "CATEGORY_OFF_LEVEL",
@@ -200,14 +200,14 @@ class LogConfig:
             try:
                 fmt = LogFormat.parse(given)  # type: ignore[arg-type]
             except InvalidInputError:
-                raise ConfigError(
+                raise InvalidInputError(
                     f"LogConfig.format={self.format!r} is not valid; expected LogFormat.TEXT "
                     "or LogFormat.JSON (or 'text'/'json')"
                 ) from None
             object.__setattr__(self, "format", fmt)
         for name in ("include_timestamp", "include_thread_id"):
             if not isinstance(getattr(self, name), bool):
-                raise ConfigError(
+                raise InvalidInputError(
                     f"LogConfig.{name}={getattr(self, name)!r} is not valid; expected True or False"
                 )
 
@@ -229,16 +229,16 @@ class LogRotationConfig:
     def __post_init__(self) -> None:
         size = self.max_size_mb
         if isinstance(size, bool) or not isinstance(size, (int, float)) or not size >= 0:
-            raise ConfigError(
+            raise InvalidInputError(
                 f"LogRotationConfig.max_size_mb={size!r} is not valid; expected a number >= 0 (MiB)"
             )
         files = self.max_files
         if isinstance(files, bool) or not isinstance(files, int) or files < 1:
-            raise ConfigError(
+            raise InvalidInputError(
                 f"LogRotationConfig.max_files={files!r} is not valid; expected an integer >= 1"
             )
         if not isinstance(self.compress, bool):
-            raise ConfigError(
+            raise InvalidInputError(
                 f"LogRotationConfig.compress={self.compress!r} is not valid; expected True or False"
             )
 

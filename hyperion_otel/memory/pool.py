@@ -30,6 +30,7 @@ from opentelemetry import trace
 from hyperion_otel import semconv
 from hyperion_otel._seams import allocator as _allocator
 from hyperion_otel.errors import HyperionMemoryError, InvalidInputError, public
+from hyperion_otel.errors._boundary import BOUNDARY_CODE
 from hyperion_otel.memory import _report, optimizer
 from hyperion_otel.memory._arena import ALIGN, Arena
 from hyperion_otel.memory._shapes import DTYPES, as_dtype, as_shape
@@ -54,6 +55,12 @@ _MAX_RETIRED = 4096  # freed guard-page addresses remembered to catch double fre
 _log = logging.getLogger("hyperion.memory.pool")
 _get_span = trace.get_current_span
 _getframe = sys._getframe
+
+
+def _caller(skip: int = 0) -> Any:
+    """The frame that called ``allocate`` (``skip`` more levels in), past its public boundary."""
+    f = _getframe(skip + 2)
+    return f.f_back if f.f_code is BOUNDARY_CODE else f
 
 
 @public
@@ -234,7 +241,8 @@ class MemoryPool:
         depth = self._depth
         if depth:
             # Inline frame walk (see _stacks): (id(code), lineno) per frame, innermost first.
-            f: Any = _getframe(1)
+            start: Any = _caller()
+            f: Any = start
             parts: list[int] = []
             n = 0
             while f is not None and n < depth:
@@ -275,7 +283,7 @@ class MemoryPool:
         self._by_obj[id(out)] = rec
         if depth and rec.tracked:
             sid = self._stacks.ids.get(key)
-            rec.stack = sid if sid is not None else self._stacks.add(key, _getframe(1), depth)
+            rec.stack = sid if sid is not None else self._stacks.add(key, start, depth)
         return out
 
     def _account(self, rec: Alloc) -> None:
@@ -422,7 +430,7 @@ class MemoryPool:
         rec.array = out
         self._by_obj[id(out)] = rec
         if self._depth and rec.tracked:
-            frame = _getframe(2)
+            frame = _caller(1)
             key = capture_key(frame, self._depth)
             sid = self._stacks.ids.get(key)
             rec.stack = sid if sid is not None else self._stacks.add(key, frame, self._depth)

@@ -63,7 +63,9 @@ def enable_generation_debug(on: bool = True) -> None:
     gets its own span while this is on.
     """
     global _debug
-    _debug = bool(on)
+    if not isinstance(on, bool):
+        raise InvalidInputError(f"enable_generation_debug expects a bool, got {on!r}", field="on")
+    _debug = on
 
 
 def generation_debug_enabled() -> bool:

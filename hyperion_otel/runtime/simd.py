@@ -29,6 +29,10 @@ def enable_simd(model: Model, ops: SimdOp = SimdOp.ALL, on: bool = True) -> None
     The reference kernels are slow but accumulate in float64: a numerical oracle when
     output looks wrong. All ops are vectorised by default.
     """
+    from hyperion_otel.runtime.model import Model
+
+    if not isinstance(model, Model):
+        raise InvalidInputError(f"model must be a Model, got {type(model).__name__}", field="model")
     if not isinstance(ops, SimdOp):
         raise InvalidInputError(
             f"ops must be a SimdOp flag, got {ops!r}", field="ops", value=repr(ops)

@@ -115,8 +115,10 @@ def test_speedscope_output_by_name(
     target = tmp_path / "run.speedscope.json"
     assert (
         main(
-            ["profile", "--model", str(tiny_model), "--prompt", "x"]
-            + ["--max-new-tokens", "3", "-o", str(target)]
+            [
+                *("profile", "--model", str(tiny_model), "--prompt", "x"),
+                *("--max-new-tokens", "3", "-o", str(target)),
+            ]
         )
         == 0
     )

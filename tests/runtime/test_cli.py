@@ -84,7 +84,7 @@ def test_an_empty_or_missing_prompt_is_refused(byte_llama, capsys):
 def test_bos_only_is_an_explicit_start(byte_llama, capsys):
     args = ["generate", "--model", str(byte_llama.path), "--max-new-tokens", "3"]
     assert main([*args, "--bos-only", "--temperature", "0"]) == 0
-    out, err = capsys.readouterr()
+    err = capsys.readouterr().err
     assert "from 1 prompt tokens" in err, err
 
 
