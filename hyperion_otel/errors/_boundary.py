@@ -145,7 +145,9 @@ class _ErrorBoundary(ContextDecorator):
 
 
 def error_boundary(span: Span | None = None) -> _ErrorBoundary:
-    """Context manager and decorator for public entry points: record an escaping exception.
+    """Context manager and decorator for the application's own entry points (a request
+    handler, a job): record an escaping exception. hyperion-otel's public calls use
+    ``public`` instead, which allocates nothing per call.
 
     ``with error_boundary(): ...`` or ``@error_boundary()``. Any ``Exception`` leaving the
     block is passed to ``record_error`` (on ``span``, default the current span) and

@@ -376,3 +376,21 @@ def test_an_error_caught_inside_a_public_call_is_not_recorded() -> None:
         assert lenient("loud") == "ignored"
         assert _error_count(ctx) == 0
     assert h.get_last_error() is None
+
+
+def test_the_error_type_rule_holds_for_every_config_type() -> None:
+    """A bad field of a config object is an InvalidInputError; of Settings, a ConfigError."""
+    for name, cls in _public_classes().items():
+        if hasattr(cls, "__post_init__"):
+            expected = ConfigError if cls is h.Settings else InvalidInputError
+            assert BAD_CALLS[name][1] is expected, name
+    assert not issubclass(ConfigError, InvalidInputError)
+    assert not issubclass(InvalidInputError, ConfigError)
+
+
+def test_a_stream_that_ends_records_nothing(env: Env) -> None:
+    with create_test_context() as ctx:
+        tokens = list(env.model.stream("x", h.GenerationConfig(max_new_tokens=2)))
+        assert 1 <= len(tokens) <= 2
+        assert _error_count(ctx) == 0
+    assert h.get_last_error() is None
