@@ -388,9 +388,9 @@ FIGURES: tuple[Figure, ...] = (
     ),
     Figure(
         "errors.boundary_us",
-        "error_boundary on the success path: added cost per call",
+        "public-call error boundary, success path: added cost per call (median of 4 real calls)",
         "errors",
-        _path("decorated_overhead_us"),
+        _path("boundary_overhead_us"),
         "us",
     ),
     Figure(

@@ -27,7 +27,13 @@ from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from hyperion_otel import semconv
-from hyperion_otel.errors import HyperionError, InvalidInputError, ResourceLimitError, record_error
+from hyperion_otel.errors import (
+    HyperionError,
+    InvalidInputError,
+    ResourceLimitError,
+    public,
+    record_error,
+)
 
 __all__ = ["CleanupHandler"]
 
@@ -35,6 +41,7 @@ R = TypeVar("R")
 _MAX_REPR = 120  # characters of a resource's repr kept as an attribute
 
 
+@public
 class CleanupHandler:
     """Cleanups registered with ``add_cleanup`` run LIFO on ``close()``/``with`` exit/exit.
 

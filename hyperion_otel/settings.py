@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from hyperion_otel.errors._types import ConfigError
+from hyperion_otel.errors import ConfigError, InvalidInputError, public
 
 __all__ = ["ENV_VARS", "EnvVar", "Settings", "mask_url", "read_setting"]
 
@@ -687,6 +687,15 @@ def _basic_auth(url: str) -> str | None:
     return "Basic " + base64.b64encode(raw.encode("utf-8")).decode("ascii")
 
 
+def _check_signal(signal: object) -> None:
+    if signal not in SIGNALS:
+        raise InvalidInputError(
+            f"invalid signal: expected one of {', '.join(SIGNALS)}, got {signal!r}",
+            field="signal",
+        )
+
+
+@public
 @dataclass(frozen=True, repr=False)
 class Settings:
     """Every setting of hyperion-otel. Field names mirror the variables in ``ENV_VARS``.
@@ -789,6 +798,7 @@ class Settings:
 
     def exporters_for(self, signal: str) -> tuple[str, ...]:
         """Exporters of ``signal``: explicit, else ``otlp`` with an endpoint, else local files."""
+        _check_signal(signal)
         explicit: tuple[str, ...] | None = getattr(self, f"{signal}_exporter")
         if explicit is not None:
             return tuple(e for e in explicit if e != "none")
@@ -797,6 +807,7 @@ class Settings:
         return ("otlp_file",)
 
     def protocol_for(self, signal: str) -> str:
+        _check_signal(signal)
         p: str | None = getattr(self, f"otlp_{signal}_protocol")
         return p or self.otlp_protocol
 
@@ -807,6 +818,7 @@ class Settings:
         an HTTP Basic ``authorization`` header, unless the headers set one already (an
         explicit header wins). gRPC sends it as ``authorization`` metadata.
         """
+        _check_signal(signal)
         per: Mapping[str, str] = getattr(self, f"otlp_{signal}_headers")
         headers = {**self.otlp_headers, **per}
         basic = _basic_auth(self._raw_endpoint_for(signal))
@@ -820,6 +832,7 @@ class Settings:
         User info is not part of it: ``headers_for`` sends it as a header instead, so the
         exporter (and every line the OTel SDK logs about it) never sees the credentials.
         """
+        _check_signal(signal)
         return _split_userinfo(self._raw_endpoint_for(signal))[0]
 
     def _raw_endpoint_for(self, signal: str) -> str:

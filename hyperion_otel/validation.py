@@ -17,17 +17,18 @@ from __future__ import annotations
 
 import math
 import numbers
-import sys
 from collections.abc import Callable, Mapping, Sequence
-from types import FrameType
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors import InvalidInputError, public
+from hyperion_otel.errors._types import skip_frames_of
 
 __all__ = [
+    "MAX_NEW_TOKENS",
+    "token_id_array",
     "validate_array",
     "validate_generation_config",
     "validate_inputs",
@@ -35,7 +36,7 @@ __all__ = [
     "validate_token_ids",
 ]
 
-_THIS_FILE = __file__
+skip_frames_of(__file__)
 _MAX_SHOWN = 80  # characters of a bad value's repr kept in the message
 
 
@@ -47,29 +48,20 @@ class _Unset:
 _UNSET: Final = _Unset()
 
 
-def _caller(stacklevel: int) -> FrameType:
-    frame = sys._getframe(1)
-    while frame.f_back is not None and frame.f_code.co_filename == _THIS_FILE:
-        frame = frame.f_back
-    for _ in range(stacklevel - 1):
-        if frame.f_back is None:
-            break
-        frame = frame.f_back
-    return frame
-
-
 def _show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
 
 def _fail(field: str, expected: str, got: str, stacklevel: int) -> InvalidInputError:
-    err = InvalidInputError(
-        f"invalid {field}: expected {expected}, got {got}", field=field, expected=expected
+    # Frames of this file are skipped (``skip_frames_of`` below), so ``stacklevel`` counts
+    # from the code that called the validator.
+    return InvalidInputError(
+        f"invalid {field}: expected {expected}, got {got}",
+        field=field,
+        expected=expected,
+        stacklevel=stacklevel,
     )
-    frame = _caller(stacklevel)
-    err._locate(frame, frame.f_lineno)
-    return err
 
 
 def _is_int(value: object) -> bool:
@@ -78,6 +70,52 @@ def _is_int(value: object) -> bool:
 
 def _is_real(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def token_id_array(
+    ids: object,
+    *,
+    field: str = "prompt",
+    context_length: int | None = None,
+    vocab_size: int | None = None,
+    reserve: int = 0,
+    allow_empty: bool = False,
+    stacklevel: int = 1,
+) -> npt.NDArray[np.int64]:
+    """``validate_token_ids`` returning the ids as a 1-D int64 array (what the runtime runs)."""
+    if isinstance(ids, np.ndarray):
+        if ids.ndim != 1 or ids.dtype.kind not in "iu":
+            shape = f"array of dtype {ids.dtype} and shape {ids.shape}"
+            raise _fail(field, "a 1-D integer array of token ids", shape, stacklevel)
+        raw: Any = ids
+    elif isinstance(ids, (list, tuple)):
+        for i, v in enumerate(ids):
+            if not _is_int(v):
+                raise _fail(f"{field}[{i}]", "an integer token id", _show(v), stacklevel)
+        raw = [int(v) for v in ids]
+    else:
+        raise _fail(field, "a list of integer token ids", type(ids).__name__, stacklevel)
+    if len(raw) == 0 and not allow_empty:
+        raise _fail(field, "at least one token id", "an empty sequence", stacklevel)
+    upper = vocab_size if vocab_size is not None else np.iinfo(np.int64).max
+    if isinstance(raw, list):
+        bad = [i for i, v in enumerate(raw) if not 0 <= v < upper][:1]
+    else:
+        bad = np.flatnonzero((raw < 0) | (raw >= upper))[:1].tolist()
+    if bad:
+        i = bad[0]
+        expected = f"a token id in [0, {vocab_size})" if vocab_size else "a token id >= 0"
+        raise _fail(f"{field}[{i}]", expected, str(int(raw[i])), stacklevel)
+    if context_length is not None and len(raw) > context_length - reserve:
+        limit = context_length - reserve
+        room = f" (leaving room for {reserve} new)" if reserve else ""
+        raise _fail(
+            field,
+            f"at most {limit} tokens for a context of {context_length}{room}",
+            f"{len(raw)} tokens",
+            stacklevel,
+        )
+    return np.asarray(raw, dtype=np.int64)
 
 
 def validate_token_ids(
@@ -95,34 +133,15 @@ def validate_token_ids(
     With ``context_length``, at most ``context_length - reserve`` ids are allowed
     (``reserve=1`` keeps room for one generated token).
     """
-    if isinstance(ids, np.ndarray):
-        if ids.ndim != 1 or ids.dtype.kind not in "iu":
-            shape = f"array of dtype {ids.dtype} and shape {ids.shape}"
-            raise _fail(field, "a 1-D integer array of token ids", shape, stacklevel)
-        values = [int(v) for v in ids.tolist()]
-    elif isinstance(ids, (list, tuple)):
-        for i, v in enumerate(ids):
-            if not _is_int(v):
-                raise _fail(f"{field}[{i}]", "an integer token id", _show(v), stacklevel)
-        values = [int(v) for v in ids]
-    else:
-        raise _fail(field, "a list of integer token ids", type(ids).__name__, stacklevel)
-    if not values and not allow_empty:
-        raise _fail(field, "at least one token id", "an empty sequence", stacklevel)
-    upper = vocab_size if vocab_size is not None else math.inf
-    for i, v in enumerate(values):
-        if not 0 <= v < upper:
-            expected = f"a token id in [0, {vocab_size})" if vocab_size else "a token id >= 0"
-            raise _fail(f"{field}[{i}]", expected, str(v), stacklevel)
-    if context_length is not None and len(values) > context_length - reserve:
-        limit = context_length - reserve
-        room = f" (leaving room for {reserve} new)" if reserve else ""
-        raise _fail(
-            field,
-            f"at most {limit} tokens for a context of {context_length}{room}",
-            f"{len(values)} tokens",
-            stacklevel,
-        )
+    values: list[int] = token_id_array(
+        ids,
+        field=field,
+        context_length=context_length,
+        vocab_size=vocab_size,
+        reserve=reserve,
+        allow_empty=allow_empty,
+        stacklevel=stacklevel,
+    ).tolist()
     return values
 
 
@@ -169,9 +188,11 @@ def validate_generation_config(
 ) -> None:
     """Check the fields a generation config has (an object with attributes, or a mapping).
 
-    temperature: finite >= 0 (0 is greedy); top_k: int >= 0 or None (0/None: off);
-    top_p: in (0, 1] or None; max_new_tokens: int >= 1; seed: int >= 0 or None;
-    stop: None, a non-empty str or a sequence of non-empty str.
+    These are the rules of ``GenerationConfig`` itself (its constructor calls this):
+    temperature: finite >= 0 (0 is greedy); top_k: int >= 0 (0: off); top_p: in (0, 1]
+    (1: off); max_new_tokens: int in [1, MAX_NEW_TOKENS]; seed: int >= 0 or None;
+    stop: None, a non-empty str or a list/tuple of non-empty str; stop_token_ids: a
+    list/tuple of ints >= 0.
     """
     if config is None or isinstance(config, (str, bytes, numbers.Number)):
         raise _fail(field, "a GenerationConfig", type(config).__name__, stacklevel)
@@ -191,23 +212,29 @@ def _stop_ok(v: Any) -> bool:
     return isinstance(v, (list, tuple)) and all(isinstance(s, str) and s for s in v)
 
 
-# field -> (is the value fine?, what was expected)
+MAX_NEW_TOKENS: Final = 1 << 20  # a bound that catches a unit mistake, far above any context
+
+# field -> (is the value fine?, what was expected); the one rule per field.
 _GENERATION_RULES: Final[dict[str, tuple[Callable[[Any], bool], str]]] = {
     "temperature": (
         lambda v: _is_real(v) and math.isfinite(float(v)) and float(v) >= 0,
         "a finite number >= 0 (0 is greedy)",
     ),
-    "top_k": (
-        lambda v: v is None or _nonneg_int(v),
-        "an integer >= 0 or None (0 and None disable top-k)",
-    ),
+    "top_k": (_nonneg_int, "an integer >= 0 (0 disables top-k)"),
     "top_p": (
-        lambda v: v is None or (_is_real(v) and 0 < float(v) <= 1),
-        "a number in (0, 1] or None",
+        lambda v: _is_real(v) and 0 < float(v) <= 1,
+        "a number in (0, 1] (1 disables top-p)",
     ),
-    "max_new_tokens": (lambda v: _is_int(v) and int(v) >= 1, "an integer >= 1"),
+    "max_new_tokens": (
+        lambda v: _is_int(v) and 1 <= int(v) <= MAX_NEW_TOKENS,
+        f"an integer in [1, {MAX_NEW_TOKENS}]",
+    ),
     "seed": (lambda v: v is None or _nonneg_int(v), "an integer >= 0 or None"),
     "stop": (_stop_ok, "None, a non-empty string or a list of non-empty strings"),
+    "stop_token_ids": (
+        lambda v: isinstance(v, (list, tuple)) and all(_nonneg_int(i) for i in v),
+        "a list of token ids >= 0",
+    ),
 }
 
 
@@ -253,6 +280,7 @@ def validate_array(
     return array
 
 
+@public
 def validate_inputs(
     *,
     prompt: object = _UNSET,

@@ -15,6 +15,8 @@ import os
 import sys
 from typing import Any
 
+from hyperion_otel.cli.runtime_cmds import add_prompt_arguments
+
 __all__ = ["register_profile"]
 
 _FEW_SAMPLES = 20
@@ -34,7 +36,7 @@ def register_profile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default="builtin:tiny",
         help="checkpoint directory, .gguf file or builtin:tiny (default)",
     )
-    p.add_argument("--prompt", default="", help="prompt text")
+    add_prompt_arguments(p)
     p.add_argument(
         "-o",
         "--output",
@@ -73,7 +75,7 @@ def _output_path(args: argparse.Namespace) -> str:
 
 def _profile(args: argparse.Namespace) -> int:
     from hyperion_otel.cli.progress import generate_with_progress, load_model_with_progress
-    from hyperion_otel.cli.runtime_cmds import run_summary
+    from hyperion_otel.cli.runtime_cmds import prompt_of, run_summary
     from hyperion_otel.profiler import ProfilerConfig, analyze_bottlenecks, profiling
     from hyperion_otel.runtime import GenerationConfig
 
@@ -93,8 +95,9 @@ def _profile(args: argparse.Namespace) -> int:
     )
     output = _output_path(args)
     model = load_model_with_progress(args.model)
+    prompt = prompt_of(args, model)
     with profiling(prof_config) as handle:
-        gen = generate_with_progress(model, args.prompt, config)
+        gen = generate_with_progress(model, prompt, config)
     profile = handle.profile
     assert profile is not None  # set when the block exits
     saved = profile.save(output)

@@ -11,8 +11,49 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hyperion_otel.runtime.generate import Generation
+    from hyperion_otel.runtime.model import Model
 
-__all__ = ["register_generate", "register_info", "register_verify", "run_summary"]
+__all__ = [
+    "add_prompt_arguments",
+    "prompt_of",
+    "register_generate",
+    "register_info",
+    "register_verify",
+    "run_summary",
+]
+
+
+def add_prompt_arguments(p: argparse.ArgumentParser) -> None:
+    """``--prompt TEXT`` or ``--bos-only``: one of them is required."""
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--prompt", help="prompt text (not empty)")
+    group.add_argument(
+        "--bos-only",
+        action="store_true",
+        help="start from the model's BOS token alone, with no prompt text",
+    )
+
+
+def prompt_of(args: argparse.Namespace, model: Model) -> str | list[int]:
+    """The prompt that ``add_prompt_arguments`` asked for; an empty text is refused."""
+    from hyperion_otel.errors import InvalidInputError
+
+    if args.bos_only:
+        bos = model.tokenizer.bos_token_id if model.tokenizer is not None else None
+        if bos is None:
+            raise InvalidInputError(
+                f"--bos-only: model {model.name!r} has no BOS token; pass --prompt instead",
+                field="bos_only",
+            )
+        return [bos]
+    if not args.prompt:
+        raise InvalidInputError(
+            "invalid --prompt: expected a non-empty text, got an empty string "
+            "(--bos-only starts from the BOS token alone)",
+            field="prompt",
+        )
+    prompt: str = args.prompt
+    return prompt
 
 
 def register_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,7 +67,7 @@ def register_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default="builtin:tiny",
         help="checkpoint directory, .gguf file or builtin:tiny (default)",
     )
-    p.add_argument("--prompt", default="", help="prompt text")
+    add_prompt_arguments(p)
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--top-k", type=int, default=50)
@@ -115,6 +156,8 @@ def _generate(args: argparse.Namespace) -> int:
     from hyperion_otel.cli.progress import generate_with_progress, load_model_with_progress
 
     model = load_model_with_progress(args.model)
+    prompt = prompt_of(args, model)
+    text = prompt if isinstance(prompt, str) else ""
     if args.block_size is not None or args.prefetch:
         base = model.cache_config
         configure_cache_optimization(
@@ -134,16 +177,16 @@ def _generate(args: argparse.Namespace) -> int:
         enable_generation_debug(True)
     try:
         if args.stream:
-            stream = model.stream(args.prompt, config)
-            sys.stdout.write(args.prompt)
+            stream = model.stream(prompt, config)
+            sys.stdout.write(text)
             for tok in stream:
                 sys.stdout.write(tok.text)
                 sys.stdout.flush()
             gen = stream.generation
             assert gen is not None
         else:
-            gen = generate_with_progress(model, args.prompt, config)
-            sys.stdout.write(args.prompt + gen.text)
+            gen = generate_with_progress(model, prompt, config)
+            sys.stdout.write(text + gen.text)
         sys.stdout.write("\n")
         sys.stdout.flush()
     finally:

@@ -1,15 +1,34 @@
 """Typed errors of hyperion-otel, and the one place where errors become telemetry.
 
+**Which error a bad value gets.** One rule, everywhere:
+
+- a value read from the environment (``HYPERION_*``, ``OTEL_*``) or a field of
+  ``Settings`` (whether from the environment, ``Settings(...)``, ``Settings.replace`` or
+  ``configure(**overrides)``) is a ``ConfigError``, naming the variable or field;
+- any other value passed in code is an ``InvalidInputError``: a function or method
+  argument, and a field of a config object (``GenerationConfig``, ``MemoryConfig``,
+  ``ProfilerConfig``, ``ResourceLimits``, ``LogConfig``, ``CacheConfig``, ...).
+
+Both are ``ValueError`` subclasses. A call with arguments Python itself rejects (a missing
+or unknown argument) raises ``TypeError`` as usual.
+
+**Every public call is a boundary.** Each function, constructor and method reachable from
+``hyperion_otel.__all__`` carries ``@public``: an exception escaping it is recorded as
+below and re-raised unchanged. Only the outermost public call on the thread's stack records,
+so a public call made inside another records once, and an error a public call catches
+itself is not recorded at all. The success path costs one extra Python call.
+
 **Where an error arose.** Every ``HyperionError`` records ``file``, ``line`` and ``function``:
 the frame that constructed it, skipping frames of this package. For errors raised by
 hyperion-otel itself that is the line inside hyperion-otel that detected the problem
 (``raise ModelError(...)`` in user code points at the user's line); the input validators
-(``hyperion_otel.validation``) point at the line that called them. An unexpected exception
+(``hyperion_otel.validation``) point at the line that called them, and a config object's
+constructor at the line that built it. An unexpected exception
 wrapped by ``record_error`` points at the line that raised it (innermost traceback frame).
 The error also keeps the trace and span ids of the span active when it was built.
 
-**Recording.** ``record_error(exc)`` (called for you by ``error_boundary`` at the public
-entry points of the runtime and the facilities) produces, once per exception object:
+**Recording.** ``record_error(exc)`` (called for you by every public call, and by
+``error_boundary`` in your own code) produces, once per exception object:
 
 - on the span (given, else the current one): status ERROR with the message, ``error.type``
   = the exception's qualified class name (``hyperion_otel.errors.ModelError``, ``KeyError``)
@@ -29,7 +48,8 @@ span it escapes but emits no second log record, count or callback round.
 unchanged; they are recorded with ``error.type`` = their own class name and category
 ``internal`` (``memory`` for ``MemoryError``, ``io`` for ``OSError``). Callbacks and
 ``get_last_error()`` see a ``HyperionError`` of that category whose ``__cause__`` is the
-original. ``error_boundary`` lets ``KeyboardInterrupt``/``SystemExit`` pass unrecorded.
+original. The boundaries let ``KeyboardInterrupt``/``SystemExit`` (and a ``StopIteration``
+that ends an iteration) pass unrecorded.
 
 **Callbacks** run on the thread that records, in registration order. A callback that
 returns ``False`` (exactly ``False``; ``None`` keeps everything, so a plain function that
@@ -41,14 +61,9 @@ stderr when logging is unconfigured) and changes nothing else for the host.
 
 from __future__ import annotations
 
-from hyperion_otel.errors._boundary import error_boundary, record_error
-from hyperion_otel.errors._callbacks import (
-    MAX_ERROR_CALLBACKS,
-    ErrorCallback,
-    remove_error_callback,
-    set_error_callback,
-)
-from hyperion_otel.errors._state import clear_last_error, get_last_error
+from hyperion_otel.errors import _callbacks, _state
+from hyperion_otel.errors._boundary import error_boundary, has_boundary, public, record_error
+from hyperion_otel.errors._callbacks import MAX_ERROR_CALLBACKS, ErrorCallback
 from hyperion_otel.errors._types import (
     ConfigError,
     ErrorType,
@@ -59,8 +74,16 @@ from hyperion_otel.errors._types import (
     ModelError,
     PerformanceError,
     ResourceLimitError,
-    get_error_string,
+    get_error_string as _get_error_string,
 )
+
+# ``_types``, ``_state`` and ``_callbacks`` import nothing that records; their public
+# functions get their boundary here.
+set_error_callback = public(_callbacks.set_error_callback)
+remove_error_callback = public(_callbacks.remove_error_callback)
+get_last_error = public(_state.get_last_error)
+clear_last_error = public(_state.clear_last_error)
+get_error_string = public(_get_error_string)
 
 __all__ = [
     "MAX_ERROR_CALLBACKS",
@@ -78,6 +101,8 @@ __all__ = [
     "error_boundary",
     "get_error_string",
     "get_last_error",
+    "has_boundary",
+    "public",
     "record_error",
     "remove_error_callback",
     "set_error_callback",

@@ -1,12 +1,15 @@
-"""``record_error`` and ``error_boundary``: where an exception becomes telemetry once."""
+"""``record_error``, the ``public`` boundary and ``error_boundary``: where an exception
+becomes telemetry, once."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+import functools
+import sys
+from collections.abc import Callable, Mapping
 from contextlib import ContextDecorator
-from types import TracebackType
-from typing import Any, Literal
+from types import CodeType, FrameType, TracebackType
+from typing import Any, Literal, TypeVar, cast
 
 from opentelemetry import trace
 from opentelemetry.trace import Span
@@ -23,7 +26,14 @@ from hyperion_otel.errors._types import (
     InvalidInputError,
 )
 
-__all__ = ["error_boundary", "record_error"]
+__all__ = [
+    "BOUNDARY_ATTR",
+    "BOUNDARY_CODE",
+    "error_boundary",
+    "has_boundary",
+    "public",
+    "record_error",
+]
 
 
 class _Recorded:
@@ -135,7 +145,9 @@ class _ErrorBoundary(ContextDecorator):
 
 
 def error_boundary(span: Span | None = None) -> _ErrorBoundary:
-    """Context manager and decorator for public entry points: record an escaping exception.
+    """Context manager and decorator for the application's own entry points (a request
+    handler, a job): record an escaping exception. hyperion-otel's public calls use
+    ``public`` instead, which allocates nothing per call.
 
     ``with error_boundary(): ...`` or ``@error_boundary()``. Any ``Exception`` leaving the
     block is passed to ``record_error`` (on ``span``, default the current span) and
@@ -145,3 +157,102 @@ def error_boundary(span: Span | None = None) -> _ErrorBoundary:
     the generator body (the decorator would only cover creating the generator).
     """
     return _ErrorBoundary(span)
+
+
+# --- the boundary of every public callable -------------------------------------------------
+
+BOUNDARY_ATTR = "__hyperion_boundary__"
+# Dunder methods that run code of ours on the user's behalf; other dunders stay unwrapped.
+_WRAPPED_DUNDERS = ("__init__", "__enter__", "__exit__", "__next__", "__call__")
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+
+def _escaping(exc: Exception) -> None:
+    """Error path of a boundary: record ``exc`` unless an outer boundary will see it.
+
+    Only the outermost public call on this thread's stack records, so a public call made
+    inside another one records once, and an error that the outer one catches (a bad file
+    that ``verify_model`` reports instead of raising) is not recorded at all. Walking the
+    stack here keeps the success path free of any bookkeeping.
+    """
+    if isinstance(exc, StopIteration):  # ``__next__`` ending an iteration is not an error
+        return
+    frame: FrameType | None = sys._getframe(2)  # the caller of the wrapper handling ``exc``
+    while frame is not None:
+        if frame.f_code in _WRAPPER_CODES:
+            return
+        frame = frame.f_back
+    # The host must see its own exception, never one from recording it.
+    with contextlib.suppress(Exception):
+        record_error(exc)
+
+
+def _wrap_function(fn: F) -> F:
+    @functools.wraps(fn)
+    def boundary(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            _escaping(exc)
+            raise
+
+    setattr(boundary, BOUNDARY_ATTR, True)
+    return cast(F, boundary)
+
+
+def _wrap_member(raw: object) -> object | None:
+    """The wrapped form of a class attribute, or None when it is not a method of ours."""
+    if isinstance(raw, staticmethod):
+        return staticmethod(_wrap_function(raw.__func__))
+    if isinstance(raw, classmethod):
+        return classmethod(_wrap_function(raw.__func__))
+    if callable(raw) and isinstance(getattr(raw, "__code__", None), CodeType):
+        return _wrap_function(cast(Callable[..., Any], raw))
+    return None
+
+
+def _wrap_class(cls: type[T]) -> type[T]:
+    for name, raw in list(vars(cls).items()):
+        public_name = not name.startswith("_") or name in _WRAPPED_DUNDERS
+        if not public_name or has_boundary(raw):
+            continue
+        wrapped = _wrap_member(raw)
+        if wrapped is not None:
+            setattr(cls, name, wrapped)
+    setattr(cls, BOUNDARY_ATTR, True)
+    return cls
+
+
+def public(obj: F) -> F:
+    """The error boundary of a public function or class, applied where it is defined.
+
+    On a function: an ``Exception`` escaping the call is recorded (``record_error`` on the
+    current span) by the outermost public call on the thread's stack, then re-raised
+    unchanged. On a class: ``__init__`` (which runs a dataclass's ``__post_init__``),
+    ``__enter__``, ``__exit__``, ``__next__``, ``__call__`` and every method, classmethod
+    and staticmethod whose name has no leading underscore get that wrapper; properties do
+    not. The success path costs one extra Python call (``benchmarks/bench_errors.py``).
+    Generator functions and ``@contextmanager`` bodies run after the call returned: give
+    them a class with ``__next__``/``__enter__`` instead. Everything wrapped carries
+    ``__hyperion_boundary__ = True``, which the test of the public surface checks.
+    """
+    if isinstance(obj, type):
+        return cast(F, _wrap_class(obj))
+    return _wrap_function(obj)
+
+
+def has_boundary(obj: object) -> bool:
+    """Whether ``obj`` (a function, a class or a static/class method) went through ``public``."""
+    if isinstance(obj, (staticmethod, classmethod)):
+        obj = obj.__func__
+    return getattr(obj, BOUNDARY_ATTR, False) is True
+
+
+# The code of every boundary wrapper (one ``def``, so one code object): the stack walk
+# above looks for it, and stack captures (allocation sites) step over it.
+BOUNDARY_CODE: CodeType = _wrap_function(len).__code__
+_WRAPPER_CODES = frozenset({BOUNDARY_CODE})
+
+record_error = public(record_error)

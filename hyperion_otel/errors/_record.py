@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 import logging
 import numbers
+import os
 import threading
 import time
 import traceback
@@ -33,7 +34,7 @@ from opentelemetry.util.types import AttributeValue
 
 from hyperion_otel import semconv
 from hyperion_otel._seams import telemetry as _telemetry
-from hyperion_otel.errors._types import ConfigError, one_line
+from hyperion_otel.errors._types import one_line
 
 __all__ = [
     "ErrorRecord",
@@ -71,29 +72,23 @@ def set_exception_signal(value: str | ExceptionSignal | None) -> None:
 
 
 def _parse(raw: str) -> ExceptionSignal:
-    # A comma list, like OTEL_SEMCONV_STABILITY_OPT_IN; the most verbose mode wins.
-    tokens = {t.strip().lower() for t in raw.split(",")}
-    if ExceptionSignal.LOGS.value in tokens and ExceptionSignal.LOGS_DUP.value not in tokens:
-        return ExceptionSignal.LOGS
-    return ExceptionSignal.LOGS_DUP
+    return ExceptionSignal.LOGS if raw.strip().lower() == "logs" else ExceptionSignal.LOGS_DUP
 
 
 def exception_signal(environ: Mapping[str, str] | None = None) -> ExceptionSignal:
     """The mode in force now (pinned value, else the environment, else ``LOGS_DUP``).
 
-    A value the settings module rejects counts as unset: recording an error must not
-    fail over a configuration mistake (``configure()`` reports that one).
+    The one variable read here rather than through ``settings``: settings raises these
+    errors, so it sits above this package and cannot be imported from it. The rule is the
+    settings module's (``logs`` or ``logs/dup``; ``ENV_VARS`` documents it); any other value
+    counts as unset: recording an error must not fail over a configuration mistake
+    (``configure()`` reports that one).
     """
     if _Pin.signal is not None and environ is None:
         return _Pin.signal
-    # Imported here: settings sits above the error types and below this module.
-    from hyperion_otel.settings import read_setting
-
-    try:
-        raw = read_setting("exception_signal", environ)
-    except ConfigError:
-        raw = None
-    return _parse(raw or "")
+    env = os.environ if environ is None else environ
+    raw = env.get(semconv.ENV_EXCEPTION_SIGNAL_OPT_IN, "").strip().lower()
+    return ExceptionSignal.LOGS if raw == ExceptionSignal.LOGS.value else ExceptionSignal.LOGS_DUP
 
 
 def qualified_name(cls: type) -> str:

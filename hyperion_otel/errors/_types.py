@@ -28,10 +28,26 @@ __all__ = [
     "ResourceLimitError",
     "get_error_string",
     "one_line",
+    "skip_frames_of",
 ]
 
-# Frames inside this package are skipped when an error names where it arose.
+# Frames inside this package (constructors, record_error, the boundary wrappers of public
+# calls) are skipped when an error names where it arose; so are frames of the files that
+# ``skip_frames_of`` registered (helpers that build errors for their caller).
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_HELPER_FILES: set[str] = set()
+
+
+def skip_frames_of(file: str) -> None:
+    """Let errors built in ``file`` (a helper such as the input validators) point past it."""
+    _HELPER_FILES.add(file)
+
+
+def _skipped(frame: FrameType) -> bool:
+    name = frame.f_code.co_filename
+    return name.startswith(_PACKAGE_DIR) or name in _HELPER_FILES
+
+
 # Attribute that record_error leaves on a recorded exception; dropped when pickling.
 _MARK = "_hyperion_recorded"
 _NEWLINES = re.compile(r"\s*[\r\n]+\s*")
@@ -105,14 +121,15 @@ class HyperionError(Exception):
         self.details: dict[str, Any] = details
         self.timestamp = time.time()
         frame = sys._getframe(1)
-        # Skip frames of the errors package (constructors, record_error, callbacks), then `stacklevel - 1`
-        # more frames so helpers that build errors for their caller can point past themselves.
-        while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        while frame.f_back is not None and _skipped(frame):
             frame = frame.f_back
+        # `stacklevel - 1` frames further out, not counting boundary wrappers of public calls.
         for _ in range(stacklevel - 1):
             if frame.f_back is None:
                 break
             frame = frame.f_back
+            while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+                frame = frame.f_back
         self._locate(frame, frame.f_lineno)
         ctx = trace.get_current_span().get_span_context()
         self.trace_id: str | None = format(ctx.trace_id, "032x") if ctx.is_valid else None

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hyperion_otel._seams.files import make_parent_dirs
-from hyperion_otel.errors import HyperionIOError, InvalidInputError
+from hyperion_otel.errors import HyperionIOError, InvalidInputError, public
 from hyperion_otel.logging._console import ConsoleHandler
 from hyperion_otel.logging._file import LogFileHandler
 from hyperion_otel.logging._json import JsonFormatter
@@ -186,6 +186,7 @@ def _remove(out: LogOutput, timeout_s: float | None = None) -> None:
 
 
 # --- the contract ----------------------------------------------------------------------------
+@public
 def set_log_level(level: LogLevel | str) -> None:
     """Level of the ``hyperion`` logger (categories inherit it unless disabled)."""
     lv = LogLevel.parse(level)
@@ -194,6 +195,7 @@ def set_log_level(level: LogLevel | str) -> None:
         _stdlib_logging.getLogger(ROOT_LOGGER_NAME).setLevel(lv.stdlib)
 
 
+@public
 def configure_logging(outputs: LogOutput | str | Iterable[str]) -> None:
     """Send hyperion records to exactly ``outputs`` (``LogOutput.FILE | LogOutput.CONSOLE``)."""
     flag = LogOutput.parse(outputs)
@@ -202,6 +204,7 @@ def configure_logging(outputs: LogOutput | str | Iterable[str]) -> None:
         _sync()
 
 
+@public
 def set_log_file(path: str | os.PathLike[str]) -> None:
     """Write the FILE output to ``path`` (creating its directory) and turn FILE output on."""
     full = _check_log_path(path)
@@ -239,21 +242,25 @@ def _enable(category: LogCategory, on: bool) -> None:
         _stdlib_logging.getLogger(category.logger_name).setLevel(level)
 
 
+@public
 def enable_memory_logging(on: bool = True) -> None:
     """Turn ``hyperion.memory`` records on (inherit the hyperion level) or off."""
     _enable(LogCategory.MEMORY, on)
 
 
+@public
 def enable_performance_logging(on: bool = True) -> None:
     """Turn ``hyperion.performance`` records on (inherit the hyperion level) or off."""
     _enable(LogCategory.PERFORMANCE, on)
 
 
+@public
 def enable_model_logging(on: bool = True) -> None:
     """Turn ``hyperion.model`` records on (inherit the hyperion level) or off."""
     _enable(LogCategory.MODEL, on)
 
 
+@public
 def configure_structured_logging(
     config: LogConfig, outputs: LogOutput = LogOutput.CONSOLE | LogOutput.FILE
 ) -> None:
@@ -270,6 +277,7 @@ def configure_structured_logging(
         _sync()
 
 
+@public
 def configure_log_rotation(config: LogRotationConfig) -> None:
     """Size, number and compression of log files; applies to the FILE output now and later."""
     if not isinstance(config, LogRotationConfig):
@@ -279,6 +287,7 @@ def configure_log_rotation(config: LogRotationConfig) -> None:
         _sync()
 
 
+@public
 def get_logger(category: LogCategory | str = LogCategory.GENERAL) -> _stdlib_logging.Logger:
     """Stdlib logger of a category, or of any name, such as ``get_logger(__name__)``.
 
@@ -304,6 +313,7 @@ def get_logger(category: LogCategory | str = LogCategory.GENERAL) -> _stdlib_log
     return _stdlib_logging.getLogger(name)
 
 
+@public
 def log_error(message: str, *args: object, **attributes: object) -> None:
     """ERROR record on ``hyperion`` with ``attributes`` as fields; inside ``except`` the
     exception being handled is attached. Attribute names that clash with LogRecord
@@ -317,7 +327,7 @@ def log_error(message: str, *args: object, **attributes: object) -> None:
         message,
         *args,
         exc_info=exc if exc[0] is not None else None,
-        stacklevel=2,
+        stacklevel=3,  # the caller's line: past this function and its public boundary
         extra=extra or None,
     )
 

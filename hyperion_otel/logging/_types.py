@@ -10,7 +10,7 @@ import logging as _stdlib_logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hyperion_otel.errors import ConfigError, InvalidInputError
+from hyperion_otel.errors import InvalidInputError, public
 
 __all__ = [
     "CATEGORY_OFF_LEVEL",
@@ -185,6 +185,7 @@ class LogFormat(enum.Enum):
         )
 
 
+@public
 @dataclass(frozen=True)
 class LogConfig:
     """Structured logging: record format and optional fields (guide: Structured Logging)."""
@@ -199,18 +200,19 @@ class LogConfig:
             try:
                 fmt = LogFormat.parse(given)  # type: ignore[arg-type]
             except InvalidInputError:
-                raise ConfigError(
+                raise InvalidInputError(
                     f"LogConfig.format={self.format!r} is not valid; expected LogFormat.TEXT "
                     "or LogFormat.JSON (or 'text'/'json')"
                 ) from None
             object.__setattr__(self, "format", fmt)
         for name in ("include_timestamp", "include_thread_id"):
             if not isinstance(getattr(self, name), bool):
-                raise ConfigError(
+                raise InvalidInputError(
                     f"LogConfig.{name}={getattr(self, name)!r} is not valid; expected True or False"
                 )
 
 
+@public
 @dataclass(frozen=True)
 class LogRotationConfig:
     """Size-based rotation of the log file (guide: Log Rotation).
@@ -227,16 +229,16 @@ class LogRotationConfig:
     def __post_init__(self) -> None:
         size = self.max_size_mb
         if isinstance(size, bool) or not isinstance(size, (int, float)) or not size >= 0:
-            raise ConfigError(
+            raise InvalidInputError(
                 f"LogRotationConfig.max_size_mb={size!r} is not valid; expected a number >= 0 (MiB)"
             )
         files = self.max_files
         if isinstance(files, bool) or not isinstance(files, int) or files < 1:
-            raise ConfigError(
+            raise InvalidInputError(
                 f"LogRotationConfig.max_files={files!r} is not valid; expected an integer >= 1"
             )
         if not isinstance(self.compress, bool):
-            raise ConfigError(
+            raise InvalidInputError(
                 f"LogRotationConfig.compress={self.compress!r} is not valid; expected True or False"
             )
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hyperion_otel.errors import ConfigError
+from hyperion_otel.errors import InvalidInputError, public
 
 __all__ = [
     "DEFAULT_INITIAL_POOL_SIZE",
@@ -46,7 +46,7 @@ _POST_INIT = 4
 
 def _check_bool(owner: str, name: str, value: Any) -> None:
     if not isinstance(value, bool):
-        raise ConfigError(
+        raise InvalidInputError(
             f"{owner}.{name} must be a bool, got {value!r}",
             stacklevel=_POST_INIT,
             field=name,
@@ -67,7 +67,7 @@ def _check_int(
         ok = value <= high
     if not ok:
         bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ConfigError(
+        raise InvalidInputError(
             f"{owner}.{name} must be an int {bound}, got {value!r}",
             stacklevel=stacklevel,
             field=name,
@@ -75,6 +75,7 @@ def _check_int(
         )
 
 
+@public
 @dataclass(frozen=True)
 class MemoryConfig:
     """How ``init_memory`` builds the pool.
@@ -123,7 +124,7 @@ class MemoryConfig:
             # Only the budget was given, below the default reservation: reserve the budget.
             object.__setattr__(self, "initial_pool_size", self.max_pool_size)
         if self.initial_pool_size > self.max_pool_size:
-            raise ConfigError(
+            raise InvalidInputError(
                 f"MemoryConfig.initial_pool_size ({self.initial_pool_size} bytes) must not exceed "
                 f"max_pool_size ({self.max_pool_size} bytes)",
                 stacklevel=3,
@@ -156,7 +157,7 @@ class MemoryConfig:
             if mb is None and name == "pool_max_mb":
                 continue
             if isinstance(mb, bool) or not isinstance(mb, (int, float)) or not mb >= 0:
-                raise ConfigError(
+                raise InvalidInputError(
                     f"MemoryConfig.from_settings: {name} must be a number of MiB >= 0, got {mb!r}",
                     stacklevel=2,
                     field=name,
@@ -180,6 +181,7 @@ class MemoryConfig:
         )
 
 
+@public
 @dataclass(frozen=True)
 class MemoryDebugConfig:
     """What ``enable_memory_debug`` turns on for the current pool (see ``MemoryConfig``)."""
@@ -197,6 +199,7 @@ class MemoryDebugConfig:
         _check_int(o, "max_tracked_allocations", self.max_tracked_allocations, 0)
 
 
+@public
 @dataclass(frozen=True)
 class MemoryOptimizerConfig:
     """Memory/speed policy that the pool and the runtime follow.
@@ -227,7 +230,7 @@ def check_tradeoff(value: Any, *, stacklevel: int = 2) -> float:
         or not isinstance(value, (int, float))
         or not 0.0 <= float(value) <= 1.0
     ):
-        raise ConfigError(
+        raise InvalidInputError(
             f"memory_speed_tradeoff must be a number in [0, 1], got {value!r}",
             stacklevel=stacklevel + 1,
             field="memory_speed_tradeoff",

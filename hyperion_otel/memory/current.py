@@ -17,7 +17,7 @@ import numpy.typing as npt
 from opentelemetry.trace import Span
 
 from hyperion_otel._seams import span_hooks
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors import InvalidInputError, public
 from hyperion_otel.memory import _metrics
 from hyperion_otel.memory._span_meter import SpanMemory
 from hyperion_otel.memory.config import MemoryConfig, MemoryDebugConfig
@@ -53,6 +53,7 @@ def _span_hook(span: Span, role: span_hooks.Role) -> SpanMemory | None:
     return SpanMemory(pool, span) if pool is not None else None
 
 
+@public
 def init_memory(config: MemoryConfig | None = None) -> MemoryPool:
     """Create a pool from ``config``, install it as the runtime's allocator, make it current.
 
@@ -94,6 +95,7 @@ def _ensure_pool() -> MemoryPool:
         return pool if pool is not None else init_memory(MemoryConfig())
 
 
+@public
 def enable_memory_debug(config: MemoryDebugConfig | None = None) -> MemoryPool:
     """Turn allocation tracking (and optionally stack traces) on for the current pool.
 
@@ -111,6 +113,7 @@ def enable_memory_debug(config: MemoryDebugConfig | None = None) -> MemoryPool:
     return pool
 
 
+@public
 def enable_stack_traces(on: bool = True, depth: int | None = None) -> None:
     """Capture (or stop capturing) the allocating call stack of future allocations.
 
@@ -126,18 +129,21 @@ def enable_stack_traces(on: bool = True, depth: int | None = None) -> None:
         pool.set_tracking(pool.tracking or on, on, depth)
 
 
+@public
 def get_memory_debug_info() -> MemoryDebugInfo:
     """Counters of the current pool (all zero when there is none)."""
     pool = current_pool()
     return pool.debug_info() if pool is not None else MemoryDebugInfo()
 
 
+@public
 def get_heap_stats() -> HeapStats:
     """Heap statistics of the current pool (all zero when there is none)."""
     pool = current_pool()
     return pool.heap_stats() if pool is not None else HeapStats()
 
 
+@public
 def check_memory_corruption() -> int:
     """Verify the canaries of every live allocation of the current pool.
 
@@ -149,6 +155,7 @@ def check_memory_corruption() -> int:
     return pool.check_corruption() if pool is not None else 0
 
 
+@public
 def get_allocation_trace(array: npt.NDArray[Any]) -> str:
     """Where ``array`` was allocated: a header line and a traceback-style stack.
 

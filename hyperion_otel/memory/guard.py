@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hyperion_otel.errors import ConfigError, HyperionMemoryError
+from hyperion_otel.errors import HyperionMemoryError, InvalidInputError
 
 __all__ = [
     "CANARY_BACK_MIN",
@@ -105,7 +105,7 @@ def guard_pages_supported() -> bool:
 
 def require_guard_pages() -> None:
     if not guard_pages_supported():
-        raise ConfigError(
+        raise InvalidInputError(
             f"enable_guard_pages needs mmap/mprotect (Linux, macOS); not available on {sys.platform}",
             stacklevel=3,
             field="enable_guard_pages",

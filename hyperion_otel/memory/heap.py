@@ -18,11 +18,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from hyperion_otel.errors import public
 from hyperion_otel.memory._arena import Segment, merged_free_runs
 
 __all__ = ["HeapStats", "compute_heap_stats"]
 
 
+@public
 @dataclass(frozen=True)
 class HeapStats:
     """Snapshot of the pool's heap; see the module doc for each field's definition."""

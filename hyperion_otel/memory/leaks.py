@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hyperion_otel import semconv
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors import InvalidInputError, public
 from hyperion_otel.memory import _arena
 from hyperion_otel.memory.current import current_pool
 from hyperion_otel.memory.pool import MemoryPool
@@ -61,6 +61,7 @@ class LeakSite:
     example_ids: tuple[int, ...] = ()
 
 
+@public
 @dataclass(frozen=True)
 class MemoryLeakReport:
     """Leaks grouped by site, largest first; ``omitted_*`` count the sites beyond the bound."""
@@ -162,6 +163,7 @@ def leak_check(
             cp.close()
 
 
+@public
 def check_memory_leaks(
     checkpoint: LeakCheckpoint | None = None,
     *,

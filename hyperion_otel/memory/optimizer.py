@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors import InvalidInputError, public
 from hyperion_otel.memory.config import MemoryOptimizerConfig, check_tradeoff
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
 ]
 
 
+@public
 class MemoryOptimizer:
     """Live policy built from a ``MemoryOptimizerConfig``; the tradeoff may change later."""
 
@@ -91,6 +92,7 @@ def get_memory_optimizer() -> MemoryOptimizer:
     return opt
 
 
+@public
 def configure_memory_optimizer(config: MemoryOptimizerConfig | None = None) -> MemoryOptimizer:
     """Install a new current optimizer built from ``config`` and return it.
 
@@ -104,6 +106,7 @@ def configure_memory_optimizer(config: MemoryOptimizerConfig | None = None) -> M
     return opt
 
 
+@public
 def set_memory_speed_tradeoff(optimizer: MemoryOptimizer, value: float) -> None:
     """Change the tradeoff of ``optimizer`` (0 frees eagerly, 1 keeps and preallocates)."""
     if not isinstance(optimizer, MemoryOptimizer):

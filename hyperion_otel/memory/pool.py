@@ -29,7 +29,8 @@ from opentelemetry import trace
 
 from hyperion_otel import semconv
 from hyperion_otel._seams import allocator as _allocator
-from hyperion_otel.errors import HyperionMemoryError, InvalidInputError
+from hyperion_otel.errors import HyperionMemoryError, InvalidInputError, public
+from hyperion_otel.errors._boundary import BOUNDARY_CODE
 from hyperion_otel.memory import _report, optimizer
 from hyperion_otel.memory._arena import ALIGN, Arena
 from hyperion_otel.memory._shapes import DTYPES, as_dtype, as_shape
@@ -56,6 +57,13 @@ _get_span = trace.get_current_span
 _getframe = sys._getframe
 
 
+def _caller(skip: int = 0) -> Any:
+    """The frame that called ``allocate`` (``skip`` more levels in), past its public boundary."""
+    f = _getframe(skip + 2)
+    return f.f_back if f.f_code is BOUNDARY_CODE else f
+
+
+@public
 class MemoryPool:
     """Arena allocator with budget, tracking and the debug modes of ``MemoryConfig``.
 
@@ -232,7 +240,8 @@ class MemoryPool:
         size = (nbytes + self._extra + ALIGN - 1) & -ALIGN or ALIGN
         depth = self._depth
         if depth:
-            key = capture_key(_getframe(1), depth)
+            start = _caller()
+            key = capture_key(start, depth)
         with self._lock:
             if self._closed:
                 raise HyperionMemoryError("allocate() on a closed MemoryPool", stacklevel=2)
@@ -265,7 +274,7 @@ class MemoryPool:
         self._by_obj[id(out)] = rec
         if depth and rec.tracked:
             sid = self._stacks.ids.get(key)
-            rec.stack = sid if sid is not None else self._stacks.add(key, _getframe(1), depth)
+            rec.stack = sid if sid is not None else self._stacks.add(key, start, depth)
         return out
 
     def _account(self, rec: Alloc) -> None:
@@ -412,7 +421,7 @@ class MemoryPool:
         rec.array = out
         self._by_obj[id(out)] = rec
         if self._depth and rec.tracked:
-            frame = _getframe(2)
+            frame = _caller(1)
             key = capture_key(frame, self._depth)
             sid = self._stacks.ids.get(key)
             rec.stack = sid if sid is not None else self._stacks.add(key, frame, self._depth)

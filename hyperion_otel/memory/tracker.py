@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from opentelemetry.trace import SpanContext
 
+from hyperion_otel.errors import public
 from hyperion_otel.memory._stacks import NO_STACK, Frame, StackTable
 
 __all__ = ["Alloc", "AllocationInfo", "MemoryDebugInfo", "describe", "group_by_site"]
@@ -68,6 +69,7 @@ class Alloc:
         self.stack = NO_STACK
 
 
+@public
 @dataclass(frozen=True)
 class MemoryDebugInfo:
     """Counters of the current pool (bytes are what callers requested, not block sizes).

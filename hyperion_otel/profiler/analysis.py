@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from typing import Any, Protocol
 
 from hyperion_otel._seams import ops as _ops
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors import InvalidInputError, public
 from hyperion_otel.profiler import api
 from hyperion_otel.profiler.bottlenecks import (
     COMPUTE,
@@ -156,6 +156,7 @@ def recommend(
     )
 
 
+@public
 def analyze_bottlenecks(
     model: DecodingModel | None = None,
     *,

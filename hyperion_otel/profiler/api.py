@@ -11,16 +11,16 @@ import dataclasses
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
-from hyperion_otel.errors import HyperionError, InvalidInputError, PerformanceError
+from hyperion_otel.errors import HyperionError, InvalidInputError, PerformanceError, public
 from hyperion_otel.profiler.collect import Session
 from hyperion_otel.profiler.config import ProfilerConfig
 from hyperion_otel.profiler.hotspots import HotspotReport, validate_top
 from hyperion_otel.profiler.session import Profile
 
 __all__ = [
+    "ProfilingBlock",
     "ProfilingHandle",
     "current_session_profile",
     "enable_hotspot_detection",
@@ -59,6 +59,7 @@ def _check_config(config: object) -> ProfilerConfig:
     return config
 
 
+@public
 def init_profiler(config: ProfilerConfig | None = None) -> None:
     """Set the configuration of the next profiling session (``None``: defaults)."""
     cfg = ProfilerConfig() if config is None else _check_config(config)
@@ -66,11 +67,20 @@ def init_profiler(config: ProfilerConfig | None = None) -> None:
         _state.config = cfg
 
 
+_HOTSPOTS = "enable_hotspot_detection()"
+
+
 def _start(config: ProfilerConfig, owner: str) -> Session:
     with _state.lock:
-        if _state.session is not None:
+        running = _state.session
+        if running is not None and _state.owner == _HOTSPOTS:
+            # Hotspot detection is a switch on profiling, not a session of its own: an
+            # explicit start replaces its background session (whose profile stays the
+            # last one) with one that has the current config and its own bounds.
+            _stop(running)
+        elif running is not None:
             raise PerformanceError(
-                f"profiling is already running (profile {_state.session.profile_id}, started "
+                f"profiling is already running (profile {running.profile_id}, started "
                 f"by {_state.owner}); call stop_profiling() first"
             )
         session = Session(config)
@@ -88,12 +98,14 @@ def _stop(session: Session) -> Profile:
         return profile
 
 
+@public
 def start_profiling() -> str:
     """Start a session with the ``init_profiler`` config; returns its profile id."""
     with _state.lock:
         return _start(_state.config or ProfilerConfig(), "start_profiling()").profile_id
 
 
+@public
 def stop_profiling() -> Profile:
     """Stop the running session, undo every hook it installed, and return its profile."""
     with _state.lock:
@@ -121,6 +133,7 @@ def current_session_profile() -> Profile | None:
         return _state.last
 
 
+@public
 def save_profile(path: str | os.PathLike[str], format: str | None = None) -> str:
     """Write the profile to ``path``; returns the path.
 
@@ -144,39 +157,64 @@ class ProfilingHandle:
     profile: Profile | None = None
 
 
-@contextmanager
+@public
+class ProfilingBlock:
+    """The context manager ``profiling()`` returns: a session from enter to exit."""
+
+    def __init__(
+        self, config: ProfilerConfig | None, output: str | os.PathLike[str] | None
+    ) -> None:
+        self._config = _check_config(config) if config is not None else None
+        self._output = output
+        self._session: Session | None = None
+        self._handle = ProfilingHandle("")
+
+    def __enter__(self) -> ProfilingHandle:
+        with _state.lock:
+            session = _start(self._config or _state.config or ProfilerConfig(), "profiling()")
+        self._session = session
+        self._handle = ProfilingHandle(session.profile_id)
+        return self._handle
+
+    def __exit__(self, *exc: object) -> None:
+        session, handle = self._session, self._handle
+        if session is None:
+            return
+        self._session = None
+        handle.profile = _stop(session) if session.running else _state.last
+        if self._output is not None and handle.profile is not None:
+            handle.profile.save(self._output)
+
+
+@public
 def profiling(
     config: ProfilerConfig | None = None, *, output: str | os.PathLike[str] | None = None
-) -> Iterator[ProfilingHandle]:
-    """Profile the block; with ``output`` the profile is saved there at exit."""
-    with _state.lock:
-        cfg = _check_config(config) if config is not None else _state.config or ProfilerConfig()
-        session = _start(cfg, "profiling()")
-    handle = ProfilingHandle(session.profile_id)
-    try:
-        yield handle
-    finally:
-        handle.profile = _stop(session) if session.running else _state.last
-        if output is not None and handle.profile is not None:
-            handle.profile.save(output)
+) -> ProfilingBlock:
+    """Profile the block (``with profiling() as handle:``); with ``output`` the profile is
+    saved there at exit. The config is checked at the call, the session starts at entry."""
+    return ProfilingBlock(config, output)
 
 
+@public
 def enable_hotspot_detection(on: bool = True) -> None:
     """Turn hotspot detection on or off.
 
-    On: if no session runs, a sampling session starts (with the ``init_profiler``
-    config) so that ``get_hotspots()`` has data. Off: that session, if it is still
-    running, stops; its profile stays available to ``get_hotspots()``.
+    On: if no session runs, a background sampling session starts (with the
+    ``init_profiler`` config) so that ``get_hotspots()`` has data; a later
+    ``start_profiling()`` or ``profiling()`` replaces it with a session of its own rather
+    than failing. Off: the background session, if it still runs, stops; its profile stays
+    available to ``get_hotspots()``.
     """
     if not isinstance(on, bool):
         raise InvalidInputError(f"enable_hotspot_detection expects a bool, got {on!r}")
     with _state.lock:
         if on and _state.session is None:
-            _start(_state.config or ProfilerConfig(), "enable_hotspot_detection()")
-        elif not on and _state.session is not None and _state.owner == "enable_hotspot_detection()":
+            _start(_state.config or ProfilerConfig(), _HOTSPOTS)
+        elif not on and _state.session is not None and _state.owner == _HOTSPOTS:
             _stop(_state.session)
 
 
+@public
 def get_hotspots(top: int = 10) -> HotspotReport:
     """The ``top`` hottest functions of the running session (so far) or the last profile."""
     top = validate_top(top)

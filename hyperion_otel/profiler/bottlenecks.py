@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors import InvalidInputError, public
 from hyperion_otel.profiler.calibrate import MachinePeaks
 from hyperion_otel.profiler.session import OpEvent
 
@@ -52,6 +52,7 @@ class OpBottleneck:
     bound_share: float  # fraction of this row's time in calls of class ``bound``
 
 
+@public
 @dataclass(frozen=True)
 class BottleneckReport:
     recommendation: str

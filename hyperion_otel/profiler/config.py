@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors import InvalidInputError, public
 
 __all__ = ["ProfilerConfig"]
 
 
+@public
 @dataclass(frozen=True)
 class ProfilerConfig:
     """Settings of a profiling session (the guide's ``HyperionProfilerConfig`` plus bounds).

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors import InvalidInputError, public
 from hyperion_otel.profiler.session import Profile
 
 __all__ = ["Hotspot", "HotspotReport", "compute_hotspots", "validate_top"]
@@ -30,6 +30,7 @@ class Hotspot:
     calls: int
 
 
+@public
 @dataclass(frozen=True)
 class HotspotReport:
     hotspots: list[Hotspot] = field(default_factory=list)

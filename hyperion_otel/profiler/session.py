@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import CodeType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from hyperion_otel.errors import public
 from hyperion_otel.profiler.config import ProfilerConfig
 from hyperion_otel.profiler.ops import CounterPoint, RawOp
 from hyperion_otel.profiler.sampler import RawSample
@@ -110,6 +111,7 @@ def _count(value: object) -> float:
     return number if math.isfinite(number) else 0.0
 
 
+@public
 @dataclass(frozen=True, eq=False)
 class Profile:
     """Everything a session collected; render it with ``save()``."""

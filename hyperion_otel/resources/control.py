@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hyperion_otel._seams import governor as _seam
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors import InvalidInputError, public
 from hyperion_otel.resources import _threads
 from hyperion_otel.resources._governor import Governor, governor_of
 from hyperion_otel.resources._models import check_model, model_name
@@ -24,6 +24,7 @@ from hyperion_otel.resources.usage import reset_cpu_mark
 __all__ = ["apply_resource_settings", "get_resource_limits", "set_resource_limits"]
 
 
+@public
 def set_resource_limits(model: object, limits: ResourceLimits | None) -> None:
     """Apply ``limits`` to every later unit of work of ``model`` (forward, prefill, decode step).
 

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors import InvalidInputError, public
 
 __all__ = ["MAX_CPU_PERCENT", "MAX_MEMORY_MB", "MAX_THREADS", "ResourceLimits"]
 
@@ -32,6 +32,7 @@ def _number(field: str, value: Any, high: float) -> None:
         raise _bad(field, value, f"a number in (0, {high:g}]", stacklevel=5)
 
 
+@public
 @dataclass(frozen=True)
 class ResourceLimits:
     """Limits for a model's work; ``None`` means no limit.

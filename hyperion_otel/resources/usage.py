@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import psutil
 
 from hyperion_otel._seams import governor as _seam
+from hyperion_otel.errors import public
 from hyperion_otel.memory import current_pool
 from hyperion_otel.resources import _threads
 from hyperion_otel.resources._governor import as_governor, governor_of
@@ -28,6 +29,7 @@ from hyperion_otel.resources.limits import ResourceLimits
 __all__ = ["ResourceUsage", "get_resource_usage", "reset_cpu_mark"]
 
 
+@public
 @dataclass(frozen=True)
 class ResourceUsage:
     """The guide's ``HyperionResourceUsage``: process figures plus the model's limits.
@@ -96,6 +98,7 @@ def _cpu_percent(model: object | None) -> tuple[float, float, float]:
     return 100.0 * (cpu - old[2]) / interval, interval, cpu
 
 
+@public
 def get_resource_usage(model: object | None = None) -> ResourceUsage:
     """CPU, memory, threads, descriptors, pool and BLAS figures for ``model``'s process.
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-import numpy as np
-
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors import public
+from hyperion_otel.validation import MAX_NEW_TOKENS, validate_generation_config
 
 __all__ = [
     "CacheStats",
@@ -23,21 +21,10 @@ __all__ = [
 # "stop": an EOS token or a stop string ended it; "length": max_new_tokens or the context did.
 FinishReason = Literal["stop", "length"]
 
-MAX_NEW_TOKENS_LIMIT = 1 << 20
+MAX_NEW_TOKENS_LIMIT = MAX_NEW_TOKENS
 
 
-def _bad(field_name: str, value: object, expected: str) -> InvalidInputError:
-    return InvalidInputError(
-        f"GenerationConfig.{field_name} = {value!r} is invalid: expected {expected}",
-        field=field_name,
-        value=repr(value),
-    )
-
-
-def _is_int(v: object) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
+@public
 @dataclass(frozen=True)
 class GenerationConfig:
     """Sampling and stopping (guide: ``HyperionGenerationConfig``).
@@ -56,31 +43,18 @@ class GenerationConfig:
     stop_token_ids: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        t = self.temperature
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
-            raise _bad("temperature", t, "a finite number >= 0 (0 = greedy)")
-        if not _is_int(self.top_k) or self.top_k < 0:
-            raise _bad("top_k", self.top_k, "an integer >= 0 (0 = no top-k cut)")
-        p = self.top_p
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p <= 1:
-            raise _bad("top_p", p, "a number in (0, 1]")
-        n = self.max_new_tokens
-        if not _is_int(n) or not 1 <= n <= MAX_NEW_TOKENS_LIMIT:
-            raise _bad("max_new_tokens", n, f"an integer in [1, {MAX_NEW_TOKENS_LIMIT}]")
-        if self.seed is not None and (not _is_int(self.seed) or self.seed < 0):
-            raise _bad("seed", self.seed, "None or an integer >= 0")
-        given: object = self.stop  # a lone string is accepted as one stop string
-        stop = (given,) if isinstance(given, str) else given
-        if not isinstance(stop, (tuple, list)) or not all(isinstance(s, str) and s for s in stop):
-            raise _bad("stop", self.stop, "a sequence of non-empty strings")
-        object.__setattr__(self, "stop", tuple(stop))
-        if not isinstance(self.stop_token_ids, (tuple, list)) or not all(
-            _is_int(i) and i >= 0 for i in self.stop_token_ids
-        ):
-            raise _bad("stop_token_ids", self.stop_token_ids, "a sequence of token ids >= 0")
+        # The one rule per field (``hyperion_otel.validation``); stacklevel 3 names the
+        # line that built the config (past this method and the dataclass ``__init__``).
+        validate_generation_config(self, field="GenerationConfig", stacklevel=3)
+        stop: Any = self.stop  # a lone string (or None) is accepted too
+        object.__setattr__(self, "stop", (stop,) if isinstance(stop, str) else tuple(stop or ()))
         object.__setattr__(self, "stop_token_ids", tuple(int(i) for i in self.stop_token_ids))
-        object.__setattr__(self, "temperature", float(t))
-        object.__setattr__(self, "top_p", float(p))
+        object.__setattr__(self, "temperature", float(self.temperature))
+        object.__setattr__(self, "top_k", int(self.top_k))
+        object.__setattr__(self, "top_p", float(self.top_p))
+        object.__setattr__(self, "max_new_tokens", int(self.max_new_tokens))
+        if self.seed is not None:
+            object.__setattr__(self, "seed", int(self.seed))
 
 
 @dataclass(frozen=True)
@@ -114,6 +88,7 @@ class CacheStats:
     bytes: int
 
 
+@public
 @dataclass(frozen=True)
 class Generation:
     text: str

@@ -16,7 +16,7 @@ from opentelemetry.trace import Span
 
 from hyperion_otel import semconv
 from hyperion_otel._seams import span_hooks
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors import InvalidInputError, public
 from hyperion_otel.errors._record import qualified_name
 from hyperion_otel.runtime import _instrument as ins
 from hyperion_otel.runtime.gen_types import (
@@ -30,6 +30,7 @@ from hyperion_otel.runtime.gen_types import (
 )
 from hyperion_otel.runtime.model import Workspace
 from hyperion_otel.runtime.sampling import SamplingParams, sample
+from hyperion_otel.validation import validate_prompt
 
 if TYPE_CHECKING:
     from hyperion_otel.runtime.kv_cache import PagedKVCache
@@ -55,6 +56,7 @@ _log = logging.getLogger("hyperion.model")
 _debug = False
 
 
+@public
 def enable_generation_debug(on: bool = True) -> None:
     """Log the top candidates of every step (after temperature/top-k/top-p) and the pick.
 
@@ -62,7 +64,9 @@ def enable_generation_debug(on: bool = True) -> None:
     gets its own span while this is on.
     """
     global _debug
-    _debug = bool(on)
+    if not isinstance(on, bool):
+        raise InvalidInputError(f"enable_generation_debug expects a bool, got {on!r}", field="on")
+    _debug = on
 
 
 def _encode(model: Model, prompt: Prompt) -> npt.NDArray[np.int64]:
@@ -128,6 +132,7 @@ class _Run:
                 field="config",
                 value=repr(config)[:80],
             )
+        validate_prompt(prompt)  # an empty prompt is refused here, before any work
         self.model, self.prompt, self.cfg = model, prompt, config
         self.result: Generation | None = None
         # Set when events() starts; the decode state lives here between yields.
@@ -400,6 +405,7 @@ def run_to_completion(model: Model, prompt: Prompt, config: GenerationConfig | N
     return run.result
 
 
+@public
 class GenerationStream:
     """Iterator of ``StreamToken``; after it is exhausted ``generation`` holds the result.
 

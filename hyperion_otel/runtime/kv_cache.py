@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hyperion_otel._seams.allocator import get_allocator
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors import InvalidInputError, public
 
 __all__ = ["CacheConfig", "PagedKVCache"]
 
@@ -24,6 +24,7 @@ F32 = npt.NDArray[np.float32]
 MAX_BLOCK_SIZE = 1 << 16
 
 
+@public
 @dataclass(frozen=True)
 class CacheConfig:
     """Paged KV cache settings (guide: ``HyperionCacheConfig``)."""

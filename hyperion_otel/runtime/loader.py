@@ -12,7 +12,7 @@ from pathlib import Path
 from opentelemetry import trace
 
 from hyperion_otel import semconv
-from hyperion_otel.errors import InvalidInputError, ModelError
+from hyperion_otel.errors import InvalidInputError, ModelError, public
 from hyperion_otel.runtime import _instrument as ins
 from hyperion_otel.runtime.config import ArchConfig, SizeLimits, parse_config, read_config_file
 from hyperion_otel.runtime.formats import TensorSource
@@ -91,6 +91,7 @@ def open_checkpoint(
     return cfg, source, load_tokenizer(directory, cfg.tokenizer, cfg.bos_token_id)
 
 
+@public
 def load_model(
     path: str | os.PathLike[str],
     *,

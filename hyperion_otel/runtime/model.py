@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from hyperion_otel._seams import governor as _governor
 from hyperion_otel._seams.allocator import get_allocator
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors import InvalidInputError, public
 from hyperion_otel.runtime import layers as kernels
 from hyperion_otel.runtime._instrument import (
     mark_activation,
@@ -26,6 +26,7 @@ from hyperion_otel.runtime.kv_cache import CacheConfig, PagedKVCache
 from hyperion_otel.runtime.simd import SimdOp
 from hyperion_otel.runtime.tokenizer import Tokenizer
 from hyperion_otel.runtime.weights import LayerWeights, Weights
+from hyperion_otel.validation import token_id_array
 
 if TYPE_CHECKING:
     from hyperion_otel.runtime.generate import Generation, GenerationStream, Prompt
@@ -56,6 +57,7 @@ class Workspace:
             self._alloc.free(buf)
 
 
+@public
 class Model:
     """A loaded checkpoint, ready to run. Build it with ``load_model``."""
 
@@ -124,28 +126,12 @@ class Model:
     def check_ids(
         self, input_ids: Sequence[int] | npt.NDArray[np.integer], field: str
     ) -> npt.NDArray[np.int64]:
-        arr = np.asarray(input_ids)
-        if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):
-            raise InvalidInputError(
-                f"{field} must be a non-empty 1-D sequence of token ids, got {_short(input_ids)}",
-                field=field,
-                value=_short(input_ids),
-            )
-        v = self.config.vocab_size
-        bad = arr[(arr < 0) | (arr >= v)]
-        if bad.size:
-            raise InvalidInputError(
-                f"{field} holds token id {int(bad[0])} outside the vocabulary [0, {v})",
-                field=field,
-                value=int(bad[0]),
-            )
-        if arr.size > self.context_length:
-            raise InvalidInputError(
-                f"{field} has {arr.size} tokens, more than the context length {self.context_length}",
-                field=field,
-                value=int(arr.size),
-            )
-        return arr.astype(np.int64)
+        return token_id_array(
+            input_ids,
+            field=field,
+            context_length=self.context_length,
+            vocab_size=self.config.vocab_size,
+        )
 
     def new_cache(self, on_blocks_changed: object = None) -> PagedKVCache:
         c = self.config
@@ -256,6 +242,7 @@ class Model:
             return kernels.attention_reference(q, k, v, pos0)
 
 
+@public
 def configure_cache_optimization(model: Model, config: CacheConfig) -> None:
     """Use ``config`` (block size, prefetch) for the KV caches of ``model``'s next generations."""
     if not isinstance(model, Model):
@@ -271,8 +258,3 @@ def configure_cache_optimization(model: Model, config: CacheConfig) -> None:
             value=repr(config)[:80],
         )
     model.cache_config = config
-
-
-def _short(value: object, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

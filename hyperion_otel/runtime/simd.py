@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors import InvalidInputError, public
 
 if TYPE_CHECKING:
     from hyperion_otel.runtime.model import Model
@@ -22,12 +22,17 @@ class SimdOp(enum.Flag):
     ALL = MATMUL | ATTENTION | ACTIVATION
 
 
+@public
 def enable_simd(model: Model, ops: SimdOp = SimdOp.ALL, *, on: bool = True) -> None:
     """Use vectorised kernels for ``ops`` (``on=True``) or the reference kernels (``on=False``).
 
     The reference kernels are slow but accumulate in float64: a numerical oracle when
     output looks wrong. All ops are vectorised by default.
     """
+    from hyperion_otel.runtime.model import Model
+
+    if not isinstance(model, Model):
+        raise InvalidInputError(f"model must be a Model, got {type(model).__name__}", field="model")
     if not isinstance(ops, SimdOp):
         raise InvalidInputError(
             f"ops must be a SimdOp flag, got {ops!r}", field="ops", value=repr(ops)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hyperion_otel.errors import HyperionError, ModelError
+from hyperion_otel.errors import HyperionError, ModelError, public
 from hyperion_otel.runtime.config import ArchConfig
 from hyperion_otel.runtime.formats import TensorSource
 from hyperion_otel.runtime.loader import open_checkpoint, resolve_model_path
@@ -26,6 +26,7 @@ DEFAULT_MAX_CHECK_ELEMENTS = 1 << 20  # per tensor; larger tensors are sampled
 MAX_PROBLEMS = 100
 
 
+@public
 @dataclass(frozen=True)
 class ModelVerification:
     """Result of ``verify_model``: ``ok`` is true when ``problems`` is empty."""
@@ -39,6 +40,7 @@ class ModelVerification:
     sampled: bool = False
 
 
+@public
 @dataclass(frozen=True)
 class ModelInfo:
     path: str
@@ -63,6 +65,7 @@ def _size_on_disk(path: Path) -> int:
     return sum(p.stat().st_size for p in path.iterdir() if p.is_file())
 
 
+@public
 def get_model_info(path: str | os.PathLike[str]) -> ModelInfo:
     """Describe a checkpoint from its config and headers; ``ModelError`` if unreadable."""
     resolved = resolve_model_path(path)
@@ -94,6 +97,7 @@ def get_model_info(path: str | os.PathLike[str]) -> ModelInfo:
         source.close()
 
 
+@public
 def verify_model(
     path: str | os.PathLike[str], max_check_elements: int = DEFAULT_MAX_CHECK_ELEMENTS
 ) -> ModelVerification:

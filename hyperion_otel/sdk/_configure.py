@@ -39,6 +39,7 @@ from opentelemetry.sdk.version import __version__ as _sdk_version
 
 from hyperion_otel._seams import otel_private, telemetry as _telemetry
 from hyperion_otel._version import __version__
+from hyperion_otel.errors import public
 from hyperion_otel.sdk import _facilities
 from hyperion_otel.sdk._log_filter import OTelLogRateLimit
 from hyperion_otel.sdk._pipeline import (
@@ -62,6 +63,7 @@ _CLEAN_SHARE = 0.75
 _FLUSH_SHARE = 0.3
 
 
+@public
 @dataclass(frozen=True)
 class ShutdownReport:
     """What ``shutdown()`` did: how long it took and what was not delivered, by signal."""
@@ -76,6 +78,7 @@ class ShutdownReport:
         return sum(self.lost.values())
 
 
+@public
 class Telemetry:
     """The pipelines built by ``configure()``; ``shutdown()`` undoes them."""
 
@@ -398,6 +401,7 @@ def _after_fork_in_child() -> None:
             print(f"hyperion-otel: telemetry not reset after fork: {exc}", file=sys.stderr)
 
 
+@public
 def configure(settings: Settings | None = None, **overrides: Any) -> Telemetry:
     """Set up telemetry and every facility from ``settings`` (default: the environment).
 
@@ -444,6 +448,7 @@ def get_telemetry() -> Telemetry | None:
     return tel if tel is not None and not tel.is_shutdown else None
 
 
+@public
 def shutdown() -> ShutdownReport | None:
     """Shut down what ``configure()`` set up (None if nothing was configured)."""
     global _current, _atexit_registered

@@ -114,7 +114,12 @@ def test_speedscope_output_by_name(
 ) -> None:
     target = tmp_path / "run.speedscope.json"
     assert (
-        main(["profile", "--model", str(tiny_model), "--max-new-tokens", "3", "-o", str(target)])
+        main(
+            [
+                *("profile", "--model", str(tiny_model), "--prompt", "x"),
+                *("--max-new-tokens", "3", "-o", str(target)),
+            ]
+        )
         == 0
     )
     doc = json.loads(target.read_text(encoding="utf-8"))

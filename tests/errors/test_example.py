@@ -22,7 +22,7 @@ def test_errors_example_runs_and_matches_each_error_type() -> None:
     out = proc.stdout
     for line in (
         "[MODEL]",
-        "[INVALID_INPUT] GenerationConfig.temperature",
+        "[INVALID_INPUT] invalid GenerationConfig.temperature: expected a finite number >= 0",
         "[INVALID_INPUT] invalid prompt[2]: expected a token id in [0, 256), got 300",
         "[CONFIG] HYPERION_LOG_LEVEL='loud'",
         "[MEMORY] memory pool budget exceeded",

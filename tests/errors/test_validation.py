@@ -34,7 +34,7 @@ def test_valid_inputs_pass_and_are_returned() -> None:
     assert validate_prompt((1, 2, np.int64(3))) == [1, 2, 3]
     assert validate_token_ids(np.array([5, 6], dtype=np.int32), vocab_size=7) == [5, 6]
     validate_generation_config(Config())
-    validate_generation_config(Config(temperature=0, top_k=None, top_p=None, seed=7, stop=["\n\n"]))
+    validate_generation_config(Config(temperature=0, top_k=0, top_p=1, seed=7, stop=["\n\n"]))
     validate_generation_config({"temperature": 1, "max_new_tokens": 1})
     validate_inputs(prompt=[1, 2], config=Config(), context_length=8, vocab_size=10, reserve=1)
 
@@ -102,19 +102,19 @@ def test_valid_inputs_pass_and_are_returned() -> None:
         (
             lambda: validate_generation_config(Config(top_k=-1)),
             "config.top_k",
-            "expected an integer >= 0 or None",
+            "expected an integer >= 0 (0 disables top-k)",
         ),
         (lambda: validate_generation_config(Config(top_k=2.5)), "config.top_k", "got 2.5"),
         (
             lambda: validate_generation_config(Config(top_p=0)),
             "config.top_p",
-            "expected a number in (0, 1] or None, got 0",
+            "expected a number in (0, 1] (1 disables top-p), got 0",
         ),
         (lambda: validate_generation_config(Config(top_p=1.5)), "config.top_p", "got 1.5"),
         (
             lambda: validate_generation_config(Config(max_new_tokens=0)),
             "config.max_new_tokens",
-            "expected an integer >= 1, got 0",
+            "expected an integer in [1, 1048576], got 0",
         ),
         (
             lambda: validate_generation_config(Config(max_new_tokens=True)),

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from hyperion_otel.errors import ConfigError, InvalidInputError
+from hyperion_otel.errors import InvalidInputError
 from hyperion_otel.logging import (
     LogCategory,
     LogConfig,
@@ -95,9 +95,9 @@ def test_log_config_defaults_and_validation() -> None:
         False,
     )
     assert LogConfig(format="text").format is LogFormat.TEXT  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match=r"LogConfig\.format='xml'"):
+    with pytest.raises(InvalidInputError, match=r"LogConfig\.format='xml'"):
         LogConfig(format="xml")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="include_thread_id"):
+    with pytest.raises(InvalidInputError, match="include_thread_id"):
         LogConfig(include_thread_id="yes")  # type: ignore[arg-type]
 
 
@@ -106,13 +106,13 @@ def test_rotation_config_defaults_and_validation() -> None:
     assert (cfg.max_size_mb, cfg.max_files, cfg.compress) == (100.0, 5, True)
     assert LogRotationConfig(max_size_mb=0.5).max_bytes == 512 * 1024
     assert LogRotationConfig(max_size_mb=0).max_bytes == 0
-    with pytest.raises(ConfigError, match="max_size_mb=-1"):
+    with pytest.raises(InvalidInputError, match="max_size_mb=-1"):
         LogRotationConfig(max_size_mb=-1)
-    with pytest.raises(ConfigError, match="max_size_mb=nan"):
+    with pytest.raises(InvalidInputError, match="max_size_mb=nan"):
         LogRotationConfig(max_size_mb=float("nan"))
-    with pytest.raises(ConfigError, match="max_files=0"):
+    with pytest.raises(InvalidInputError, match="max_files=0"):
         LogRotationConfig(max_files=0)
-    with pytest.raises(ConfigError, match=r"max_files=2\.5"):
+    with pytest.raises(InvalidInputError, match=r"max_files=2\.5"):
         LogRotationConfig(max_files=2.5)  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="compress"):
+    with pytest.raises(InvalidInputError, match="compress"):
         LogRotationConfig(compress=1)  # type: ignore[arg-type]

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 
-from hyperion_otel._seams import allocator as _allocator
-from hyperion_otel._seams import span_hooks as _span_hooks
+from hyperion_otel._seams import allocator as _allocator, span_hooks as _span_hooks
 from hyperion_otel.memory import clear_leak_checkpoint, current_pool, shutdown_memory
 from hyperion_otel.memory.optimizer import reset_memory_optimizer
 from hyperion_otel.testing import TestContext, create_test_context

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hyperion_otel.errors import ConfigError, InvalidInputError
+from hyperion_otel.errors import InvalidInputError
 from hyperion_otel.memory import (
     MemoryConfig,
     MemoryOptimizer,
@@ -40,10 +40,10 @@ def test_tradeoff_meaning(value, eager, prealloc):
 
 def test_bad_tradeoff_is_a_config_error_at_the_callers_line():
     opt = MemoryOptimizer()
-    with pytest.raises(ConfigError, match=r"in \[0, 1\], got -0.1") as info:
+    with pytest.raises(InvalidInputError, match=r"in \[0, 1\], got -0.1") as info:
         set_memory_speed_tradeoff(opt, -0.1)
     assert info.value.file == __file__
-    with pytest.raises(ConfigError):
+    with pytest.raises(InvalidInputError):
         set_memory_speed_tradeoff(opt, True)  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="MemoryOptimizer"):
         set_memory_speed_tradeoff("opt", 0.5)  # type: ignore[arg-type]

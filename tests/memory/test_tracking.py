@@ -10,7 +10,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from hyperion_otel._seams import allocator as _allocator
-from hyperion_otel.errors import ConfigError, InvalidInputError
+from hyperion_otel.errors import InvalidInputError
 from hyperion_otel.memory import (
     MemoryConfig,
     MemoryDebugConfig,
@@ -189,8 +189,8 @@ def test_wrong_argument_types_are_invalid_input():
         (lambda: MemoryConfig.from_settings(pool_initial_mb="16"), "pool_initial_mb"),
     ],
 )
-def test_bad_config_values_raise_config_error_naming_field_and_value(make, field):
-    with pytest.raises(ConfigError) as info:
+def test_bad_config_values_raise_invalid_input_error_naming_field_and_value(make, field):
+    with pytest.raises(InvalidInputError) as info:
         make()
     assert field in info.value.message and info.value.details["field"] == field
     assert info.value.file == __file__  # points at the line that built the config

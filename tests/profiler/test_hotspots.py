@@ -13,7 +13,7 @@ from cli.checkpoint import write_tiny_llama
 
 from hyperion_otel import profiler as prof, semconv
 from hyperion_otel._seams import ops as _ops
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors import InvalidInputError, PerformanceError
 from hyperion_otel.runtime import GenerationConfig, load_model
 from profiler.workload import cold_python, hot_python
 
@@ -130,6 +130,35 @@ def test_detection_off_does_not_stop_a_user_session() -> None:
     prof.enable_hotspot_detection(True)
     prof.enable_hotspot_detection(False)
     assert prof.is_profiling()
+    prof.stop_profiling()
+
+
+def test_the_guides_order_detection_then_start_profiles_and_reports() -> None:
+    """``init_profiler``, ``enable_hotspot_detection(True)``, ``start_profiling()``: the
+    explicit start takes over from the background session instead of failing."""
+    prof.init_profiler(prof.ProfilerConfig(sample_interval_ms=1.0))
+    prof.enable_hotspot_detection(True)
+    background = prof.current_profile_id()
+    profile_id = prof.start_profiling()
+    assert profile_id != background and prof.current_profile_id() == profile_id
+    _burn(0.2)
+    live = prof.get_hotspots(1)
+    assert live.profile_id == profile_id and live.hotspots[0].name == "hot_python"
+    profile = prof.stop_profiling()
+    assert profile.profile_id == profile_id and not prof.is_profiling()
+    assert prof.get_hotspots(1).hotspots[0].name == "hot_python"
+    prof.enable_hotspot_detection(False)  # nothing of its own left to stop
+    assert prof.last_profile() is profile
+
+
+def test_detection_on_then_profiling_block_takes_over() -> None:
+    prof.enable_hotspot_detection(True)
+    with prof.profiling() as handle:
+        _burn(0.1)
+    assert handle.profile is not None and not prof.is_profiling()
+    with pytest.raises(PerformanceError, match="already running"):
+        prof.start_profiling()
+        prof.start_profiling()
     prof.stop_profiling()
 
 

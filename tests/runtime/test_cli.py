@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hyperion_otel.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,10 +61,31 @@ def test_generate_stream_and_debug(byte_llama, capsys):
 
 
 def test_bad_input_gives_clear_error_and_exit_code(byte_llama, tmp_path, capsys):
-    assert main(["generate", "--model", str(tmp_path / "missing")]) == 1
+    assert main(["generate", "--model", str(tmp_path / "missing"), "--prompt", "x"]) == 1
     assert "no such file or directory" in capsys.readouterr().err
-    assert main(["generate", "--model", str(byte_llama.path), "--top-p", "2"]) == 1
-    assert "GenerationConfig.top_p = 2.0 is invalid" in capsys.readouterr().err
+    assert main(["generate", "--model", str(byte_llama.path), "--prompt", "x", "--top-p", "2"]) == 1
+    assert (
+        "invalid GenerationConfig.top_p: expected a number in (0, 1] (1 disables top-p), got 2.0"
+        in capsys.readouterr().err
+    )
+
+
+def test_an_empty_or_missing_prompt_is_refused(byte_llama, capsys):
+    rc = main(["generate", "--model", str(byte_llama.path), "--prompt", ""])
+    out, err = capsys.readouterr()
+    assert rc == 1 and out == ""
+    assert "invalid --prompt: expected a non-empty text, got an empty string" in err
+    with pytest.raises(SystemExit) as info:
+        main(["generate", "--model", str(byte_llama.path)])
+    assert info.value.code == 2
+    assert "one of the arguments --prompt --bos-only is required" in capsys.readouterr().err
+
+
+def test_bos_only_is_an_explicit_start(byte_llama, capsys):
+    args = ["generate", "--model", str(byte_llama.path), "--max-new-tokens", "3"]
+    assert main([*args, "--bos-only", "--temperature", "0"]) == 0
+    err = capsys.readouterr().err
+    assert "from 1 prompt tokens" in err, err
 
 
 def test_verify_and_info(gpt2, tmp_path, capsys):

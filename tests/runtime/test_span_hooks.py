@@ -9,8 +9,7 @@ from contextlib import contextmanager
 
 from opentelemetry.trace import Span
 
-from hyperion_otel import profiler as prof
-from hyperion_otel import semconv
+from hyperion_otel import profiler as prof, semconv
 from hyperion_otel._seams import span_hooks
 from hyperion_otel.memory import init_memory, shutdown_memory
 from hyperion_otel.runtime import GenerationConfig, load_model
