@@ -42,7 +42,7 @@ GOOD_AND_BAD: dict[str, tuple[str, object, str]] = {
     "OTEL_SERVICE_NAME": ("svc", "svc", ""),
     "OTEL_RESOURCE_ATTRIBUTES": ("a=1,b=x%20y", {"a": "1", "b": "x y"}, "novalue"),
     "OTEL_TRACES_EXPORTER": ("otlp,console", ("otlp", "console"), "jaeger"),
-    "OTEL_METRICS_EXPORTER": ("none", ("none",), "none,otlp"),
+    "OTEL_METRICS_EXPORTER": ("prometheus,otlp", ("prometheus", "otlp"), "none,otlp"),
     "OTEL_LOGS_EXPORTER": ("otlp_file", ("otlp_file",), "zipkin"),
     "OTEL_EXPORTER_OTLP_ENDPOINT": ("http://c:4317", "http://c:4317", "not a url"),
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": ("http://c/v1/traces", "http://c/v1/traces", "not a url"),
@@ -60,6 +60,8 @@ GOOD_AND_BAD: dict[str, tuple[str, object, str]] = {
     "OTEL_EXPORTER_OTLP_COMPRESSION": ("gzip", "gzip", "zstd"),
     "OTEL_EXPORTER_OTLP_INSECURE": ("true", True, "insecure"),
     "OTEL_METRIC_EXPORT_INTERVAL": ("1000", 1000.0, "-1"),
+    "OTEL_EXPORTER_PROMETHEUS_HOST": ("0.0.0.0", "0.0.0.0", "http://host:9464"),
+    "OTEL_EXPORTER_PROMETHEUS_PORT": ("9465", 9465, "70000"),
     "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": ("true", True, "all"),
     "OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN": ("logs/dup", "logs/dup", "events"),
 }
