@@ -97,10 +97,11 @@ def profile_span(span: trace.Span | None = None) -> AbstractContextManager[None]
     until the block exits.
 
     A running session applies it to the runtime's generate spans through the span-hooks
-    seam; other code wraps its own request spans in it. While a session runs, the span gets ``hyperion.profile.id``, the thread is sampled, and every sample
-    taken in the block carries that span's trace and span ids (child spans such as
-    decode steps do not replace it: a profile is cut by request). With no session
-    running it returns a shared no-op context manager.
+    seam; other code wraps its own request spans in it. While a session runs, the span
+    gets ``hyperion.profile.id``, the thread is sampled, and every sample taken in the
+    block carries that span's trace and span ids (child spans such as decode steps do not
+    replace it: a profile is cut by request). With no session running it returns a shared
+    no-op context manager.
     """
     tags = _active
     if tags is None:

@@ -232,10 +232,21 @@ def test_no_cycles_between_units() -> None:
     )
 
 
-def test_every_module_is_read() -> None:
-    files = module_files(PACKAGE_DIR, PKG)
-    assert {"hyperion_otel.runtime.generate", "hyperion_otel._seams.governor"} <= files.keys()
-    assert len(files) == len(list(PACKAGE_DIR.rglob("*.py")))
+def test_function_level_imports_of_the_package_are_read() -> None:
+    # Model.generate imports the generate module inside the method (a lazy import).
+    lazy = [
+        i
+        for i in package_imports()
+        if i.module == "hyperion_otel.runtime.model"
+        and i.target == "hyperion_otel.runtime.generate"
+    ]
+    lines = (PACKAGE_DIR / "runtime" / "model.py").read_text().splitlines()
+    inside = next(
+        n
+        for n, line in enumerate(lines, 1)
+        if line.strip() == "from hyperion_otel.runtime.generate import run_to_completion"
+    )
+    assert f"hyperion_otel/runtime/model.py:{inside}" in {i.where for i in lazy}
 
 
 # --- the checker, on a tree written here -----------------------------------------------------
