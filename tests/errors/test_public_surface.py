@@ -374,6 +374,7 @@ def test_an_error_caught_inside_a_public_call_is_not_recorded() -> None:
 
     with create_test_context() as ctx:
         assert lenient("loud") == "ignored"
+        assert not h.verify_model("no-such-model").ok  # reported, not raised
         assert _error_count(ctx) == 0
     assert h.get_last_error() is None
 
