@@ -395,3 +395,11 @@ def test_a_stream_that_ends_records_nothing(env: Env) -> None:
         assert 1 <= len(tokens) <= 2
         assert _error_count(ctx) == 0
     assert h.get_last_error() is None
+
+
+def test_public_refuses_a_generator_function() -> None:
+    def gen() -> Iterator[int]:
+        yield 1
+
+    with pytest.raises(TypeError, match="generator function"):
+        public(gen)
