@@ -65,10 +65,14 @@ def _fail(field: str, expected: str, got: str, stacklevel: int) -> InvalidInputE
 
 
 def _is_int(value: object) -> bool:
+    if type(value) is int:  # the common case, without the ABC check
+        return True
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
 def _is_real(value: object) -> bool:
+    if type(value) is float or type(value) is int:
+        return True
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
@@ -89,17 +93,23 @@ def token_id_array(
             raise _fail(field, "a 1-D integer array of token ids", shape, stacklevel)
         raw: Any = ids
     elif isinstance(ids, (list, tuple)):
-        for i, v in enumerate(ids):
-            if not _is_int(v):
-                raise _fail(f"{field}[{i}]", "an integer token id", _show(v), stacklevel)
-        raw = [int(v) for v in ids]
+        if not all(type(v) is int for v in ids):  # else: numpy ints, bools, anything else
+            for i, v in enumerate(ids):
+                if not _is_int(v):
+                    raise _fail(f"{field}[{i}]", "an integer token id", _show(v), stacklevel)
+            ids = [int(v) for v in ids]
+        raw = ids
     else:
         raise _fail(field, "a list of integer token ids", type(ids).__name__, stacklevel)
     if len(raw) == 0 and not allow_empty:
         raise _fail(field, "at least one token id", "an empty sequence", stacklevel)
     upper = vocab_size if vocab_size is not None else np.iinfo(np.int64).max
-    if isinstance(raw, list):
-        bad = [i for i, v in enumerate(raw) if not 0 <= v < upper][:1]
+    if isinstance(raw, (list, tuple)):
+        bad = (
+            []
+            if all(0 <= v < upper for v in raw)
+            else [i for i, v in enumerate(raw) if not 0 <= v < upper][:1]
+        )
     else:
         bad = np.flatnonzero((raw < 0) | (raw >= upper))[:1].tolist()
     if bad:

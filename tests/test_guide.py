@@ -317,7 +317,7 @@ def test_every_sample_of_the_guide_runs_in_order(tmp_path: Path) -> None:
     assert proc.stdout.splitlines()[-1] == "guide: 24 samples ran", proc.stdout[-2000:]
     assert (tmp_path / "profile.json").is_file()
     assert (tmp_path / "hyperion_debug.log").is_file()
-    assert "Traceback" not in proc.stderr, proc.stderr[-5000:]
+    assert "Operation failed: " in proc.stderr  # the guide's log_error, on the console
 
 
 if __name__ == "__main__":

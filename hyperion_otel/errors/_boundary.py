@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import sys
 from collections.abc import Callable, Mapping
 from contextlib import ContextDecorator
@@ -173,9 +174,9 @@ def _escaping(exc: Exception) -> None:
     """Error path of a boundary: record ``exc`` unless an outer boundary will see it.
 
     Only the outermost public call on this thread's stack records, so a public call made
-    inside another one records once, and an error that the outer one catches (a bad file
-    that ``verify_model`` reports instead of raising) is not recorded at all. Walking the
-    stack here keeps the success path free of any bookkeeping.
+    inside another one records once, and an error of an inner call that the outer one
+    catches is not recorded at all. Walking the stack here, on the error path, keeps the
+    success path free of any bookkeeping.
     """
     if isinstance(exc, StopIteration):  # ``__next__`` ending an iteration is not an error
         return
@@ -240,6 +241,8 @@ def public(obj: F) -> F:
     """
     if isinstance(obj, type):
         return cast(F, _wrap_class(obj))
+    if inspect.isgeneratorfunction(obj):
+        raise TypeError(f"@public cannot guard the generator function {obj.__qualname__}")
     return _wrap_function(obj)
 
 

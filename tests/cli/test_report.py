@@ -83,7 +83,7 @@ def test_report_of_a_run(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFi
     names = {t.text for t in flame.iter(f"{SVG_NS}title")}
     assert any(n and "generate" in n for n in names), names
     errors = section(html, "errors")
-    assert "InvalidInputError" in errors and "expected a token id in [0, " in errors
+    assert "InvalidInputError" in errors and "expected a token id in" in errors
 
 
 def test_default_directory_comes_from_the_settings(

@@ -6,6 +6,7 @@ The same value goes to each of them; they must all accept it or all refuse it wi
 
 from __future__ import annotations
 
+import linecache
 from collections.abc import Callable
 from typing import Any
 
@@ -135,3 +136,14 @@ def test_an_empty_prompt_is_refused_by_every_entry_point(model: Any) -> None:
     ):
         with pytest.raises(InvalidInputError, match="got an empty"):
             call()
+
+
+def test_a_config_error_points_at_the_line_that_built_the_config() -> None:
+    with pytest.raises(InvalidInputError) as info:
+        h.GenerationConfig(top_k=None)  # type: ignore[arg-type]
+    err = info.value
+    assert (err.file, err.function) == (
+        __file__,
+        "test_a_config_error_points_at_the_line_that_built_the_config",
+    )
+    assert "GenerationConfig(top_k=None)" in linecache.getline(__file__, err.line)

@@ -377,6 +377,7 @@ def test_an_error_caught_inside_a_public_call_is_not_recorded() -> None:
 
     with create_test_context() as ctx:
         assert lenient("loud") == "ignored"
+        assert not h.verify_model("no-such-model").ok  # reported, not raised
         assert _error_count(ctx) == 0
     assert h.get_last_error() is None
 
@@ -397,3 +398,11 @@ def test_a_stream_that_ends_records_nothing(env: Env) -> None:
         assert 1 <= len(tokens) <= 2
         assert _error_count(ctx) == 0
     assert h.get_last_error() is None
+
+
+def test_public_refuses_a_generator_function() -> None:
+    def gen() -> Iterator[int]:
+        yield 1
+
+    with pytest.raises(TypeError, match="generator function"):
+        public(gen)
