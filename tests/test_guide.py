@@ -166,7 +166,7 @@ def walk_the_guide() -> int:
     # hyperionSetMemorySpeedTradeoff(optimizer, 0.8f);
     # HyperionCacheConfig cache_config = { .block_size = 64, .enable_prefetch = true };
     # hyperionConfigureCacheOptimization(model, &cache_config);
-    h.enable_simd(model, h.SimdOp.ALL, True)
+    h.enable_simd(model, h.SimdOp.ALL, on=True)
     h.set_memory_speed_tradeoff(optimizer, 0.8)
     cache_config = h.CacheConfig(block_size=64, enable_prefetch=True)
     h.configure_cache_optimization(model, cache_config)
