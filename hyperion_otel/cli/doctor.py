@@ -27,7 +27,7 @@ from hyperion_otel.cli.facility_checks import (
 )
 from hyperion_otel.settings import Settings
 
-__all__ = ["DoctorReport", "register_doctor", "run_doctor"]
+__all__ = ["DoctorReport", "run", "run_doctor"]
 
 _STYLE = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "bold red"}
 _WIDE = 160  # console width when stdout is not a terminal: keep rows on few lines
@@ -56,31 +56,6 @@ class DoctorReport:
         }
 
 
-def register_doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "doctor",
-        help="check the set-up: settings, log file, facilities, OTLP export, model, limits",
-        description=(
-            "Run the debugging checklist live and print pass/warn/fail with a fix for "
-            "each failure. Exit code 0 when nothing failed, 1 otherwise."
-        ),
-    )
-    p.add_argument(
-        "--model",
-        default="builtin:tiny",
-        help="checkpoint to verify (directory, .gguf or builtin:tiny; default builtin:tiny)",
-    )
-    p.add_argument("--no-model", action="store_true", help="skip the model check")
-    p.add_argument(
-        "--timeout",
-        type=float,
-        default=2.0,
-        help="seconds each OTLP test export may take, retries included (default 2)",
-    )
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=_doctor)
-
-
 def run_doctor(
     model: str | None = "builtin:tiny",
     timeout_s: float = 2.0,
@@ -107,7 +82,7 @@ def _changed(settings: Settings) -> dict[str, Any]:
     return {k: v for k, v in settings.masked().items() if default.get(k) != v}
 
 
-def _doctor(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         print("hyperion-otel doctor: error: --timeout must be > 0", file=sys.stderr)
         return 2

@@ -1,9 +1,8 @@
 """The ``hyperion-otel`` command.
 
-Subcommands live in their own modules and are listed in ``SUBCOMMANDS`` as
-``"module:function"``; each function receives the subparsers object, adds its parser
-and sets ``func`` (``args -> int``) as the parser default. Modules are imported only
-when the command line is built, so ``import hyperion_otel.cli`` stays cheap.
+Options live in ``_parsers`` (argparse only, so ``--help`` and usage errors answer at once);
+each subcommand names the ``"module:function"`` that runs it, imported only for the
+command given.
 """
 
 from __future__ import annotations
@@ -15,46 +14,30 @@ import sys
 from collections.abc import Callable, Sequence
 
 from hyperion_otel._version import __version__
-from hyperion_otel.errors import HyperionError
+from hyperion_otel.cli import _parsers
 
-__all__ = ["EXIT_BROKEN_PIPE", "SUBCOMMANDS", "build_parser", "main"]
+__all__ = ["EXIT_BROKEN_PIPE", "TELEMETRY_COMMANDS", "build_parser", "main"]
 
 # 128 + SIGPIPE: the status a shell reports for a Unix tool whose reader closed the pipe.
 EXIT_BROKEN_PIPE = 128 + 13
 
-# name -> "module:registrar"; others (doctor, profile, report, ...) are added here.
-SUBCOMMANDS: dict[str, str] = {
-    "generate": "hyperion_otel.cli.runtime_cmds:register_generate",
-    "verify": "hyperion_otel.cli.runtime_cmds:register_verify",
-    "info": "hyperion_otel.cli.runtime_cmds:register_info",
-    "doctor": "hyperion_otel.cli.doctor:register_doctor",
-    "profile": "hyperion_otel.cli.profile_cmd:register_profile",
-    "report": "hyperion_otel.cli.report_cmd:register_report",
-}
-# Commands that get configure() (settings from the environment) and shutdown() around them;
-# doctor checks the configuration itself and report only reads files. ``generate`` joins
-# once its --debug handler no longer doubles the console handler that configure() adds.
+# Commands that run inside configure() (settings from the environment) and shutdown():
+# doctor checks the configuration itself, and verify, info and report only read files.
 TELEMETRY_COMMANDS: frozenset[str] = frozenset({"generate", "profile"})
-
-Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
-
-
-def _registrar(spec: str) -> Registrar:
-    module, _, func = spec.partition(":")
-    fn: Registrar = getattr(importlib.import_module(module), func)
-    return fn
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="hyperion-otel",
-        description="OpenTelemetry-native debugging for model inference, with a numpy model runtime.",
+    return _parsers.build_parser(
+        "hyperion-otel",
+        "OpenTelemetry-native debugging for model inference, with a numpy model runtime.",
+        __version__,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for spec in SUBCOMMANDS.values():
-        _registrar(spec)(subparsers)
-    return parser
+
+
+def _runner(spec: str) -> Callable[[argparse.Namespace], int]:
+    module, _, func = spec.partition(":")
+    fn: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module), func)
+    return fn
 
 
 def _setup_telemetry(args: argparse.Namespace) -> Callable[[], None]:
@@ -76,14 +59,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
-    if func is None:
+    spec: str | None = getattr(args, "run", None)
+    if spec is None:
         parser.print_help(sys.stderr)
         return 2
+    # Imported once the command line is known good: --help never pays for it.
+    from hyperion_otel.errors import HyperionError
+
     teardown: Callable[[], None] = lambda: None  # noqa: E731
     try:
         teardown = _setup_telemetry(args)  # a bad env var is a clean error, not a traceback
-        return func(args)
+        return _runner(spec)(args)
     except HyperionError as exc:
         print(f"hyperion-otel {args.command}: error: {exc.message}", file=sys.stderr)
         return 1

@@ -15,51 +15,9 @@ import os
 import sys
 from typing import Any
 
-from hyperion_otel.cli.runtime_cmds import add_prompt_arguments
-
-__all__ = ["register_profile"]
+__all__ = ["run"]
 
 _FEW_SAMPLES = 20
-
-
-def register_profile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "profile",
-        help="generate under the profiler; save the profile, print hotspots and bottlenecks",
-        description=(
-            "Generate text under the sampling profiler with op tracing, save the profile "
-            "and print the hotspots and the bottleneck summary."
-        ),
-    )
-    p.add_argument(
-        "--model",
-        default="builtin:tiny",
-        help="checkpoint directory, .gguf file or builtin:tiny (default)",
-    )
-    add_prompt_arguments(p)
-    p.add_argument(
-        "-o",
-        "--output",
-        default=None,
-        help="profile file (default <HYPERION_OUTPUT_DIR>/profile.json; "
-        "*.speedscope.json for speedscope, *.summary.json for a summary)",
-    )
-    p.add_argument("--max-new-tokens", type=int, default=32)
-    p.add_argument("--temperature", type=float, default=0.0, help="default 0: greedy, repeatable")
-    p.add_argument("--top-k", type=int, default=50)
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument(
-        "--interval-ms", type=float, default=1.0, help="sampling interval (default 1 ms)"
-    )
-    p.add_argument(
-        "--trace-calls",
-        action="store_true",
-        help="also trace every Python call (exact call counts, ~1 us per call)",
-    )
-    p.add_argument("--top", type=int, default=10, help="hotspots to print (default 10)")
-    p.add_argument("--json", action="store_true", help="print hotspots and bottlenecks as JSON")
-    p.set_defaults(func=_profile)
 
 
 def _output_path(args: argparse.Namespace) -> str:
@@ -73,7 +31,7 @@ def _output_path(args: argparse.Namespace) -> str:
     return os.path.join(settings.output_dir, "profile.json")
 
 
-def _profile(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from hyperion_otel.cli.progress import generate_with_progress, load_model_with_progress
     from hyperion_otel.cli.runtime_cmds import prompt_of, run_summary
     from hyperion_otel.profiler import ProfilerConfig, analyze_bottlenecks, profiling

@@ -14,24 +14,12 @@ if TYPE_CHECKING:
     from hyperion_otel.runtime.model import Model
 
 __all__ = [
-    "add_prompt_arguments",
     "prompt_of",
-    "register_generate",
-    "register_info",
-    "register_verify",
+    "run_generate",
+    "run_info",
+    "run_verify",
     "run_summary",
 ]
-
-
-def add_prompt_arguments(p: argparse.ArgumentParser) -> None:
-    """``--prompt TEXT`` or ``--bos-only``: one of them is required."""
-    group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--prompt", help="prompt text (not empty)")
-    group.add_argument(
-        "--bos-only",
-        action="store_true",
-        help="start from the model's BOS token alone, with no prompt text",
-    )
 
 
 def prompt_of(args: argparse.Namespace, model: Model) -> str | list[int]:
@@ -54,55 +42,6 @@ def prompt_of(args: argparse.Namespace, model: Model) -> str | list[int]:
         )
     prompt: str = args.prompt
     return prompt
-
-
-def register_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "generate",
-        help="generate text with a model",
-        description="Generate text and print a run summary.",
-    )
-    p.add_argument(
-        "--model",
-        default="builtin:tiny",
-        help="checkpoint directory, .gguf file or builtin:tiny (default)",
-    )
-    add_prompt_arguments(p)
-    p.add_argument("--max-new-tokens", type=int, default=64)
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--top-k", type=int, default=50)
-    p.add_argument("--top-p", type=float, default=0.9)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
-    p.add_argument("--stream", action="store_true", help="print tokens as they are generated")
-    p.add_argument("--block-size", type=int, default=None, help="KV cache block size in tokens")
-    p.add_argument(
-        "--prefetch", action="store_true", help="allocate the next KV block ahead of need"
-    )
-    p.add_argument(
-        "--debug", action="store_true", help="log the top candidates of every step to stderr"
-    )
-    p.set_defaults(func=_generate)
-
-
-def register_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "verify", help="check a checkpoint for problems", description="Verify a model checkpoint."
-    )
-    p.add_argument("path", help="checkpoint directory, .gguf file or builtin:tiny")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.set_defaults(func=_verify)
-
-
-def register_info(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "info",
-        help="describe a checkpoint",
-        description="Show a checkpoint's format and architecture.",
-    )
-    p.add_argument("path", help="checkpoint directory, .gguf file or builtin:tiny")
-    p.add_argument("--json", action="store_true", help="print the info as JSON")
-    p.set_defaults(func=_info)
 
 
 def _peak_rss_mb() -> float | None:
@@ -136,7 +75,7 @@ def run_summary(gen: Generation) -> str:
     return " | ".join(parts)
 
 
-def _generate(args: argparse.Namespace) -> int:
+def run_generate(args: argparse.Namespace) -> int:
     from hyperion_otel.runtime import (
         CacheConfig,
         GenerationConfig,
@@ -199,7 +138,7 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify(args: argparse.Namespace) -> int:
+def run_verify(args: argparse.Namespace) -> int:
     from hyperion_otel.runtime import verify_model
 
     report = verify_model(args.path)
@@ -217,7 +156,7 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _info(args: argparse.Namespace) -> int:
+def run_info(args: argparse.Namespace) -> int:
     from hyperion_otel.runtime import get_model_info
 
     info = get_model_info(args.path)
