@@ -383,3 +383,20 @@ def test_a_line_that_breaks_the_schema_arrives_and_the_collector_says_why(
     log = (tmp_path / "otelcol" / "otelcol.log").read_text()
     assert "parse_json_line" in log and "25/11/2026 18:00" in log
     assert rec.time_unix_nano == 0
+
+
+def test_user_attributes_named_like_record_fields(
+    otelcol: Collector, log_dir: Path, tmp_path: Path
+) -> None:
+    """User attributes are lifted last: one named like a field the receiver consumed
+    stays an attribute; one named like a mapped attribute replaces it."""
+    start_logging(str(log_dir / "hyperion.log"), compress=True)
+    hl.get_logger(hl.LogCategory.MODEL).info(
+        "clash", extra={"timestamp": "user value", semconv.THREAD_NAME: "user thread"}
+    )
+    hl.shutdown_logging()
+    (raw,) = raw_lines(log_dir)
+    (rec,), _flags = collect(otelcol, log_dir, tmp_path / "otelcol", 1)
+    assert rec.time_unix_nano == unix_nanos(raw["timestamp"])
+    assert rec.attributes["timestamp"] == "user value"
+    assert rec.attributes[semconv.THREAD_NAME] == "user thread" != raw["thread_name"]
