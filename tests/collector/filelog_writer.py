@@ -1,7 +1,7 @@
 """Writes JSON log records the way an application does, for the file_log tests.
 
 Imported by test_filelog_collector.py and run as a script by it (one writer process
-each): ``python filelog_writer.py <log file> <tag> <count>``.
+each): ``python filelog_writer.py <log file> <tag> <count> gzip|plain``.
 """
 
 from __future__ import annotations
@@ -51,6 +51,6 @@ def write_batch(tag: str, count: int) -> None:
 
 
 if __name__ == "__main__":
-    start_logging(sys.argv[1], compress=True)
+    start_logging(sys.argv[1], compress=sys.argv[4] == "gzip")
     write_batch(sys.argv[2], int(sys.argv[3]))
     hl.shutdown_logging()

@@ -8,9 +8,9 @@ lists them), so :func:`render` turns a shipped config into what it runs:
 
 * every component type renamed back to its old name, taken from the table in
   ``collector-config/README.md`` ("old (deprecated) name");
-* components the build lacks dropped, with the ``storage`` settings that name them, the
-  pipelines left without a receiver or exporter, and what no pipeline uses any more
-  (:func:`render` returns what it dropped, so a caller can say so);
+* components the build lacks dropped (:func:`render` returns them, so a caller can say
+  so), with the ``storage`` settings that name them, the pipelines left without a
+  receiver or exporter, and what no pipeline uses any more;
 * the Collector's own telemetry server (``:8888``) off, so that runs do not collide.
 """
 
@@ -106,7 +106,7 @@ def old_names() -> dict[tuple[str, str], tuple[str, str]]:
     }
 
 
-def _semver(text: str) -> tuple[int, ...]:
+def semver(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in text.split("."))
 
 
@@ -114,7 +114,7 @@ def rename(cid: str, kind: str, target_version: str) -> str:
     """A component id with its type as the ``target_version`` release names it."""
     ctype, _, name = cid.partition("/")
     old = old_names().get((kind, ctype))
-    if old is not None and _semver(target_version) < _semver(old[1]):
+    if old is not None and semver(target_version) < semver(old[1]):
         ctype = old[0]
     return f"{ctype}/{name}" if name else ctype
 
@@ -122,9 +122,7 @@ def rename(cid: str, kind: str, target_version: str) -> str:
 @dataclass
 class Rendered:
     config: dict[str, Any]
-    # kind -> shipped component ids: not in the build / left without a pipeline by that
-    lacking: dict[str, list[str]] = field(default_factory=dict)
-    unused: dict[str, list[str]] = field(default_factory=dict)
+    lacking: dict[str, list[str]] = field(default_factory=dict)  # kind -> shipped ids
 
     @property
     def missing(self) -> list[str]:
@@ -139,7 +137,6 @@ def render(
     cfg = copy.deepcopy(dict(cfg))
     out: dict[str, Any] = {}
     lacking: dict[str, list[str]] = {}
-    unused: dict[str, list[str]] = {}
     ids: dict[str, dict[str, str]] = {}  # kind -> shipped id -> rendered id
     for kind in KINDS:
         section = cfg.get(kind) or {}
@@ -180,8 +177,7 @@ def render(
     if extensions:
         new_service["extensions"] = extensions
     out["service"] = new_service
-    # What no remaining pipeline uses is dropped too (the Collector refuses unused ones
-    # only with a warning, but a config should hold what runs).
+    # What no remaining pipeline uses is dropped too: the rendered config holds what runs.
     used = {
         k: {c for p in pipelines.values() for c in p[k]}
         for k in ("receivers", "processors", "exporters")
@@ -190,16 +186,15 @@ def render(
         for cid in list(out.get(kind) or {}):
             if cid not in names:
                 del out[kind][cid]
-                shipped = next(s for s, r in ids[kind].items() if r == cid)
-                unused.setdefault(kind, []).append(shipped)
         if kind in out and not out[kind]:
             del out[kind]
-    return Rendered(out, lacking, unused)
+    return Rendered(out, lacking)
 
 
 def validate(
-    binary: Path, config: Mapping[str, Any], workdir: Path, env: Mapping[str, str] | None = None
+    binary: Path, config: Mapping[str, Any], workdir: Path
 ) -> subprocess.CompletedProcess[str]:
+    """``otelcol validate`` of ``config``; ``${env:...}`` references take their defaults."""
     path = workdir / "otelcol.yaml"
     path.write_text(yaml.safe_dump(dict(config), sort_keys=False), encoding="utf-8")
     return subprocess.run(
@@ -208,7 +203,7 @@ def validate(
         text=True,
         timeout=60,
         check=False,
-        env={**_clean_env(), **(env or {})},
+        env=_clean_env(),
     )
 
 
@@ -235,7 +230,7 @@ def running(
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while b"Everything is ready" not in log.read_bytes():
             if proc.poll() is not None:
                 pytest.fail(f"otelcol exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
