@@ -2,10 +2,10 @@
 
 ``.<log file name>.lock`` (a dotfile beside the log, see :func:`lock_path`) holds an
 ``fcntl.flock`` and a rotation generation counter. The file stays **empty**: the counter
-is its modification time (whole seconds, which every local file system keeps), set with
-``futime`` and read with ``fstat``, so no log shipper that globs the directory ever reads
-bytes from it, and its name does not start with the log's name, so ``hyperion.log*``
-does not match it.
+is its modification time, one second further per rotation (whole seconds, which every
+local file system keeps; so it runs ahead of the clock), set with ``futimens`` and read
+with ``fstat``. So no log shipper that globs the directory ever reads bytes from it, and
+its name does not start with the log's name, so ``hyperion.log*`` does not match it.
 
 Writers hold the lock *shared* for one ``write`` and first compare the generation with
 the one they opened the file at (if it moved, another process rotated: they reopen the
