@@ -32,7 +32,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as trace_sv
 
 from hyperion_otel import semconv
 
-# MLflow migrates its SQLite store at start-up: 20-70 s on a busy machine.
+# MLflow starts (imports, SQLite migrations) in 70-120 s here on a busy machine.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(360)]
 
 STARTUP_TIMEOUT_S = 240.0
