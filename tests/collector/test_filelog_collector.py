@@ -140,9 +140,10 @@ def test_every_component_the_binary_has_validates_as_shipped(
 
 
 def test_agent_logs_pipeline_runs_in_the_binary_short_of_storage_only(otelcol: Collector) -> None:
-    """What the file-log tests below run is the agent's own logs pipeline: the build lacks
-    only the OTLP receiver, the debug exporter and the two extensions."""
+    """What the file-log tests below run is the agent's own logs pipeline, short of the
+    OTLP receiver and the debug exporter; its file_log receiver short of ``storage``."""
     rendered = otelcol.render("agent.yaml")
+    assert {"otlp", "debug"} <= set(rendered.lacking["receivers"] + rendered.lacking["exporters"])
     logs = rendered.config["service"]["pipelines"]["logs"]
     assert logs == {
         "receivers": ["filelog/hyperion"],
