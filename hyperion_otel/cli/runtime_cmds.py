@@ -23,7 +23,7 @@ __all__ = [
 
 
 def prompt_of(args: argparse.Namespace, model: Model) -> str | list[int]:
-    """The prompt that ``add_prompt_arguments`` asked for; an empty text is refused."""
+    """The prompt that ``--prompt``/``--bos-only`` asked for; an empty text is refused."""
     from hyperion_otel.errors import InvalidInputError
 
     if args.bos_only:

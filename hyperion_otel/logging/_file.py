@@ -15,9 +15,11 @@ Mechanism (documented in the package doc too):
   would cost ~5% of throughput). What this handler wrote to the deleted file is gone
   with it and counted as lost (fault ``deleted``), never silently; a rotation by
   another process (generation moved) is followed without counting.
-* Processes coordinate through :class:`RotationLock` (``<file>.lock``): shared around each
-  write, exclusive around a rotation, plus a generation counter that tells a writer that
-  someone else rotated and it must reopen. Threads of one process share the handler lock.
+* Processes coordinate through :class:`RotationLock` (``.<file name>.lock`` beside the
+  file, empty, so no ``<file name>*`` glob of a log shipper matches it): shared around
+  each write, exclusive around a rotation, plus a generation counter that tells a writer
+  that someone else rotated and it must reopen. Threads of one process share the handler
+  lock.
 * A rotation renames the file to a timestamped backup, opens a fresh file and renames the
   backups beyond ``max_files`` to trash, all under the exclusive lock (renames only);
   compression and unlinking run on the :class:`Archiver` thread.
@@ -49,7 +51,7 @@ from hyperion_otel.logging._archive import ArchiveJob, Archiver
 from hyperion_otel.logging._backups import backup_stems, new_backup_name, trash_name
 from hyperion_otel.logging._faults import record_fault
 from hyperion_otel.logging._json import JsonFormatter
-from hyperion_otel.logging._rotlock import HAVE_FLOCK, RotationLock
+from hyperion_otel.logging._rotlock import HAVE_FLOCK, RotationLock, lock_path
 
 __all__ = ["LogFileHandler"]
 
@@ -95,7 +97,7 @@ class LogFileHandler(_stdlib_logging.Handler):
         self._size = 0
         self._written = 0  # records this handler wrote to the open file
         self._torn = False  # the open file ends with a partial line of ours
-        self._gen = b""
+        self._gen = -1  # rotation generation the open file belongs to (-1: no lock)
         self._rlock: RotationLock | None = None
         self._archiver: Archiver | None = None
         # Rotation/pruning vs. the archiver's publish step, within this process (the flock
@@ -243,7 +245,7 @@ class LogFileHandler(_stdlib_logging.Handler):
         lock_error: OSError | None = None
         if self.multiprocess and self._rlock is None and _is_regular_or_missing(self.path):
             try:
-                self._rlock = RotationLock(self.path + ".lock")
+                self._rlock = RotationLock(lock_path(self.path))
             except OSError as exc:
                 lock_error = exc  # reported below only if the log file itself opens
         lock = self._rlock
@@ -260,7 +262,10 @@ class LogFileHandler(_stdlib_logging.Handler):
                 self._rlock = None
         if lock_error is not None:  # nothing lost: writes go on without the rotation lock
             record_fault(
-                "lock", lock_error, f"{self.path}.lock; writing without the rotation lock", lost=0
+                "lock",
+                lock_error,
+                f"{lock_path(self.path)}; writing without the rotation lock",
+                lost=0,
             )
 
     def _reopen(self, lock: RotationLock | None) -> None:
@@ -276,7 +281,7 @@ class LogFileHandler(_stdlib_logging.Handler):
         self._regular = stat.S_ISREG(st.st_mode)
         self._size = st.st_size if self._regular else 0
         self._written = 0
-        self._gen = lock.generation() if lock is not None else b""
+        self._gen = lock.generation() if lock is not None else -1
 
     def _count_deleted(self, lock: RotationLock | None) -> None:
         """Count what we wrote to the open file as lost if it was deleted (a rotation by
@@ -351,12 +356,14 @@ class LogFileHandler(_stdlib_logging.Handler):
             return
         backup = new_backup_name(self.path)
         try:
+            # Bump first: a rename that others do not learn of would let them append to
+            # the backup; a bump without a rename only makes them reopen the same file.
+            if lock is not None:
+                lock.bump()
             os.rename(self.path, backup)
         except OSError as exc:  # keep writing to the current file
             record_fault("rotate", exc, self.path, lost=0)
             return
-        if lock is not None:
-            lock.bump()
         # If this reopen fails, the next write sees the new generation and retries.
         self._reopen(lock)
         pruned = self._prune(job)

@@ -1,46 +1,51 @@
 """The sidecar lock that makes one log file safe to share between processes.
 
-``<log file>.lock`` holds an ``fcntl.flock`` and, in its first 8 bytes, a rotation
-generation counter (read through a shared ``mmap``, so checking it costs no system call). Writers hold the lock *shared* for one ``write`` and first compare
-the generation with the one they opened the file at (if it moved, another process
-rotated: they reopen the path before writing). A rotation holds it *exclusive* while it
-renames the file and bumps the generation. Hence no process appends to a file after it
-was rotated away, which is what lets the background compressor read a rotated file
-knowing it is complete. ``flock`` belongs to the open file description, so each user
-(handler, compressor thread, forked child) opens its own ``RotationLock``.
+``.<log file name>.lock`` (a dotfile beside the log, see :func:`lock_path`) holds an
+``fcntl.flock`` and a rotation generation counter. The file stays **empty**: the counter
+is its modification time, one second further per rotation (whole seconds, which every
+local file system keeps; so it runs ahead of the clock), set with ``futimens`` and read
+with ``fstat``. So no log shipper that globs the directory ever reads bytes from it, and
+its name does not start with the log's name, so ``hyperion.log*`` does not match it.
+
+Writers hold the lock *shared* for one ``write`` and first compare the generation with
+the one they opened the file at (if it moved, another process rotated: they reopen the
+path before writing). A rotation holds it *exclusive* while it renames the file and
+bumps the generation. Hence no process appends to a file after it was rotated away,
+which is what lets the background compressor read a rotated file knowing it is
+complete. ``flock`` belongs to the open file description, so each user (handler,
+compressor thread, forked child) opens its own ``RotationLock``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import mmap
 import os
 import sys
 
-__all__ = ["HAVE_FLOCK", "RotationLock"]
+__all__ = ["HAVE_FLOCK", "RotationLock", "lock_path"]
 
 HAVE_FLOCK = sys.platform != "win32"
 
 if HAVE_FLOCK:
     import fcntl
 
+_SECOND_NS = 1_000_000_000
+
+
+def lock_path(log_path: str) -> str:
+    """``/dir/hyperion.log`` -> ``/dir/.hyperion.log.lock``."""
+    head, tail = os.path.split(log_path)
+    return os.path.join(head, f".{tail}.lock")
+
 
 class RotationLock:
-    """Shared/exclusive advisory lock plus generation counter in ``path``."""
+    """Shared/exclusive advisory lock on the empty file ``path``, whose modification time
+    is the rotation generation."""
 
-    __slots__ = ("_fd", "_map", "path")
+    __slots__ = ("_fd", "path")
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o640)
-        self._map: mmap.mmap | None = None
-        try:
-            if os.fstat(self._fd).st_size < 8:
-                # Growing to 8 bytes keeps a counter another process may just have written.
-                os.ftruncate(self._fd, 8)
-            self._map = mmap.mmap(self._fd, 8, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        except (OSError, ValueError):
-            self._map = None  # fall back to pread/pwrite
+        self._fd = os.open(path, os.O_RDONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o640)
 
     def shared(self) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_SH)
@@ -51,26 +56,22 @@ class RotationLock:
     def release(self) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_UN)
 
-    def generation(self) -> bytes:
-        """Current generation (opaque bytes); read while holding the lock."""
-        m = self._map
-        return m[:8] if m is not None else os.pread(self._fd, 8, 0)
+    def generation(self) -> int:
+        """Current generation (opaque); read while holding the lock."""
+        return os.fstat(self._fd).st_mtime_ns
 
-    def bump(self) -> bytes:
-        """Advance the generation; call only while holding the lock exclusive."""
-        old = self.generation()
-        new = ((int.from_bytes(old, "little") + 1) % (1 << 64)).to_bytes(8, "little")
-        if self._map is not None:
-            self._map[:8] = new
-        else:
-            os.pwrite(self._fd, new, 0)
+    def bump(self) -> int:
+        """Advance the generation; call only while holding the lock exclusive.
+
+        One second per step: a file system that keeps only whole seconds still sees every
+        step. ``futime`` on a descriptor opened read-only is allowed to the file's owner;
+        a writer that does not own the lock file cannot rotate (the error is the
+        caller's ``rotate`` fault) but still follows the owner's rotations."""
+        new = (self.generation() // _SECOND_NS + 1) * _SECOND_NS
+        os.utime(self._fd, ns=(new, new))
         return new
 
     def close(self) -> None:
-        if self._map is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self._map.close()
-            self._map = None
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
             os.close(fd)

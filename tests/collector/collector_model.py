@@ -1,9 +1,10 @@
 """What the pinned Collector accepts, and a structural check of a Collector config.
 
-No Collector binary runs here, so the rules a real ``otelcol-contrib validate`` applies
-to our files are written down: the component types of the pinned release with the
-signals each supports, the deprecated aliases it still accepts, the confmap
-``${env:NAME:-default}`` syntax, and the pipeline wiring rules.
+The Collector binary that runs here (``otelcol.py``) is an older release holding a few
+components, so the rules the pinned release's ``otelcol-contrib validate`` applies to
+our files are written down too: its component types with the signals each supports,
+the deprecated aliases it still accepts, the confmap ``${env:NAME:-default}`` syntax,
+and the pipeline wiring rules.
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ from collector_model import (
     stray_dollars,
 )
 
+from hyperion_otel.logging._rotlock import lock_path
+
 COLLECTOR_CONFIGS = ["agent.yaml", "gateway-tier1.yaml", "gateway-tier2.yaml", "replay.yaml"]
 
 
@@ -106,15 +108,18 @@ def test_agent_reads_the_live_log_and_its_rotations() -> None:
     backup = "hyperion.log.20261125T180000.123456Z"
     for name in ["hyperion.log", backup, backup + ".gz"]:
         assert any(PurePosixPath(name).match(p) for p in patterns), name
-    # Never the logger's temporaries, nor other files of the output directory.
+    # Never the logger's temporaries, its rotation lock, nor other files of the directory.
+    lock = PurePosixPath(lock_path("/var/log/hyperion/hyperion.log")).name
     for name in [
         backup + ".gz.tmp.4242",
         backup + ".deleted.4242.0",
-        "hyperion.log.lock",
+        lock,
         "traces.jsonl",
         "hyperion.logx",
     ]:
         assert not any(PurePosixPath(name).match(p) for p in patterns), name
+    # Nor does the lock match the glob people write for a log and its rotations.
+    assert not PurePosixPath(lock).match("hyperion.log*")
 
 
 def test_agent_log_names_match_what_the_logger_writes(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e_process import free_port, run_generate
 
 from hyperion_otel import semconv
 
@@ -35,8 +36,6 @@ from hyperion_otel import semconv
 # suite-wide 120 s per test when the machine is busy.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(360)]
 
-REPO = Path(__file__).resolve().parents[2]
-GENERATE = Path(__file__).with_name("e2e_generate.py")
 STARTUP_TIMEOUT_S = 180.0  # Phoenix takes 10-30 s to migrate its database and start here
 SPANS_TIMEOUT_S = 30.0
 
@@ -50,13 +49,6 @@ class Phoenix:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def get_json(url: str) -> Any:
@@ -125,32 +117,21 @@ def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phoenix]:
             proc.wait(timeout=10)
 
 
-def run_generate(endpoint: str, protocol: str, service: str, out_dir: Path) -> dict[str, Any]:
-    """A user's program: telemetry from OTEL_* variables only, one generate, shutdown."""
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "HYPERION_"))},
-        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
-        "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
-        "OTEL_SERVICE_NAME": service,
-        # Phoenix takes traces only (405 on /v1/metrics and /v1/logs).
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-        "HYPERION_OUTPUT_DIR": str(out_dir),
-        "HYPERION_LOG_OUTPUT": "file",
-        "PYTHONPATH": str(REPO),
-    }
-    done = subprocess.run(
-        [sys.executable, str(GENERATE), f"The {service} run"],
-        env=env,
-        cwd=out_dir,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+def run_phoenix_generate(
+    endpoint: str, protocol: str, service: str, out_dir: Path
+) -> dict[str, Any]:
+    return run_generate(
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+            "OTEL_SERVICE_NAME": service,
+            # Phoenix takes traces only (405 on /v1/metrics and /v1/logs).
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none",
+        },
+        out_dir,
+        f"The {service} run",
     )
-    assert done.returncode == 0, f"generate failed:\n{done.stdout}\n{done.stderr}"
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
 
 
 def spans_of_trace(phoenix: Phoenix, trace_id: str) -> list[dict[str, Any]]:
@@ -177,7 +158,7 @@ def test_generate_spans_reach_phoenix_with_gen_ai_attributes(
 ) -> None:
     endpoint = f"http://127.0.0.1:{getattr(phoenix, port_attr)}"
     service = f"hyperion-e2e-{protocol.split('/', maxsplit=1)[0]}"
-    result = run_generate(endpoint, protocol, service, tmp_path)
+    result = run_phoenix_generate(endpoint, protocol, service, tmp_path)
     assert result["lost"] == 0
     assert 1 <= result["output_tokens"] <= 8
 

@@ -9,6 +9,8 @@ import os
 import re
 from typing import Any
 
+from hyperion_otel.logging._rotlock import lock_path
+
 _BACKUP = r"\.\d{8}T\d{6}\.\d{6}Z(\.gz)?"
 
 
@@ -42,7 +44,7 @@ def read_records(path: str) -> list[dict[str, Any]]:
 def stray_files(path: str) -> list[str]:
     """Files next to the log that are neither log files nor the lock (temporaries, trash)."""
     directory, base = os.path.split(path)
-    keep = set(log_files(path)) | {path + ".lock"}
+    keep = set(log_files(path)) | {lock_path(path)}
     return sorted(
         os.path.join(directory, f)
         for f in os.listdir(directory)

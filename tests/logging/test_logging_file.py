@@ -18,6 +18,7 @@ import pytest
 from logging_helpers import log_files, read_lines, read_records, stray_files
 
 from hyperion_otel.logging import JsonFormatter, LogFileHandler, fault_counts
+from hyperion_otel.logging._rotlock import lock_path
 
 REPO = str(pathlib.Path(__file__).resolve().parents[2])
 
@@ -36,7 +37,7 @@ def test_records_are_json_lines_in_a_0o640_file(tmp_path: pathlib.Path, attach: 
     finally:
         os.umask(old_umask)
     assert os.stat(path).st_mode & 0o777 == 0o640
-    assert os.stat(path + ".lock").st_mode & 0o777 == 0o640
+    assert os.stat(lock_path(path)).st_mode & 0o777 == 0o640
     recs = read_records(path)
     assert [r["message"] for r in recs] == ["one 1", "two"]
     assert recs[1]["attributes"] == {"k": "v"}
@@ -251,6 +252,13 @@ def test_two_processes_rotating_one_file_lose_and_tear_nothing(tmp_path: pathlib
     assert len(keys) == 6000
     assert set(keys) == {(w, i) for w in range(2) for i in range(3000)}
     assert stray_files(path) == []
+    # The lock coordinated every one of those rotations and still holds no byte a log
+    # shipper could read, under a name that `shared.log*` does not match.
+    lock = pathlib.Path(lock_path(path))
+    assert lock.parent == tmp_path and lock.stat().st_size == 0
+    assert sorted(p.name for p in tmp_path.glob("shared.log*")) == sorted(
+        os.path.basename(f) for f in files
+    )
 
 
 def test_two_processes_with_pruning_respect_max_files(tmp_path: pathlib.Path) -> None:
@@ -339,7 +347,7 @@ def test_disk_full_is_counted_not_raised(attach: Any, capsys: pytest.CaptureFixt
         err.count("could not be written to the log file") == 1 and "No space left on device" in err
     )
     assert os.stat("/dev/full").st_mode == mode  # a device is never chmod-ed
-    assert not os.path.exists("/dev/full.lock")  # nor given a lock file
+    assert not os.path.exists(lock_path("/dev/full"))  # nor given a lock file
 
 
 def test_unwritable_path_never_raises(tmp_path: pathlib.Path, attach: Any) -> None:

@@ -43,7 +43,7 @@ def test_every_file_is_0o640_or_tighter(tmp_path: Path, umask: int) -> None:
             tel.force_flush(2)
     sdk.shutdown()
     files = {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir() if p.is_file()}
-    assert {"hyperion.log", "hyperion.log.lock", "traces.jsonl", "traces.jsonl.1"} <= set(files)
+    assert {"hyperion.log", ".hyperion.log.lock", "traces.jsonl", "traces.jsonl.1"} <= set(files)
     assert any(n.endswith(".gz") for n in files), files  # compressed backups were made
     loose = {n: oct(m) for n, m in files.items() if m & ~0o640}
     assert loose == {}
