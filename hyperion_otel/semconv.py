@@ -192,7 +192,11 @@ HYPERION_LOG_CATEGORY: Final = "hyperion.log.category"
 
 # --- Telemetry pipeline health ---------------------------------------------------------------
 METRIC_TELEMETRY_DROPPED: Final = "hyperion.telemetry.dropped"
+UNIT_TELEMETRY_DROPPED: Final = "{item}"  # spans, metric data points or log records
 HYPERION_SIGNAL: Final = "hyperion.signal"  # traces | metrics | logs
+# refused | failed | dropped | unconfirmed: see ``hyperion_otel.sdk.ShutdownReport``
+HYPERION_TELEMETRY_OUTCOME: Final = "hyperion.telemetry.outcome"
+OTEL_COMPONENT_TYPE: Final = "otel.component.type"  # which exporter, e.g. otlp_grpc_span_exporter
 
 # --- Doctor (test items that ``hyperion-otel doctor`` exports to check each pipeline) -------
 SPAN_DOCTOR_PROBE: Final = "hyperion.doctor.probe"

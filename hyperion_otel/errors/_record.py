@@ -238,9 +238,7 @@ _warned = threading.Event()
 
 def _dropped(signal: str) -> None:
     try:
-        _telemetry.counter(
-            semconv.METRIC_TELEMETRY_DROPPED, "{item}", "Telemetry items lost to a failure"
-        ).add(1, {semconv.HYPERION_SIGNAL: signal})
+        _telemetry.count_dropped(1, signal, "failed")
         if not _warned.is_set():
             _warned.set()
             _log.warning(
