@@ -255,11 +255,12 @@ class _Run:
                                         (c.probability for c in cands if c.token_id == token), 0.0
                                     ),
                                 )
+                            # The step's record carries this step span's trace/span ids.
+                            with trace.use_span(step_span):
+                                self._log_step(len(out_ids), token, cands, capture)
                             step_span.end()
                 finally:
                     otel_context.detach(ctx_token)
-                if debug:
-                    self._log_step(len(out_ids), token, cands, capture)
                 latencies.append(time.perf_counter() - t0)
             total = time.perf_counter() - t_start
             timings = Timings(latencies[0], tuple(latencies), total)
