@@ -188,6 +188,9 @@ HYPERION_PROFILE_HOTSPOT_PERCENT: Final = "hyperion.profile.hotspot.percent"
 EVENT_PROFILE_HOTSPOTS: Final = "hyperion.profile.hotspots"  # log record summarising hotspots
 
 # --- Logging ---------------------------------------------------------------------------------
+# ``extra=`` key of a stdlib record that the OTLP bridge sends as the log record's event
+# name field (not an attribute); the JSON file writes it as a top-level field.
+LOG_EVENT_NAME_FIELD: Final = "event_name"
 HYPERION_LOG_CATEGORY: Final = "hyperion.log.category"
 
 # --- Telemetry pipeline health ---------------------------------------------------------------

@@ -63,7 +63,7 @@ def log_hotspots(span: trace.Span, hotspots: Callable[[int], HotspotReport], top
         extra: dict[str, object] = {
             semconv.HYPERION_PROFILE_ID: report.profile_id,
             semconv.HYPERION_PROFILE_SAMPLES: report.sample_count,
-            "event_name": semconv.EVENT_PROFILE_HOTSPOTS,
+            semconv.LOG_EVENT_NAME_FIELD: semconv.EVENT_PROFILE_HOTSPOTS,
         }
         if best:
             extra[semconv.CODE_FUNCTION_NAME] = best[0].name
