@@ -177,7 +177,7 @@ class JsonFormatter(_stdlib_logging.Formatter):
                 f',"trace_flags":"{ctx.trace_flags:02x}"'
             )
         d = record.__dict__
-        skey = (record.pathname, record.lineno, record.funcName)
+        skey: tuple[str, int, str | None] = (record.pathname, record.lineno, record.funcName)
         if len(d) > N_STANDARD and not _CODE_KEYS.isdisjoint(d):
             skey = _explicit_site(d, skey)
         out += self._sites.get(skey) or self._site(skey)
