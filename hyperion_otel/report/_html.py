@@ -156,7 +156,7 @@ def _timeline(requests: list[Request], loads: list[SpanRec], limit: int) -> str:
 
     rows = [
         _svg.TimelineRow(
-            f"load {s.attrs.get(semconv.GEN_AI_REQUEST_MODEL, '')}",
+            f"load {s.attrs.get(semconv.HYPERION_MODEL_NAME, '')}",
             [seg(s, _COLORS["load"], s.name)],
         )
         for s in loads

@@ -256,7 +256,9 @@ class _Run:
                                     ),
                                 )
                             # The step's record carries this step span's trace/span ids.
-                            with trace.use_span(step_span):
+                            with trace.use_span(
+                                step_span, record_exception=False, set_status_on_exception=False
+                            ):
                                 self._log_step(len(out_ids), token, cands, capture)
                             step_span.end()
                 finally:
