@@ -135,3 +135,18 @@ def test_one_value_histogram_says_the_value(tmp_path: Path) -> None:
     latency = _section(build_report(out), "token-latency")
     assert "All 1 value(s) are" in latency
     assert "token latency histogram" not in latency
+
+
+def test_coinciding_lines_are_drawn_once_and_said_so() -> None:
+    from hyperion_otel.report._html import ReportInput, render
+    from hyperion_otel.report._profile import ProfileData
+    from hyperion_otel.report._records import RunRecords
+
+    same = [(t * 1000.0, {"used_bytes": 64.0 * t, "live_bytes": 64.0 * t}) for t in range(5)]
+    differ = [(t * 1000.0, {"used_bytes": 64.0 * t, "live_bytes": 32.0 * t}) for t in range(5)]
+    for counters, merged in ((same, True), (differ, False)):
+        prof = ProfileData(path="p.json", format="chrome", counters=counters)
+        memory = _section(render(ReportInput(".", RunRecords(), prof)), "memory")
+        lines = memory.count("<polyline")
+        assert ("used_bytes = live_bytes (the series coincide)" in memory) is merged
+        assert lines == (1 if merged else 2), memory
