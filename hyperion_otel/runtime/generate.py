@@ -20,6 +20,7 @@ from hyperion_otel.errors._record import qualified_name
 from hyperion_otel.memory.spans import start_span_memory
 from hyperion_otel.profiler.context import profile_span
 from hyperion_otel.runtime import _instrument as ins
+from hyperion_otel.runtime import _keep
 from hyperion_otel.runtime.gen_types import (
     CacheStats,
     Generation,
@@ -28,7 +29,6 @@ from hyperion_otel.runtime.gen_types import (
     Timings,
     Usage,
 )
-from hyperion_otel.runtime.model import Workspace
 from hyperion_otel.runtime.sampling import SamplingParams, sample
 
 if TYPE_CHECKING:
@@ -163,6 +163,7 @@ class _Run:
         rng = np.random.default_rng(cfg.seed)
         stop_ids = set(m.config.eos_token_ids) | set(cfg.stop_token_ids)
         cache = ws = None
+        pol = _keep.DEFAULT_POLICY
         decode_span: Span | None = None
         out_ids: list[int] = []
         latencies: list[float] = []
@@ -179,8 +180,11 @@ class _Run:
                     span.set_attribute(
                         semconv.GEN_AI_INPUT_MESSAGES, _messages("user", self.prompt)
                     )
-                cache = m.new_cache(ins.kv_blocks_callback(m.name))
-                ws = Workspace(m.config, len(ids), 1)
+                pol = _keep.policy()  # memory optimizer: in-place, keep, reserve up front
+                cache = _keep.take_cache(
+                    m, ins.kv_blocks_callback(m.name), len(ids) + cfg.max_new_tokens, pol
+                )
+                ws = _keep.take_workspace(m, "prefill", len(ids), pol)
                 pre = ins.start_span(
                     semconv.SPAN_PREFILL, {semconv.HYPERION_PREFILL_TOKENS: len(ids)}, parent=span
                 )
@@ -196,8 +200,8 @@ class _Run:
                 finally:
                     pre_mem.end(pre)
                     pre.end()
-                ws.free()
-                ws = Workspace(m.config, 1, 1)
+                _keep.give_workspace(m, "prefill", ws, pol)
+                ws = _keep.take_workspace(m, "decode", 1, pol)
                 if debug:
                     self._log_step(0, token, cands, capture)
                 latencies.append(time.perf_counter() - t_start)
@@ -308,9 +312,9 @@ class _Run:
                     decode_mem.end(decode_span)
                 decode_span.end()
             if ws is not None:
-                ws.free()
+                _keep.give_workspace(m, "decode", ws, pol)
             if cache is not None:
-                cache.free()
+                _keep.give_cache(m, cache, pol)
             span_mem.end(span)
             prof.__exit__(None, None, None)
             span.end()
