@@ -185,3 +185,32 @@ def test_exporter_settings_reach_the_backend(tmp_path: Path) -> None:
     for signal, req in by_signal.items():
         assert req.headers.get("x-which") == signal  # otlp_<signal>_headers
     assert by_signal["traces"].headers.get("content-encoding") == "gzip"  # otlp_compression
+
+
+def test_memory_pool_max(tmp_path: Path) -> None:
+    sdk.configure(_local(tmp_path, memory_pool_initial_mb=0, memory_pool_max_mb=1))
+    pool = memory.current_pool()
+    assert pool is not None
+    with pytest.raises(HyperionMemoryError):
+        pool.allocate((2 * _MiB // 4,), np.float32)  # 2 MiB past a 1 MiB budget
+
+
+@pytest.mark.parametrize("insecure", [True, False])
+def test_otlp_insecure(tmp_path: Path, insecure: bool) -> None:
+    """False asks for TLS even for an http:// endpoint: the plaintext receiver gets nothing."""
+    with OTLPReceiver() as rx:
+        sdk.configure(
+            Settings(
+                output_dir=str(tmp_path),
+                log_outputs=frozenset(),
+                otlp_endpoint=rx.grpc_endpoint,
+                otlp_protocol="grpc",
+                otlp_insecure=insecure,
+                shutdown_timeout_s=1.0,
+            )
+        )
+        with _telemetry.tracer().start_as_current_span("s"):
+            pass
+        sdk.shutdown()
+        got = [r for r in rx.requests if r.signal == "traces"]
+    assert bool(got) == insecure
