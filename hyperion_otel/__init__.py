@@ -1,6 +1,6 @@
 """hyperion-otel: OpenTelemetry-native debugging and observability for model inference.
 
-The public contract (see DESIGN) is re-exported here and nothing else. Names are
+The public contract (the names in ``__all__``) is re-exported here and nothing else. Names are
 resolved on first use (PEP 562), so ``import hyperion_otel`` loads neither numpy, the
 runtime nor the OTel SDK, and has no side effects: no thread, no file, no global
 provider. A library that only uses ``hyperion_otel.api`` never pays for the rest.

@@ -27,9 +27,9 @@ SUBCOMMANDS: dict[str, str] = {
     "profile": "hyperion_otel.cli.profile_cmd:register_profile",
     "report": "hyperion_otel.cli.report_cmd:register_report",
 }
-# Commands that get configure() (settings from the environment) and shutdown() around them;
-# doctor checks the configuration itself and report only reads files. ``generate`` joins
-# once its --debug handler no longer doubles the console handler that configure() adds.
+# Commands that get configure() (settings from the environment) and shutdown() around them.
+# The others do not: doctor checks the configuration itself; verify, info and report only
+# read files.
 TELEMETRY_COMMANDS: frozenset[str] = frozenset({"generate", "profile"})
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]

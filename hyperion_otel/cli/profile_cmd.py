@@ -53,7 +53,7 @@ def register_profile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument(
         "--trace-calls",
         action="store_true",
-        help="also trace every Python call (exact call counts, ~1 us per call)",
+        help="also trace every Python call (exact call counts; costs time on every call)",
     )
     p.add_argument("--top", type=int, default=10, help="hotspots to print (default 10)")
     p.add_argument("--json", action="store_true", help="print hotspots and bottlenecks as JSON")

@@ -1,4 +1,4 @@
-"""The public face: every contract name of DESIGN resolves from `hyperion_otel`, lazily."""
+"""The public face: every contract name resolves from `hyperion_otel`, lazily."""
 
 from __future__ import annotations
 
