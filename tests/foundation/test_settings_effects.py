@@ -214,3 +214,23 @@ def test_otlp_insecure(tmp_path: Path, insecure: bool) -> None:
         sdk.shutdown()
         got = [r for r in rx.requests if r.signal == "traces"]
     assert bool(got) == insecure
+
+
+def test_exporters_per_signal(tmp_path: Path) -> None:
+    """OTEL_{TRACES,METRICS,LOGS}_EXPORTER: none writes nothing, otlp_file writes its file."""
+    sdk.configure(
+        _local(
+            tmp_path,
+            traces_exporter=("none",),
+            metrics_exporter=("otlp_file",),
+            logs_exporter=("otlp_file",),
+            log_outputs=frozenset({"otlp"}),
+        )
+    )
+    with _telemetry.tracer().start_as_current_span("s"):
+        logging.getLogger("hyperion.model").warning("exported")
+    _telemetry.counter("hyperion.test.count").add(1)
+    sdk.shutdown()
+    assert not (tmp_path / "traces.jsonl").exists()
+    assert "hyperion.test.count" in (tmp_path / "metrics.jsonl").read_text()
+    assert "exported" in (tmp_path / "logs.jsonl").read_text()
