@@ -12,6 +12,9 @@ another). The pool reads it on every free; the runtime reads its properties:
   0.75 up (``preallocate``) the runtime reserves a request's whole KV cache before prefill
   and each model keeps its workspaces and KV blocks for its next request, which then makes
   no new pool allocation. Below 0.75 the runtime frees everything when a request ends.
+Kept buffers are live pool allocations (a leak check lists them, allocated in the runtime);
+they go back when the model is collected, or at its next request once the tradeoff is
+below 0.75.
 
 The runtime reads ``policy`` through the allocator seam (``_seams.allocator``), which
 ``configure_memory_optimizer`` points at the current optimizer.
