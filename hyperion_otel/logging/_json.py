@@ -8,6 +8,7 @@ Schema (keys in this order, optional ones only when present)::
     logger              stdlib logger name, e.g. "hyperion.memory"
     category            general | memory | performance | model | ...
     message             the formatted message
+    event_name          the record's event name (``extra={"event_name": ...}``)
     thread_id, thread_name, process_id                    (LogConfig.include_thread_id)
     trace_id, span_id, trace_flags                        (inside a valid span; lower hex)
     code.file.path, code.line.number, code.function.name  (the call site, or the record's
@@ -115,6 +116,7 @@ def _safe_str(o: object) -> str:
         return _safe_repr(o)
 
 
+_EVENT = semconv.LOG_EVENT_NAME_FIELD
 _CODE_KEYS = frozenset(
     {semconv.CODE_FILE_PATH, semconv.CODE_LINE_NUMBER, semconv.CODE_FUNCTION_NAME}
 )
@@ -167,6 +169,9 @@ class JsonFormatter(_stdlib_logging.Formatter):
         else:
             out = "{" + head
         out += ',"message":' + _enc(message_of(record))
+        d = record.__dict__
+        if len(d) > N_STANDARD and _EVENT in d:  # the record's event name, as in OTLP
+            out += f',"{_EVENT}":' + _enc(str(d[_EVENT]))
         if self.include_thread_id:
             tkey = (record.thread, record.threadName, record.process)
             out += self._threads.get(tkey) or self._thread(tkey)
@@ -176,7 +181,6 @@ class JsonFormatter(_stdlib_logging.Formatter):
                 f',"trace_id":"{ctx.trace_id:032x}","span_id":"{ctx.span_id:016x}"'
                 f',"trace_flags":"{ctx.trace_flags:02x}"'
             )
-        d = record.__dict__
         skey: tuple[str, int, str | None] = (record.pathname, record.lineno, record.funcName)
         if len(d) > N_STANDARD and not _CODE_KEYS.isdisjoint(d):
             skey = _explicit_site(d, skey)
@@ -208,7 +212,7 @@ class JsonFormatter(_stdlib_logging.Formatter):
         """
         parts: list[str] = []
         for k, v in islice(d.items(), N_STANDARD, None):
-            if k in STANDARD_ATTRS:
+            if k in STANDARD_ATTRS or k == _EVENT:
                 continue
             t = type(v)
             if t is str:
@@ -221,6 +225,8 @@ class JsonFormatter(_stdlib_logging.Formatter):
                 parts.append(f"{_enc(k)}:{_CONSTANTS[v]}")
             else:
                 extras = extras_of_dict(d)
+                if extras:
+                    extras.pop(_EVENT, None)
                 return ',"attributes":' + self._attributes(extras) if extras else ""
         return ',"attributes":{' + ",".join(parts) + "}" if parts else ""
 

@@ -56,3 +56,5 @@ def test_hotspot_location_survives_otlp_and_the_json_file(tmp_path: Path) -> Non
     (rec,) = file_records
     assert {k: rec[k] for k in CODE_KEYS} == want  # the record's location, not emit.py's
     assert {k: rec["attributes"][k] for k in CODE_KEYS} == want
+    assert rec[semconv.LOG_EVENT_NAME_FIELD] == semconv.EVENT_PROFILE_HOTSPOTS
+    assert semconv.LOG_EVENT_NAME_FIELD not in rec["attributes"]  # a field, as in OTLP
