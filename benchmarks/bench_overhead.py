@@ -12,8 +12,9 @@ round (the order alternates):
   profiler sampling every 1 ms (ops, memory and cache tracking on).
 
 Each round configures the variant, runs one untimed 1-token generate (first-use costs:
-instruments, pool bins), times one generate, then shuts down. The figure per round is
-the median decode-step latency; a variant's overhead is the median over rounds of its
+instruments, pool bins), streams one generate, then shuts down. Only decode is measured:
+the clocks start after prefill has produced the first token. The figure per round is
+the median decode-step latency (and process CPU time per decode step); a variant's overhead is the median over rounds of its
 ratio to ``off`` *in the same round* (paired, so a load change between rounds cancels
 out). Also the same on process CPU time (the profiler's sampler thread counts there).
 BLAS runs on ``--blas-threads`` threads (default 1: on 2 shared cores a 2-thread GEMV
@@ -80,9 +81,13 @@ def run_variant(
     setup_s = time.perf_counter() - t0
     try:
         model.generate(prompt[:4], GenerationConfig(temperature=0.0, max_new_tokens=1))
+        stream = model.stream(prompt, GenerationConfig(temperature=0.0, max_new_tokens=tokens))
+        next(stream)  # prefill and the first token: not decode, not timed
         c0 = time.process_time()
-        g = model.generate(prompt, GenerationConfig(temperature=0.0, max_new_tokens=tokens))
+        decoded = sum(1 for _ in stream)
         cpu = time.process_time() - c0
+        g = stream.generation
+        assert g is not None and decoded == len(g.token_ids) - 1
     finally:
         t1 = time.perf_counter()
         if settings is not None:
@@ -91,7 +96,7 @@ def run_variant(
     steps = g.timings.token_latencies_s[1:]
     return {
         "step_s": statistics.median(steps),
-        "cpu_per_token_s": cpu / len(g.token_ids),
+        "cpu_per_token_s": cpu / max(1, decoded),  # decode steps only
         "setup_s": setup_s,
         "teardown_s": teardown_s,
     }
@@ -108,7 +113,7 @@ def wrapper_costs(n: int, out_dir: str) -> dict[str, float]:
 
     sdk.configure(Settings(output_dir=out_dir, log_outputs=frozenset()))
     try:
-        attrs = {"gen_ai.request.model": "bench", "hyperion.layer": 3, "state": "used"}
+        attrs = {"gen_ai.request.model": "bench", "hyperion.layer": 3, "hyperion.state": "used"}
         raw_meter = metrics.get_meter_provider().get_meter("bench.raw")
         raw_c = raw_meter.create_counter("bench.raw.counter")
         raw_h = raw_meter.create_histogram(

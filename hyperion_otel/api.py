@@ -2,8 +2,8 @@
 
 A library decorates its functions with ``@traced_op`` or wraps blocks in ``op_span(...)``
 and leaves the SDK to the application. With no SDK installed and no profiler listening,
-a decorated call costs one global read and one extra call (well under 1 µs; see
-``benchmarks/bench_library_api.py``). Otherwise each op is a span (kind INTERNAL, status
+a decorated call costs one global read and one extra call (the figure per call is a row
+of ``python -m benchmarks --only library_api``). Otherwise each op is a span (kind INTERNAL, status
 ERROR and ``error.type`` on failure, through ``record_error``) and an op the profiler sees.
 """
 
@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
-import numpy as np
 from opentelemetry import context, trace
 
 from hyperion_otel import semconv
@@ -102,6 +101,8 @@ def record_tensor(
     target = span if span is not None else trace.get_current_span()
     if not target.is_recording():
         return
+    import numpy as np  # here, not at import: a library using only spans never loads numpy
+
     arr = np.asarray(array)
     attrs: dict[str, Any] = {
         semconv.HYPERION_TENSOR_NAME: name,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 SCOPE_NAME: Final = "hyperion_otel"
-SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.37.0"
+SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.44.0"  # names checked: semconv 0.66b2
 
 # --- GenAI (semconv "Development" status) -------------------------------------------------
 GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
@@ -84,6 +84,7 @@ ENV_CAPTURE_MESSAGE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE
 
 # --- Errors and exceptions -------------------------------------------------------------------
 ERROR_TYPE: Final = "error.type"
+EVENT_EXCEPTION: Final = "exception"  # span event (deprecated by semconv for log records)
 EXCEPTION_TYPE: Final = "exception.type"
 EXCEPTION_MESSAGE: Final = "exception.message"
 EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
@@ -121,7 +122,7 @@ METRIC_MEMORY_POOL_USAGE: Final = "hyperion.memory.pool.usage"
 METRIC_MEMORY_ALLOCATIONS: Final = "hyperion.memory.allocations"
 METRIC_MEMORY_ACTIVE_ALLOCATIONS: Final = "hyperion.memory.active_allocations"
 METRIC_MEMORY_FRAGMENTATION: Final = "hyperion.memory.fragmentation"
-HYPERION_MEMORY_STATE: Final = "state"  # used | free (as in system.memory.usage)
+HYPERION_MEMORY_STATE: Final = "hyperion.memory.state"  # used | free
 HYPERION_MEMORY_ALLOCATED_BYTES: Final = "hyperion.memory.allocated_bytes"
 HYPERION_MEMORY_PEAK_BYTES: Final = "hyperion.memory.peak_bytes"
 HYPERION_MEMORY_LEAKED_BYTES: Final = "hyperion.memory.leaked_bytes"  # leak report log record
@@ -140,6 +141,7 @@ SPAN_MODEL_LOAD: Final = "hyperion.model.load"
 SPAN_PREFILL: Final = "hyperion.prefill"
 SPAN_DECODE: Final = "hyperion.decode"
 SPAN_DECODE_STEP: Final = "hyperion.decode.step"
+HYPERION_MODEL_NAME: Final = "hyperion.model.name"  # model load (generate uses gen_ai.*)
 HYPERION_MODEL_PATH: Final = "hyperion.model.path"
 HYPERION_MODEL_ARCHITECTURE: Final = "hyperion.model.architecture"
 HYPERION_MODEL_FORMAT: Final = "hyperion.model.format"
@@ -188,11 +190,18 @@ HYPERION_PROFILE_HOTSPOT_PERCENT: Final = "hyperion.profile.hotspot.percent"
 EVENT_PROFILE_HOTSPOTS: Final = "hyperion.profile.hotspots"  # log record summarising hotspots
 
 # --- Logging ---------------------------------------------------------------------------------
+# ``extra=`` key of a stdlib record that the OTLP bridge sends as the log record's event
+# name field (not an attribute); the JSON file writes it as a top-level field.
+LOG_EVENT_NAME_FIELD: Final = "event_name"
 HYPERION_LOG_CATEGORY: Final = "hyperion.log.category"
 
 # --- Telemetry pipeline health ---------------------------------------------------------------
 METRIC_TELEMETRY_DROPPED: Final = "hyperion.telemetry.dropped"
+UNIT_TELEMETRY_DROPPED: Final = "{item}"  # spans, metric data points or log records
 HYPERION_SIGNAL: Final = "hyperion.signal"  # traces | metrics | logs
+# refused | failed | dropped | unconfirmed: see ``hyperion_otel.sdk.ShutdownReport``
+HYPERION_TELEMETRY_OUTCOME: Final = "hyperion.telemetry.outcome"
+OTEL_COMPONENT_TYPE: Final = "otel.component.type"  # which exporter, e.g. otlp_grpc_span_exporter
 
 # --- Doctor (test items that ``hyperion-otel doctor`` exports to check each pipeline) -------
 SPAN_DOCTOR_PROBE: Final = "hyperion.doctor.probe"

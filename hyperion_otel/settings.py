@@ -264,7 +264,7 @@ ENV_VARS: Final[tuple[EnvVar, ...]] = (
         _number(1, 1000, integer=True),
         "5",
         "an integer 1..1000",
-        "Rotated files kept (the oldest is deleted)",
+        "Log files kept, the live one included (the oldest rotated one is deleted)",
     ),
     _v(
         "HYPERION_LOG_COMPRESS",

@@ -68,8 +68,8 @@ __all__ = [
     "parse_otlp_json",
 ]
 
-Mode = Literal["ok", "hang", "slow", "status", "reset"]
-MODES: tuple[Mode, ...] = ("ok", "hang", "slow", "status", "reset")
+Mode = Literal["ok", "hang", "slow", "late", "status", "reset"]
+MODES: tuple[Mode, ...] = ("ok", "hang", "slow", "late", "status", "reset")
 
 _RESPONSE_TYPES: dict[str, type[Message]] = {
     "traces": trace_svc.ExportTraceServiceResponse,
@@ -93,7 +93,7 @@ class Fault:
     """What the receiver does with each request. ``ok`` accepts and answers at once."""
 
     mode: Mode = "ok"
-    delay_s: float = 0.0  # slow: wait this long, then accept
+    delay_s: float = 0.0  # slow: wait this long, then accept; late: accept, then wait to answer
     http_status: int = 503  # status
     grpc_status: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE  # status
     retry_after_s: float | None = None  # status: Retry-After header / gRPC RetryInfo trailer
@@ -242,6 +242,8 @@ class _HTTPHandler(BaseHTTPRequestHandler):
             self._reply(400, f"bad OTLP request: {e}".encode())
             return
         rx._arrived("http", signal, headers, message, fault, "json" if is_json else "protobuf")
+        if fault.mode == "late":
+            rx._accept(signal, message)  # stored at once; the answer comes after delay_s
         if not rx._delay(fault):
             self.close_connection = True  # stopping: drop the request unanswered
             return
@@ -251,7 +253,8 @@ class _HTTPHandler(BaseHTTPRequestHandler):
             )
             self._reply(fault.http_status, b"fault injected by OTLPReceiver", extra=extra)
             return
-        rx._accept(signal, message)
+        if fault.mode != "late":
+            rx._accept(signal, message)
         response = _RESPONSE_TYPES[signal]()
         if is_json:
             self._reply(200, json_format.MessageToJson(response).encode(), "application/json")
@@ -263,7 +266,7 @@ class OTLPReceiver:
     """OTLP/gRPC and OTLP/HTTP receiver on 127.0.0.1 with ephemeral ports.
 
     Every request is recorded in ``requests`` (whatever the fault mode); only the ones
-    accepted (modes ``ok`` and ``slow``) feed ``spans``, ``metrics`` and ``logs``.
+    accepted (modes ``ok``, ``slow`` and ``late``) feed ``spans``, ``metrics`` and ``logs``.
     Each list keeps at most ``max_records`` entries (oldest dropped first).
     """
 
@@ -365,7 +368,8 @@ class OTLPReceiver:
     def set_fault(self, mode: Mode = "ok", **options: Any) -> None:
         """Switch fault mode for requests arriving from now on, e.g.
         ``set_fault("status", http_status=429, retry_after_s=0.2)``, ``set_fault("slow",
-        delay_s=2)``, ``set_fault("hang")``, ``set_fault("reset")``, ``set_fault()`` (ok).
+        delay_s=2)`` (answer, and store, after 2 s), ``set_fault("late", delay_s=2)`` (store at
+        once, answer after 2 s: a backend that holds what the exporter gave up on), ``set_fault("hang")``, ``set_fault("reset")``, ``set_fault()`` (ok).
         Requests already hanging stay hung until ``stop()``."""
         if mode not in MODES:
             raise ValueError(f"fault mode {mode!r} is not one of {MODES}")
@@ -493,7 +497,7 @@ class OTLPReceiver:
         if fault.mode == "hang":
             self._stopping.wait()
             return False
-        if fault.mode == "slow":
+        if fault.mode in ("slow", "late"):
             return not self._stopping.wait(fault.delay_s)
         return not self._stopping.is_set()
 
@@ -527,6 +531,8 @@ class OTLPReceiver:
         self._arrived(
             "grpc", signal, headers, None if fault.mode == "reset" else request, fault, "protobuf"
         )
+        if fault.mode == "late":
+            self._accept(signal, request)  # stored at once; the answer comes after delay_s
         if not self._delay(fault):
             context.abort(grpc.StatusCode.UNAVAILABLE, "OTLPReceiver stopping")
         if fault.mode == "status":
@@ -542,5 +548,6 @@ class OTLPReceiver:
             context.abort(
                 grpc.StatusCode.UNAVAILABLE, "connection reset (simulated by OTLPReceiver)"
             )
-        self._accept(signal, request)
+        if fault.mode != "late":
+            self._accept(signal, request)
         return _RESPONSE_TYPES[signal]()

@@ -10,6 +10,7 @@ provider, e.g. one installed by ``create_test_context()``, gets them).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -130,6 +131,24 @@ def counter(name: str, unit: str = "", description: str = "") -> metrics.Counter
     if c is None:
         c = _instrument(name, lambda m: m.create_counter(name, unit, description))
     return c
+
+
+def count_dropped(n: int, signal: str, outcome: str, **attributes: str) -> None:
+    """Add ``n`` lost items to ``hyperion.telemetry.dropped``: the one place that creates
+    it, so it has one unit and one description whoever counts first. Never raises."""
+    with contextlib.suppress(Exception):  # counting a loss must never become one
+        counter(
+            semconv.METRIC_TELEMETRY_DROPPED,
+            semconv.UNIT_TELEMETRY_DROPPED,
+            "Telemetry items not delivered, by signal and outcome",
+        ).add(
+            n,
+            {
+                semconv.HYPERION_SIGNAL: signal,
+                semconv.HYPERION_TELEMETRY_OUTCOME: outcome,
+                **attributes,
+            },
+        )
 
 
 def up_down_counter(name: str, unit: str = "", description: str = "") -> metrics.UpDownCounter:

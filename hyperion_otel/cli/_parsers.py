@@ -190,7 +190,7 @@ def _profile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--trace-calls",
         action="store_true",
-        help="also trace every Python call (exact call counts, about 1 us per call)",
+        help="also trace every Python call (exact call counts; costs time on every call)",
     )
     p.add_argument("--top", type=int, default=10, help="hotspots to print")
     _json(p, "hotspots and bottlenecks")

@@ -205,12 +205,9 @@ def emit_exception(span: Span, rec: ErrorRecord, signal: ExceptionSignal) -> Non
     if signal is ExceptionSignal.LOGS_DUP:
         try:
             if span.is_recording():
-                extra = {
-                    semconv.HYPERION_ERROR_CATEGORY: rec.category,
-                    **rec.code_attributes(),
-                    **rec.attributes,
-                }
-                span.record_exception(exc, attributes=extra)
+                # Not ``span.record_exception``: it adds the deprecated ``exception.escaped``.
+                event = {k: v for k, v in attrs.items() if k != semconv.ERROR_TYPE}
+                span.add_event(semconv.EVENT_EXCEPTION, event, timestamp=int(rec.timestamp * 1e9))
         except Exception:  # noqa: BLE001
             _dropped("traces")
 
@@ -233,9 +230,7 @@ _warned = threading.Event()
 
 def _dropped(signal: str) -> None:
     try:
-        _telemetry.counter(
-            semconv.METRIC_TELEMETRY_DROPPED, "{item}", "Telemetry items lost to a failure"
-        ).add(1, {semconv.HYPERION_SIGNAL: signal})
+        _telemetry.count_dropped(1, signal, "failed")
         if not _warned.is_set():
             _warned.set()
             _log.warning(

@@ -6,7 +6,7 @@ application goes on; the fault is counted here (:func:`fault_counts`) and one li
 kind goes to stderr at most every ``warn_interval_s`` seconds. The records it cost
 (``lost``; 0 for a fault that loses none, such as a failed compression) are added once
 to the ``hyperion.telemetry.dropped`` metric (``hyperion.signal=logs``,
-``error.type=<kind>``, the root cause), so a record lost to a failed open is not counted
+``hyperion.telemetry.outcome=failed``, ``error.type=<kind>``, the root cause), so a record lost to a failed open is not counted
 again as a failed write. The warning bypasses ``logging`` on purpose: a logging fault
 reported through logging could loop.
 """
@@ -92,11 +92,7 @@ def record_fault(
                     f"in >= {_warn_interval_s:g} s)\n"
                 )
         if lost > 0:
-            _telemetry.counter(
-                semconv.METRIC_TELEMETRY_DROPPED,
-                "{record}",
-                "Telemetry items lost by hyperion-otel",
-            ).add(lost, {semconv.HYPERION_SIGNAL: "logs", semconv.ERROR_TYPE: kind})
+            _telemetry.count_dropped(lost, "logs", "failed", **{semconv.ERROR_TYPE: kind})
     except Exception:  # noqa: BLE001, S110 - reporting a fault must never become one
         pass
 

@@ -11,8 +11,8 @@ Mechanism (documented in the package doc too):
   processes wrote too, without formatting anything a second time.
 * A file deleted while open (``fstat(fd).st_nlink == 0``) is reopened before a write.
   The ``fstat`` runs at most every ``unlink_check_interval_s`` (1 ms): before every
-  record of a sparse writer, once a millisecond for a busy one (on every record it
-  would cost ~5% of throughput). What this handler wrote to the deleted file is gone
+  record of a sparse writer, once a millisecond for a busy one (a system call on every
+  record would cost a busy writer a share of its throughput for nothing). What this handler wrote to the deleted file is gone
   with it and counted as lost (fault ``deleted``), never silently; a rotation by
   another process (generation moved) is followed without counting.
 * Processes coordinate through :class:`RotationLock` (``.<file name>.lock`` beside the

@@ -8,9 +8,11 @@ Schema (keys in this order, optional ones only when present)::
     logger              stdlib logger name, e.g. "hyperion.memory"
     category            general | memory | performance | model | ...
     message             the formatted message
+    event_name          the record's event name (``extra={"event_name": ...}``)
     thread_id, thread_name, process_id                    (LogConfig.include_thread_id)
     trace_id, span_id, trace_flags                        (inside a valid span; lower hex)
-    code.file.path, code.line.number, code.function.name
+    code.file.path, code.line.number, code.function.name  (the call site, or the record's
+                                                          own code.* given in extra=)
     code.stacktrace                                       (stack_info=True)
     exception.type, exception.message, exception.stacktrace        (exc_info)
     attributes          object of the user's extra= fields
@@ -114,6 +116,29 @@ def _safe_str(o: object) -> str:
         return _safe_repr(o)
 
 
+_EVENT = semconv.LOG_EVENT_NAME_FIELD
+_CODE_KEYS = frozenset(
+    {semconv.CODE_FILE_PATH, semconv.CODE_LINE_NUMBER, semconv.CODE_FUNCTION_NAME}
+)
+
+
+def _explicit_site(
+    d: dict[str, Any], site: tuple[str, int, str | None]
+) -> tuple[str, int, str | None]:
+    """The record's own ``code.*`` (``extra=``; a hotspot names the hot function) over its
+    call site, field by field; a value of the wrong type keeps the call site's."""
+    path, line, func = (
+        d.get(semconv.CODE_FILE_PATH),
+        d.get(semconv.CODE_LINE_NUMBER),
+        d.get(semconv.CODE_FUNCTION_NAME),
+    )
+    return (
+        path if isinstance(path, str) else site[0],
+        line if type(line) is int else site[1],
+        func if isinstance(func, str) else site[2],
+    )
+
+
 class JsonFormatter(_stdlib_logging.Formatter):
     """Stdlib formatter writing the schema above; also usable from ``logging.config``."""
 
@@ -144,6 +169,9 @@ class JsonFormatter(_stdlib_logging.Formatter):
         else:
             out = "{" + head
         out += ',"message":' + _enc(message_of(record))
+        d = record.__dict__
+        if len(d) > N_STANDARD and _EVENT in d:  # the record's event name, as in OTLP
+            out += f',"{_EVENT}":' + _enc(str(d[_EVENT]))
         if self.include_thread_id:
             tkey = (record.thread, record.threadName, record.process)
             out += self._threads.get(tkey) or self._thread(tkey)
@@ -153,12 +181,14 @@ class JsonFormatter(_stdlib_logging.Formatter):
                 f',"trace_id":"{ctx.trace_id:032x}","span_id":"{ctx.span_id:016x}"'
                 f',"trace_flags":"{ctx.trace_flags:02x}"'
             )
-        skey = (record.pathname, record.lineno, record.funcName)
+        skey: tuple[str, int, str | None] = (record.pathname, record.lineno, record.funcName)
+        if len(d) > N_STANDARD and not _CODE_KEYS.isdisjoint(d):
+            skey = _explicit_site(d, skey)
         out += self._sites.get(skey) or self._site(skey)
         if record.stack_info or record.exc_info:
             out += self._stacks(record)
-        if len(record.__dict__) > N_STANDARD:
-            out += self._extras(record.__dict__)
+        if len(d) > N_STANDARD:
+            out += self._extras(d)
         return out + "}"
 
     def _stacks(self, record: _stdlib_logging.LogRecord) -> str:
@@ -182,7 +212,7 @@ class JsonFormatter(_stdlib_logging.Formatter):
         """
         parts: list[str] = []
         for k, v in islice(d.items(), N_STANDARD, None):
-            if k in STANDARD_ATTRS:
+            if k in STANDARD_ATTRS or k == _EVENT:
                 continue
             t = type(v)
             if t is str:
@@ -195,6 +225,8 @@ class JsonFormatter(_stdlib_logging.Formatter):
                 parts.append(f"{_enc(k)}:{_CONSTANTS[v]}")
             else:
                 extras = extras_of_dict(d)
+                if extras:
+                    extras.pop(_EVENT, None)
                 return ',"attributes":' + self._attributes(extras) if extras else ""
         return ',"attributes":{' + ",".join(parts) + "}" if parts else ""
 

@@ -2,9 +2,10 @@
 
 Each record becomes one ``Logger.emit(...)`` on ``_telemetry.logger()`` (scope
 ``hyperion_otel``) with the current context (so the SDK attaches trace_id/span_id of the
-active span), severity, the formatted message as body and attributes ``code.*``,
-``exception.*``, ``thread.*``, ``hyperion.log.category`` and the user's ``extra=``
-fields. With no SDK configured, the API's no-op logger makes this cheap.
+active span), severity, the formatted message as body and attributes ``code.*`` (the
+call site, unless the record names its own ``code.*`` in ``extra=``), ``exception.*``,
+``thread.*``, ``hyperion.log.category`` and the user's ``extra=`` fields. An ``extra=``
+field ``event_name`` becomes the record's event name, not an attribute. With no SDK configured, the API's no-op logger makes this cheap.
 
 The SDK's own ``LoggingHandler`` is deprecated in 1.45, and a handler like it is known to
 recurse or deadlock when an exporter's warning re-enters it. Guards here:
@@ -97,6 +98,8 @@ class OtlpHandler(_stdlib_logging.Handler):
         enabled = getattr(lg, "enabled", None)
         if enabled is not None and not enabled(severity_number=severity):
             return
+        attrs = self._attributes(record)
+        event_name = attrs.pop(semconv.LOG_EVENT_NAME_FIELD, None)
         lg.emit(
             timestamp=int(record.created * 1e9),
             observed_timestamp=time.time_ns(),
@@ -104,21 +107,25 @@ class OtlpHandler(_stdlib_logging.Handler):
             severity_number=severity,
             severity_text=text,
             body=message_of(record),
-            attributes=self._attributes(record),
+            attributes=attrs,
+            event_name=str(event_name) if event_name is not None else None,
         )
 
     @staticmethod
     def _attributes(record: _stdlib_logging.LogRecord) -> dict[str, Any]:
-        attrs: dict[str, Any] = {}
+        # The call site first: a record's own ``code.*`` (a hotspot names the hot function,
+        # not the line that logged it) is an ``extra=`` field and wins, as in the JSON file.
+        attrs: dict[str, Any] = {
+            semconv.CODE_FILE_PATH: record.pathname,
+            semconv.CODE_LINE_NUMBER: record.lineno,
+        }
+        if record.funcName:
+            attrs[semconv.CODE_FUNCTION_NAME] = record.funcName
         extras = extras_of(record)
         if extras:
             for k, v in extras.items():
                 attrs[k] = _attribute_value(v)
         attrs[semconv.HYPERION_LOG_CATEGORY] = category_of(record.name)
-        attrs[semconv.CODE_FILE_PATH] = record.pathname
-        attrs[semconv.CODE_LINE_NUMBER] = record.lineno
-        if record.funcName:
-            attrs[semconv.CODE_FUNCTION_NAME] = record.funcName
         if record.thread is not None:
             attrs[semconv.THREAD_ID] = record.thread
         if record.threadName:

@@ -206,10 +206,13 @@ class MemoryOptimizerConfig:
 
     ``enable_tensor_reuse``: freed blocks are kept in per-size bins and handed out again for
     the next request of the same size (O(1) instead of a free-list search).
-    ``enable_in_place_ops``: the runtime may overwrite activations in place where safe.
-    ``memory_speed_tradeoff`` in [0, 1]: 0 gives memory back eagerly (idle pool segments are
-    released, the runtime frees KV blocks as soon as a sequence ends); 1 keeps everything and
-    preallocates (segments are never released, the runtime reserves the KV cache up front).
+    ``enable_in_place_ops``: the runtime's layers share one activation buffer set (off: one
+    set per layer, so more pool memory per request and every layer's activations intact).
+    ``memory_speed_tradeoff`` in [0, 1]: the idle pool memory kept grows from the initial size
+    at 0 (idle segments are released) to the maximum at 1; from 0.75 up the runtime also
+    reserves each request's KV cache before prefill and keeps its buffers between requests
+    (a second request makes no new pool allocation). Below 0.75 it frees them as a request
+    ends. See ``hyperion_otel.memory.optimizer``.
     """
 
     enable_tensor_reuse: bool = True

@@ -5,16 +5,26 @@ reuse on, in-place on, tradeoff 0.5, until ``configure_memory_optimizer`` instal
 another). The pool reads it on every free; the runtime reads its properties:
 
 - ``reuse_enabled``: the pool keeps freed blocks in per-size bins for the next request;
-- ``in_place_enabled``: the runtime may overwrite activations in place where safe;
-- ``tradeoff`` in [0, 1]: 0 frees eagerly (idle pool segments and finished sequences' KV
-  blocks are given back at once), 1 keeps and preallocates (``preallocate`` is true from
-  0.75 up; ``retained_bytes`` is how much idle pool memory the pool may keep).
+- ``in_place_enabled``: the runtime's layers share one activation buffer set, overwritten
+  layer after layer; off, each layer gets its own set (more pool memory per request);
+- ``tradeoff`` in [0, 1]: the pool keeps ``retained_bytes`` of idle segments (at 0 only the
+  initial size: idle segments go back to the system when their last block is freed); from
+  0.75 up (``preallocate``) the runtime reserves a request's whole KV cache before prefill
+  and each model keeps its workspaces and KV blocks for its next request, which then makes
+  no new pool allocation. Below 0.75 the runtime frees everything when a request ends.
+Kept buffers are live pool allocations (a leak check lists them, allocated in the runtime);
+they go back when the model is collected, or at its next request once the tradeoff is
+below 0.75.
+
+The runtime reads ``policy`` through the allocator seam (``_seams.allocator``), which
+``configure_memory_optimizer`` points at the current optimizer.
 """
 
 from __future__ import annotations
 
 import threading
 
+from hyperion_otel._seams import allocator as _allocator
 from hyperion_otel.errors import InvalidInputError, public
 from hyperion_otel.memory.config import MemoryOptimizerConfig, check_tradeoff
 
@@ -52,14 +62,16 @@ class MemoryOptimizer:
         return self._tradeoff
 
     @property
-    def eager_free(self) -> bool:
-        """True when memory should go back as soon as it is unused (tradeoff below 0.25)."""
-        return self._tradeoff < 0.25
+    def preallocate(self) -> bool:
+        """True from tradeoff 0.75 up: the runtime reserves each request's KV cache up front
+        and keeps its buffers between requests."""
+        return self._tradeoff >= 0.75
 
     @property
-    def preallocate(self) -> bool:
-        """True when the runtime should reserve its KV cache up front (tradeoff 0.75 or more)."""
-        return self._tradeoff >= 0.75
+    def policy(self) -> _allocator.MemoryPolicy:
+        """What the runtime does with memory under this optimizer (see the module doc)."""
+        keep = self.preallocate
+        return _allocator.MemoryPolicy(self.in_place_enabled, keep, keep)
 
     def retained_bytes(self, initial_pool_size: int, max_pool_size: int) -> int:
         """Idle pool bytes the pool may keep: ``initial + tradeoff * (max - initial)``."""
@@ -97,13 +109,19 @@ def configure_memory_optimizer(config: MemoryOptimizerConfig | None = None) -> M
     """Install a new current optimizer built from ``config`` and return it.
 
     Pools created with ``enable_optimization`` follow the current optimizer from their next
-    free on (a pool that stops reusing blocks gives its cached blocks back to its free list).
+    free on (a pool that stops reusing blocks gives its cached blocks back to its free list);
+    the runtime follows it from its next request (``reset_memory_optimizer`` undoes this).
     """
     global _current
     opt = MemoryOptimizer(config)
     with _lock:
         _current = opt
+    _allocator.set_policy_source(_current_policy)
     return opt
+
+
+def _current_policy() -> _allocator.MemoryPolicy:
+    return get_memory_optimizer().policy
 
 
 @public
@@ -122,3 +140,4 @@ def reset_memory_optimizer() -> None:
     global _current
     with _lock:
         _current = None
+    _allocator.set_policy_source(None)

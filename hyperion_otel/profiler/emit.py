@@ -63,14 +63,16 @@ def log_hotspots(span: trace.Span, hotspots: Callable[[int], HotspotReport], top
         extra: dict[str, object] = {
             semconv.HYPERION_PROFILE_ID: report.profile_id,
             semconv.HYPERION_PROFILE_SAMPLES: report.sample_count,
-            "event_name": semconv.EVENT_PROFILE_HOTSPOTS,
+            semconv.LOG_EVENT_NAME_FIELD: semconv.EVENT_PROFILE_HOTSPOTS,
         }
         if best:
             extra[semconv.CODE_FUNCTION_NAME] = best[0].name
             extra[semconv.CODE_FILE_PATH] = best[0].file
             extra[semconv.CODE_LINE_NUMBER] = best[0].line
             extra[semconv.HYPERION_PROFILE_HOTSPOT_PERCENT] = round(best[0].percent, 2)
-        with trace.use_span(span, end_on_exit=False):
+        with trace.use_span(
+            span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+        ):
             _log.info(message, report.profile_id, summary, extra=extra)
     except Exception:  # noqa: BLE001
         return

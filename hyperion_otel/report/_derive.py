@@ -15,9 +15,11 @@ __all__ = [
     "LeakSiteRow",
     "Request",
     "cumulative_histogram",
+    "distinct_errors",
     "error_rows",
     "find_requests",
     "leak_sites",
+    "pool_peaks",
     "series",
     "token_latencies",
 ]
@@ -84,13 +86,15 @@ def find_requests(spans: list[SpanRec]) -> list[Request]:
 def cumulative_histogram(
     points: list[PointRec], metric: str
 ) -> tuple[tuple[float, ...], list[int]] | None:
-    """Bucket counts of ``metric`` over the run: each series' latest point (cumulative
-    temporality), summed over series that share the bucket bounds."""
-    latest: dict[tuple[tuple[str, str], ...], PointRec] = {}
+    """Bucket counts of ``metric`` over every run in the files: each series' latest point
+    (cumulative temporality), summed over series that share the bucket bounds. A series is
+    one process's (``run``, and the series start) attribute set: two runs with the same
+    attributes are two series, not one whose latest point hides the other."""
+    latest: dict[tuple[object, ...], PointRec] = {}
     for p in points:
         if p.metric != metric or p.kind != "histogram":
             continue
-        key = tuple(sorted((k, str(v)) for k, v in p.attrs.items()))
+        key = (p.run, p.start_ns, *sorted((k, str(v)) for k, v in p.attrs.items()))
         if key not in latest or p.time_ns >= latest[key].time_ns:
             latest[key] = p
     if not latest:
@@ -104,20 +108,46 @@ def cumulative_histogram(
 
 
 def token_latencies(requests: list[Request]) -> tuple[list[float], str]:
-    """Per-token latencies (s): decode-step spans when recorded, else each request's mean."""
-    steps = [s.duration_s for r in requests for s in r.steps]
-    if steps:
-        return steps, "per decode step (hyperion.decode.step spans)"
-    means = [t for r in requests if (t := r.tpot_s) is not None]
-    return means, "mean per request (decode span / decode steps)"
+    """Latency of every decode token (s) of every request, and where the values come from.
+
+    A request run with generation debug has a span per decode step: its tokens get their
+    own durations. Any other request only has its decode span: each of its decode tokens
+    gets the request's mean (decode duration / decode steps). So the figure covers every
+    request in the files, whichever runs had debug on.
+    """
+    exact: list[float] = []
+    mean: list[float] = []
+    n_exact = n_mean = 0
+    for r in requests:
+        if r.steps:
+            exact.extend(s.duration_s for s in r.steps)
+            n_exact += 1
+        elif (t := r.tpot_s) is not None and r.decode is not None:
+            n = int(r.decode.attrs.get(semconv.HYPERION_DECODE_STEPS, 0) or 0)
+            mean.extend([t] * n)
+            n_mean += 1
+    parts = []
+    if exact:
+        parts.append(
+            f"{len(exact)} tokens of {n_exact} request(s) timed per decode step "
+            "(hyperion.decode.step spans)"
+        )
+    if mean:
+        parts.append(
+            f"{len(mean)} tokens of {n_mean} request(s) at their request's mean "
+            "(decode span / decode steps)"
+        )
+    return exact + mean, "; ".join(parts)
 
 
-def series(points: list[PointRec], metric: str, by: str) -> dict[str, list[tuple[int, float]]]:
-    """``metric``'s values over time, one series per value of attribute ``by``."""
-    out: dict[str, list[tuple[int, float]]] = defaultdict(list)
+def series(
+    points: list[PointRec], metric: str, by: str
+) -> dict[tuple[str, str], list[tuple[int, float]]]:
+    """``metric``'s values over time, one series per (run, value of attribute ``by``)."""
+    out: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
     for p in points:
         if p.metric == metric and p.kind != "histogram":
-            out[str(p.attrs.get(by, metric))].append((p.time_ns, p.value))
+            out[(p.run, str(p.attrs.get(by, metric)))].append((p.time_ns, p.value))
     for values in out.values():
         values.sort()
     return dict(out)
@@ -156,6 +186,67 @@ def leak_sites(logs: list[LogRec]) -> tuple[list[LeakSiteRow], int, int]:
     # A report is logged to the file and to OTLP: count distinct times only.
     n = len({r.time_ns // 1_000_000 for r in reports})
     return rows, n, latest.time_ns
+
+
+def pool_peaks(spans: list[SpanRec]) -> dict[str, list[tuple[int, int, float]]]:
+    """Pool usage while the work ran, by run: (start, end, peak bytes) of every span that
+    measured it (``hyperion.memory.peak_bytes``: generate, prefill, decode and decode-step
+    spans), innermost spans only, so each moment is covered by its finest measurement."""
+    measured = [s for s in spans if semconv.HYPERION_MEMORY_PEAK_BYTES in s.attrs]
+    parents = {s.parent_id for s in measured}
+    out: dict[str, list[tuple[int, int, float]]] = defaultdict(list)
+    for s in measured:
+        if s.span_id in parents:
+            continue
+        out[s.run].append(
+            (s.start_ns, s.end_ns, float(s.attrs[semconv.HYPERION_MEMORY_PEAK_BYTES]))
+        )
+    for values in out.values():
+        values.sort()
+    return dict(out)
+
+
+def distinct_errors(spans: list[SpanRec], logs: list[LogRec]) -> int:
+    """Errors that happened, each counted once however many records show it: an error log
+    record (the file and OTLP copies of one record count once), plus every failed span that
+    no such record points at and whose failure is not a failed child's passing up."""
+    failed = {s.span_id: s for s in spans if s.is_error}
+    failed_parents = {s.parent_id for s in failed.values()}
+    seen: set[tuple[int, str]] = set()
+    covered: set[str] = set()
+    n = 0
+    for r in logs:
+        if r.severity_number < _ERROR_SEVERITY and semconv.EXCEPTION_TYPE not in r.attrs:
+            continue
+        key = (r.time_ns // 1_000_000, r.body[:200])
+        if key in seen:
+            continue
+        seen.add(key)
+        n += 1
+        if r.span_id:
+            covered.add(r.span_id)
+    for sid, s in failed.items():
+        if sid in covered or sid in failed_parents:
+            continue
+        # A failed span whose error was recorded on one of its ancestors (e.g. the generate
+        # span's record for a failed prefill) is that same error.
+        if _ancestor_in(s, failed, covered):
+            continue
+        n += 1
+    return n
+
+
+def _ancestor_in(span: SpanRec, failed: dict[str, SpanRec], covered: set[str]) -> bool:
+    pid = span.parent_id
+    seen = 0
+    while pid and seen < 64:
+        if pid in covered:
+            return True
+        parent = failed.get(pid)
+        if parent is None:
+            return False
+        pid, seen = parent.parent_id, seen + 1
+    return False
 
 
 @dataclass(frozen=True)

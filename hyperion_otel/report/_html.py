@@ -15,9 +15,11 @@ from hyperion_otel.report import _svg
 from hyperion_otel.report._derive import (
     Request,
     cumulative_histogram,
+    distinct_errors,
     error_rows,
     find_requests,
     leak_sites,
+    pool_peaks,
     series,
     token_latencies,
 )
@@ -98,6 +100,8 @@ def _table(
 
 
 def _histogram(values: Sequence[float], label: str, max_bins: int = 24) -> str:
+    if len(set(values)) == 1:  # a histogram of one value shows nothing a number would not
+        return _empty(f"All {len(values)} value(s) are {_svg.fmt_seconds(values[0])}.")
     bins = min(max_bins, max(6, round(2 * math.sqrt(len(values)))))
     lo, hi = min(values), max(values)
     if hi <= lo:
@@ -124,6 +128,11 @@ def _histogram(values: Sequence[float], label: str, max_bins: int = 24) -> str:
 
 def _bucket_chart(hist: tuple[tuple[float, ...], list[int]], label: str) -> str:
     bounds, counts = hist
+    if sum(1 for c in counts if c) == 1:  # one bucket holds every value: say so instead
+        i = next(i for i, c in enumerate(counts) if c)
+        low = _svg.fmt_seconds(bounds[i - 1]) if i > 0 else "0"
+        high = _svg.fmt_seconds(bounds[i]) if i < len(bounds) else "∞"
+        return _empty(f"All {counts[i]} value(s) fall in one bucket: {low} to {high}.")
     labels = [f"≤{_svg.fmt_seconds(b)}" for b in bounds] + [
         f">{_svg.fmt_seconds(bounds[-1])}" if bounds else "all"
     ]
@@ -156,7 +165,7 @@ def _timeline(requests: list[Request], loads: list[SpanRec], limit: int) -> str:
 
     rows = [
         _svg.TimelineRow(
-            f"load {s.attrs.get(semconv.GEN_AI_REQUEST_MODEL, '')}",
+            f"load {s.attrs.get(semconv.HYPERION_MODEL_NAME, '')}",
             [seg(s, _COLORS["load"], s.name)],
         )
         for s in loads
@@ -202,7 +211,8 @@ def _token_latency(requests: list[Request], rec: RunRecords) -> str:
     if hist is not None and n_hist:
         parts.append(
             f'<p class="note">Metric {semconv.METRIC_GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN} '
-            f"(semconv buckets, {n_hist} requests):</p>"
+            f"(semconv buckets; one value per request with two or more output tokens, "
+            f"{n_hist} over every run in the files):</p>"
         )
         parts.append(_bucket_chart(hist, "time per output token buckets"))
     return "".join(parts) or _empty(
@@ -242,43 +252,64 @@ def _ttft(requests: list[Request], rec: RunRecords, limit: int) -> str:
 
 def _memory(rec: RunRecords, profile: ProfileData | None) -> str:
     parts = []
+    peaks = pool_peaks(rec.spans)
     pool = series(rec.points, semconv.METRIC_MEMORY_POOL_USAGE, semconv.HYPERION_MEMORY_STATE)
-    if pool:
-        origin = min(t for pts in pool.values() for t, _ in pts)
-        used = pool.get("used", [])
-        free = pool.get("free", [])
-        # Used only: the pool's free reserve (megabytes) would flatten the line that matters.
-        lines = [("pool used", _svg.PALETTE[1], [((t - origin) / 1e9, v) for t, v in used])]
-        peak = max((v for _, v in used), default=0.0)
-        size = (used[-1][1] + free[-1][1]) if used and free else None
+    origin = min(
+        [s for runs in peaks.values() for s, _e, _v in runs]
+        + [t for pts in pool.values() for t, _ in pts],
+        default=0,
+    )
+    lines: list[tuple[str, str, list[tuple[float, float]]]] = []
+    # While the work ran: the peak of each measured span, held over the span.
+    for i, (_run, spans) in enumerate(sorted(peaks.items(), key=lambda kv: kv[1][0][0])):
+        pts: list[tuple[float, float]] = []
+        for start, end, peak in spans:
+            pts += [((start - origin) / 1e9, peak), ((end - origin) / 1e9, peak)]
+        name = "pool used, peak per span" + (f" (run {i + 1})" if len(peaks) > 1 else "")
+        lines.append((name, _svg.PALETTE[(1 + i) % len(_svg.PALETTE)], pts))
+    # At each metric export (the last one comes at shutdown, after the work).
+    exported = {run: values for (run, state), values in pool.items() if state == "used"}
+    for run, values in exported.items():
+        name = "pool used at export" + (f" ({run})" if len(exported) > 1 else "")
+        lines.append((name, "#999", [((t - origin) / 1e9, v) for t, v in values]))
+    peak = max((v for _n, _c, pts in lines for _t, v in pts), default=0.0)
+    if lines:
+        n_spans = sum(len(v) for v in peaks.values())
         parts.append(
-            f'<p class="note">Metric {semconv.METRIC_MEMORY_POOL_USAGE} (state=used) at each '
-            f"export (OTEL_METRIC_EXPORT_INTERVAL); peak {_svg.fmt_bytes(peak)}"
-            + (f"; pool size at the end {_svg.fmt_bytes(size)}" if size is not None else "")
-            + ".</p>"
+            f'<p class="note">Pool bytes in use: the peak of each of {n_spans} innermost '
+            f"span(s) that measured it ({semconv.HYPERION_MEMORY_PEAK_BYTES}) over "
+            f"{len(peaks)} run(s), and metric {semconv.METRIC_MEMORY_POOL_USAGE} "
+            f"({semconv.HYPERION_MEMORY_STATE}=used) at each export; peak {_svg.fmt_bytes(peak)}.</p>"
         )
-        parts.append(
-            _svg.line_chart(
-                lines,
-                label="memory pool usage",
-                x_title="seconds",
-                y_fmt=_svg.fmt_bytes,
-                bytes_axis=True,
+        if peak > 0:
+            parts.append(
+                _svg.line_chart(
+                    lines,
+                    label="memory pool usage",
+                    x_title="seconds",
+                    y_fmt=_svg.fmt_bytes,
+                    bytes_axis=True,
+                )
             )
-        )
+        else:
+            parts.append(_empty("The pool held no live allocation in any measurement."))
     if profile is not None and profile.counters:
         keys = [k for k in ("used_bytes", "live_bytes") if k in profile.counters[0][1]]
-        lines = [
+        prof_lines: list[tuple[str, str, list[tuple[float, float]]]] = [
             (k, _svg.PALETTE[i + 1], [(t / 1e6, vals.get(k, 0.0)) for t, vals in profile.counters])
             for i, k in enumerate(keys)
         ]
+        if len(prof_lines) == 2 and prof_lines[0][2] == prof_lines[1][2]:
+            # One line drawn exactly under the other would hide it: draw one, say so.
+            merged = f"{keys[0]} = {keys[1]} (the series coincide)"
+            prof_lines = [(merged, prof_lines[0][1], prof_lines[0][2])]
         parts.append(
             f'<p class="note">During the profile ({escape(os.path.basename(profile.path))}), '
             "as the profiler sampled it:</p>"
         )
         parts.append(
             _svg.line_chart(
-                lines,
+                prof_lines,
                 label="memory during the profile",
                 x_title="seconds",
                 y_fmt=_svg.fmt_bytes,
@@ -377,8 +408,10 @@ def _errors(rec: RunRecords) -> str:
     rows, total = error_rows(rec.spans, rec.logs)
     if not rows:
         return _empty("No failed spans and no error or exception log records.")
+    n = distinct_errors(rec.spans, rec.logs)
     note = (
-        f'<p class="note">{total} error(s); newest first'
+        f'<p class="note">{n} error(s), shown by {total} record(s) (a failed span and its '
+        "exception log record show one error); newest first"
         + (f", first {len(rows)} shown" if total > len(rows) else "")
         + ".</p>"
     )
@@ -404,7 +437,7 @@ def _cards(requests: list[Request], rec: RunRecords) -> str:
     ttfts = [t for r in requests if (t := r.ttft_s) is not None]
     tokens = sum(r.output_tokens for r in requests)
     gen_time = sum(r.span.duration_s for r in requests)
-    n_err = error_rows(rec.spans, rec.logs, limit=1)[1]
+    n_err = distinct_errors(rec.spans, rec.logs)
     models = sorted({r.model for r in requests})
     cards = [
         (str(len(requests)), "requests"),

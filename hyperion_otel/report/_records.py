@@ -23,6 +23,7 @@ __all__ = [
     "attr_value",
     "read_log_file",
     "read_otlp_dir",
+    "run_id",
 ]
 
 STATUS_ERROR = 2  # OTLP StatusCode: 0 unset, 1 ok, 2 error
@@ -39,6 +40,7 @@ class SpanRec:
     attrs: dict[str, Any]
     status_code: int = 0
     status_message: str = ""
+    run: str = ""  # the process that wrote it (see ``run_id``)
 
     @property
     def duration_s(self) -> float:
@@ -63,6 +65,8 @@ class PointRec:
     counts: tuple[int, ...] = ()
     count: int = 0
     total: float = 0.0
+    run: str = ""  # the process that wrote it (see ``run_id``)
+    start_ns: int = 0  # start of a cumulative series: with ``run``, which series this is
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class LogRec:
     attrs: dict[str, Any]
     trace_id: str = ""
     source: str = "otlp"  # otlp (logs.jsonl) or file (hyperion.log)
+    span_id: str = ""
 
 
 @dataclass
@@ -110,6 +115,15 @@ def _attrs(items: Iterable[dict[str, Any]]) -> dict[str, Any]:
     return {a["key"]: attr_value(a.get("value", {})) for a in items if "key" in a}
 
 
+def run_id(resource: dict[str, Any]) -> str:
+    """Which process wrote a record: ``service.instance.id`` when set, else host and pid.
+    The files of an output directory are appended to by every run that used it."""
+    instance = resource.get("service.instance.id")
+    if instance:
+        return str(instance)
+    return f"{resource.get('host.name', '')}/{resource.get('process.pid', '')}"
+
+
 def _tail_lines(path: str, max_lines: int) -> Iterator[str]:
     with open(path, encoding="utf-8", errors="replace") as f:
         yield from deque(f, maxlen=max_lines)
@@ -123,6 +137,7 @@ def _files(directory: str, name: str) -> list[str]:
 # --- OTLP files ------------------------------------------------------------------------------
 def _spans(req: dict[str, Any]) -> Iterator[SpanRec]:
     for rs in req.get("resourceSpans", []):
+        run = run_id(_attrs(rs.get("resource", {}).get("attributes", [])))
         for ss in rs.get("scopeSpans", []):
             for s in ss.get("spans", []):
                 status = s.get("status", {})
@@ -136,11 +151,13 @@ def _spans(req: dict[str, Any]) -> Iterator[SpanRec]:
                     attrs=_attrs(s.get("attributes", [])),
                     status_code=int(status.get("code", 0)),
                     status_message=status.get("message", ""),
+                    run=run,
                 )
 
 
 def _points(req: dict[str, Any]) -> Iterator[PointRec]:
     for rm in req.get("resourceMetrics", []):
+        run = run_id(_attrs(rm.get("resource", {}).get("attributes", [])))
         for sm in rm.get("scopeMetrics", []):
             for m in sm.get("metrics", []):
                 name, unit = m.get("name", ""), m.get("unit", "")
@@ -156,6 +173,8 @@ def _points(req: dict[str, Any]) -> Iterator[PointRec]:
                             int(dp.get("timeUnixNano", 0)),
                             _attrs(dp.get("attributes", [])),
                             value=value,
+                            run=run,
+                            start_ns=int(dp.get("startTimeUnixNano", 0)),
                         )
                 for dp in m.get("histogram", {}).get("dataPoints", []):
                     yield PointRec(
@@ -168,6 +187,8 @@ def _points(req: dict[str, Any]) -> Iterator[PointRec]:
                         counts=tuple(int(c) for c in dp.get("bucketCounts", [])),
                         count=int(dp.get("count", 0)),
                         total=float(dp.get("sum", 0.0)),
+                        run=run,
+                        start_ns=int(dp.get("startTimeUnixNano", 0)),
                     )
 
 
@@ -189,6 +210,7 @@ def _logs(req: dict[str, Any]) -> Iterator[LogRec]:
                     _attrs(r.get("attributes", [])),
                     r.get("traceId", ""),
                     "otlp",
+                    r.get("spanId", ""),
                 )
 
 
@@ -260,6 +282,7 @@ def read_log_file(path: str, max_lines: int = 100_000) -> tuple[list[LogRec], li
                     attrs,
                     str(d.get("trace_id", "")),
                     "file",
+                    str(d.get("span_id", "")),
                 )
             )
         except (ValueError, TypeError, KeyError, AttributeError):

@@ -219,7 +219,9 @@ def _byte_ticks(vmax: float) -> list[float]:
     unit = 1.0
     while vmax / unit >= 1024 and unit < 1024**3:
         unit *= 1024
-    return [t * unit for t in nice_ticks(0, vmax / unit)]
+    ticks = [t * unit for t in nice_ticks(0, vmax / unit)]
+    # Below 1 KiB the ticks are whole bytes: no "1 B, 1 B, 0 B" axis for a tiny range.
+    return sorted({float(round(t)) for t in ticks}) if unit == 1.0 else ticks
 
 
 def line_chart(

@@ -12,8 +12,8 @@
   memory_mb | threads, ``gen_ai.request.model`` unless it is the process default)
 - ``hyperion.resource.throttle.time`` (s, counter): seconds the CPU throttle slept
 
-Each psutil call costs 6-60 µs, so nothing is read on the hot path: the callbacks run at
-export time only. ``enable_process_metrics()`` returns an undo; the OTel API cannot remove
+A psutil call is a system call or a /proc read, so nothing is read on the hot path: the
+callbacks run at export time only. ``enable_process_metrics()`` returns an undo; the OTel API cannot remove
 a callback, so undo makes the process callbacks report nothing (the next enable revives
 them). The two ``hyperion.resource.*`` instruments are registered by ``set_resource_limits``
 and report whatever limits are in force.

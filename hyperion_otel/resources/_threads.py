@@ -3,9 +3,9 @@
 The thread count of OpenBLAS, MKL, BLIS and OpenMP is a process-wide setting: while a model
 with ``max_threads`` works, BLAS calls made by other threads of the process are capped too.
 The cap only ever lowers a pool (a pool smaller than the cap keeps its size) and the counts
-from before come back when the last limited unit of work ends. Setting a count is a ctypes
-call (~3 µs per library here); the libraries are enumerated once (~2 ms) and again on each
-``set_resource_limits``, so a BLAS library loaded later is seen from the next call on.
+from before come back when the last limited unit of work ends. Setting a count is one ctypes
+call per library; the libraries are enumerated (a walk of the loaded libraries) once and
+again on each ``set_resource_limits``, so a BLAS library loaded later is seen from the next call on.
 """
 
 from __future__ import annotations

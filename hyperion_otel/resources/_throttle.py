@@ -7,10 +7,9 @@ step, a forward) the throttle looks back over a sliding window of wall time (1 s
 default) and sleeps just long enough that CPU/wall over that window comes down to the
 limit: ``sleep = cpu_in_window / limit - wall_in_window``.
 
-Accuracy: over a run of many short units the share lands within a few points of the
-limit. Measured on 2 shared, busy cores (3 s decodes of a small GPT-2, psutil's account):
-limits of 10, 20 and 30 % gave 10.2, 19.7 and 29.2 %; a limit above what the machine gives
-the process unthrottled is simply not reached (50 % gave 40 %, the unthrottled share). It errs high when one unit of work
+Accuracy: over a run of many short units the share lands near the limit (the resources
+tests hold it to the limit with a tolerance); a limit above what the machine gives the
+process unthrottled is simply not reached. It errs high when one unit of work
 is long compared with the window (the CPU is known only after the unit ran, so the window
 holding it is over the limit until the sleep that follows) and low when the process does not
 get the CPU it asks for. Everything else the process runs meanwhile counts against the

@@ -103,7 +103,7 @@ def get_resource_usage(model: object | None = None) -> ResourceUsage:
     """CPU, memory, threads, descriptors, pool and BLAS figures for ``model``'s process.
 
     ``model=None`` gives the same figures with the process-default limits and its own
-    ``cpu_percent`` interval. Costs ~1.5 ms (USS reads the process's memory map).
+    ``cpu_percent`` interval. Not for a hot path: USS reads the process's whole memory map.
     """
     if model is not None:
         check_model(model, "get_resource_usage")

@@ -91,12 +91,26 @@ def record_request_metrics(
     input_tokens: int | None,
     output_tokens: int | None,
 ) -> None:
-    """Record the GenAI server/client metrics of one generate call; never raises."""
+    """Record the GenAI server and client metrics of one generate call; never raises.
+
+    Both sets, on purpose: the runtime runs in the caller's process, so one generate call is
+    at once the model server's request (``gen_ai.server.*``: duration, time to first token,
+    time per output token) and the application's client operation. The client pair is what
+    GenAI backends chart (token usage), and the conventions make
+    ``gen_ai.client.operation.duration`` Required wherever client metrics are emitted. Cost:
+    one more histogram record per call, none per token.
+    """
     try:
         _telemetry.histogram(
             semconv.METRIC_GEN_AI_SERVER_REQUEST_DURATION,
             "s",
             "Generate call duration",
+            semconv.BUCKETS_REQUEST_DURATION,
+        ).record(duration_s, attrs)
+        _telemetry.histogram(
+            semconv.METRIC_GEN_AI_CLIENT_OPERATION_DURATION,
+            "s",
+            "GenAI operation duration",
             semconv.BUCKETS_REQUEST_DURATION,
         ).record(duration_s, attrs)
         if ttft_s is not None:

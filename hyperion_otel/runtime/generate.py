@@ -18,7 +18,7 @@ from hyperion_otel import semconv
 from hyperion_otel._seams import span_hooks
 from hyperion_otel.errors import InvalidInputError, public
 from hyperion_otel.errors._record import qualified_name
-from hyperion_otel.runtime import _instrument as ins
+from hyperion_otel.runtime import _instrument as ins, _keep
 from hyperion_otel.runtime.gen_types import (
     CacheStats,
     FinishReason,
@@ -28,13 +28,12 @@ from hyperion_otel.runtime.gen_types import (
     Timings,
     Usage,
 )
-from hyperion_otel.runtime.model import Workspace
 from hyperion_otel.runtime.sampling import SamplingParams, sample
 from hyperion_otel.validation import validate_prompt
 
 if TYPE_CHECKING:
     from hyperion_otel.runtime.kv_cache import PagedKVCache
-    from hyperion_otel.runtime.model import Model
+    from hyperion_otel.runtime.model import Model, Workspace
 
 __all__ = [
     "CacheStats",
@@ -143,6 +142,7 @@ class _Run:
         self.ids: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
         self.cache: PagedKVCache | None = None
         self.ws: Workspace | None = None
+        self.policy = _keep.DEFAULT_POLICY  # the memory optimizer's, read when events() starts
         self.out_ids: list[int] = []
         self.latencies: list[float] = []
         self.finish: FinishReason | None = None
@@ -183,6 +183,7 @@ class _Run:
             try:
                 with _current(span), m.work():
                     self.ids = _encode(m, self.prompt)
+                    self.policy = _keep.policy()  # memory optimizer: in-place, keep, reserve
                     if self.capture and isinstance(self.prompt, str):
                         span.set_attribute(
                             semconv.GEN_AI_INPUT_MESSAGES, _messages("user", self.prompt)
@@ -203,9 +204,11 @@ class _Run:
 
     def _prefill(self, parent: Span) -> int:
         """Run the prompt through the model into a new cache; returns the first token."""
-        m, ids = self.model, self.ids
-        self.cache = cache = m.new_cache(ins.kv_blocks_callback(m.name))
-        self.ws = Workspace(m.config, len(ids), 1)
+        m, ids, pol = self.model, self.ids, self.policy
+        self.cache = cache = _keep.take_cache(
+            m, ins.kv_blocks_callback(m.name), len(ids) + self.cfg.max_new_tokens, pol
+        )
+        self.ws = _keep.take_workspace(m, "prefill", len(ids), pol)
         pre = ins.start_span(
             semconv.SPAN_PREFILL, {semconv.HYPERION_PREFILL_TOKENS: len(ids)}, parent=parent
         )
@@ -223,8 +226,8 @@ class _Run:
                 with _current(pre):
                     self._log_step(0, token, cands)
         ws, self.ws = self.ws, None
-        ws.free()
-        self.ws = Workspace(m.config, 1, 1)
+        _keep.give_workspace(m, "prefill", ws, pol)
+        self.ws = _keep.take_workspace(m, "decode", 1, pol)
         self.latencies.append(time.perf_counter() - self.t_start)
         return token
 
@@ -359,10 +362,11 @@ class _Run:
         return {k: v for k, v in self._request_attrs().items() if k in _METRIC_KEYS}
 
     def _free(self) -> None:
+        """Workspace and KV cache go back to the allocator, or are kept (memory policy)."""
         if self.ws is not None:
-            self.ws.free()
+            _keep.give_workspace(self.model, "decode", self.ws, self.policy)
         if self.cache is not None:
-            self.cache.free()
+            _keep.give_cache(self.model, self.cache, self.policy)
 
     def _log_step(self, step: int, token: int, cands: list[Any]) -> None:
         """One DEBUG record per step. Token text is output content: it is logged only with

@@ -117,7 +117,7 @@ def load_model(
             model = Model(cfg, weights, tokenizer, resolved.name, str(resolved.path), source.format)
             if cache_config is not None:
                 model.cache_config = cache_config
-            span.set_attribute(semconv.GEN_AI_REQUEST_MODEL, resolved.name)
+            span.set_attribute(semconv.HYPERION_MODEL_NAME, resolved.name)
             span.set_attribute(semconv.HYPERION_MODEL_ARCHITECTURE, cfg.hf_architecture)
             span.set_attribute(semconv.HYPERION_MODEL_FORMAT, source.format)
             span.set_attribute(semconv.HYPERION_MODEL_PARAMETERS, cfg.parameter_count())
@@ -129,7 +129,11 @@ def load_model(
                 cfg.parameter_count() / 1e6,
                 cfg.n_layers,
                 time.perf_counter() - start,
-                extra={"model": resolved.name, "path": str(resolved.path), "format": source.format},
+                extra={
+                    semconv.HYPERION_MODEL_NAME: resolved.name,
+                    semconv.HYPERION_MODEL_PATH: str(resolved.path),
+                    semconv.HYPERION_MODEL_FORMAT: source.format,
+                },
             )
             return model
     except BaseException as exc:

@@ -36,25 +36,44 @@ __all__ = ["Model", "Workspace", "configure_cache_optimization"]
 F32 = npt.NDArray[np.float32]
 
 
-class Workspace:
-    """Activation buffers for up to ``rows`` tokens, from the allocator seam."""
+class _Buffers:
+    """One layer's activation buffers: qkv, attention output, MLP up and down."""
 
-    def __init__(self, cfg: ArchConfig, rows: int, logit_rows: int) -> None:
-        self._alloc = get_allocator()
+    __slots__ = ("down", "o", "qkv", "up")
+
+    def __init__(self, ws: Workspace, cfg: ArchConfig, rows: int) -> None:
         up = cfg.d_ff if cfg.architecture == "gpt2" else 2 * cfg.d_ff
-        self.qkv = self._get((rows, cfg.q_dim + 2 * cfg.kv_dim))
-        self.o = self._get((rows, cfg.d_model))
-        self.up = self._get((rows, up))
-        self.down = self._get((rows, cfg.d_model))
+        self.qkv = ws._get((rows, cfg.q_dim + 2 * cfg.kv_dim))
+        self.o = ws._get((rows, cfg.d_model))
+        self.up = ws._get((rows, up))
+        self.down = ws._get((rows, cfg.d_model))
+
+
+class Workspace:
+    """Activation buffers for up to ``rows`` tokens, from the allocator seam: one set that
+    every layer overwrites in turn, or with ``per_layer`` one set per layer (the memory
+    optimizer's in-place switch off: every layer's activations stay intact)."""
+
+    def __init__(
+        self, cfg: ArchConfig, rows: int, logit_rows: int, *, per_layer: bool = False
+    ) -> None:
+        self._alloc = get_allocator()
+        self.rows, self.per_layer = rows, per_layer
+        self.sets = [_Buffers(self, cfg, rows) for _ in range(cfg.n_layers if per_layer else 1)]
         self.logits = self._get((logit_rows, cfg.vocab_size))
 
     def _get(self, shape: tuple[int, int]) -> F32:
         arr: F32 = self._alloc.allocate(shape, np.float32)  # type: ignore[assignment]
         return arr
 
+    def layer(self, i: int) -> _Buffers:
+        return self.sets[i] if self.per_layer else self.sets[0]
+
     def free(self) -> None:
-        for buf in (self.qkv, self.o, self.up, self.down, self.logits):
-            self._alloc.free(buf)
+        for b in self.sets:
+            for buf in (b.qkv, b.o, b.up, b.down):
+                self._alloc.free(buf)
+        self._alloc.free(self.logits)
 
 
 @public
@@ -199,9 +218,10 @@ class Model:
         # x [T, d] is updated in place with this layer's residual branches.
         c = self.config
         t, nh, nkv, hd = x.shape[0], c.n_heads, c.n_kv_heads, c.head_dim
+        buf = ws.layer(i)
         h = self._norm(x, lw.norm1_w, lw.norm1_b, i)
         with mark_matmul(i, "qkv", t, lw.w_qkv.shape):
-            qkv = self._linear(h, lw.w_qkv, lw.b_qkv, ws.qkv[:t])  # [T, q + 2 kv]
+            qkv = self._linear(h, lw.w_qkv, lw.b_qkv, buf.qkv[:t])  # [T, q + 2 kv]
         q = qkv[:, : c.q_dim].reshape(t, nh, hd).transpose(1, 0, 2)  # [H, T, hd]
         k = (
             qkv[:, c.q_dim : c.q_dim + c.kv_dim].reshape(t, nkv, hd).transpose(1, 0, 2)
@@ -211,10 +231,10 @@ class Model:
             q, k = kernels.rope(q, *rope), kernels.rope(k, *rope)
         a = self._attend(i, q, k, v, pos0, cache)  # [T, H*hd]
         with mark_matmul(i, "attn_out", t, lw.w_o.shape):
-            x += self._linear(a, lw.w_o, lw.b_o, ws.o[:t])
+            x += self._linear(a, lw.w_o, lw.b_o, buf.o[:t])
         h = self._norm(x, lw.norm2_w, lw.norm2_b, i)
         with mark_matmul(i, "mlp_up", t, lw.w_up.shape):
-            up = self._linear(h, lw.w_up, lw.b_up, ws.up[:t])
+            up = self._linear(h, lw.w_up, lw.b_up, buf.up[:t])
         vec = SimdOp.ACTIVATION in self.simd
         with mark_activation(i, up):
             if c.architecture == "gpt2":
@@ -224,7 +244,7 @@ class Model:
                     kernels.silu_mul(up, c.d_ff) if vec else kernels.silu_mul_reference(up, c.d_ff)
                 )
         with mark_matmul(i, "mlp_down", t, lw.w_down.shape):
-            x += self._linear(act, lw.w_down, lw.b_down, ws.down[:t])
+            x += self._linear(act, lw.w_down, lw.b_down, buf.down[:t])
 
     def _attend(self, i: int, q: F32, k: F32, v: F32, pos0: int, cache: PagedKVCache | None) -> F32:
         length = pos0 + q.shape[1]

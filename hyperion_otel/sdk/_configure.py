@@ -8,7 +8,7 @@ added to an SDK provider that is already set, and an SDK MeterProvider already s
 used as it is (the SDK cannot add readers to a running MeterProvider).
 
 ``shutdown()`` undoes all of it within ``shutdown_timeout_s`` in all, whatever the
-collector does, and reports once how many items were not delivered.
+collector does, and reports once what became of the items it could not deliver.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ from hyperion_otel.errors import public
 from hyperion_otel.sdk import _facilities
 from hyperion_otel.sdk._log_filter import OTelLogRateLimit
 from hyperion_otel.sdk._pipeline import (
+    NOT_DELIVERED,
+    OUTCOMES,
     CountingLogProcessor,
     CountingSpanProcessor,
     ExportStats,
@@ -66,16 +68,36 @@ _FLUSH_SHARE = 0.3
 @public
 @dataclass(frozen=True)
 class ShutdownReport:
-    """What ``shutdown()`` did: how long it took and what was not delivered, by signal."""
+    """What ``shutdown()`` did: how long it took and what became of every item, by signal.
+
+    ``outcomes[signal]`` counts items (spans, metric points, log records) by outcome:
+    ``delivered`` (acknowledged), ``refused`` (the backend answered no), ``failed`` (no
+    answer: connection error, timeout), ``dropped`` (never sent: queue full, or still
+    queued when the budget ran out), ``unconfirmed`` (in flight when shutdown aborted the
+    export: the backend may have stored them).
+    """
 
     duration_s: float
-    lost: dict[str, int]
+    outcomes: dict[str, dict[str, int]]
     timed_out: bool  # the clean flush ran out of its share of the budget; exports were aborted
     errors: dict[str, str] = field(default_factory=dict)
 
     @property
+    def lost(self) -> dict[str, int]:
+        """Items certainly not delivered (refused, failed or dropped), by signal."""
+        return {sig: sum(by[o] for o in NOT_DELIVERED) for sig, by in self.outcomes.items()}
+
+    @property
+    def unconfirmed(self) -> dict[str, int]:
+        return {sig: by["unconfirmed"] for sig, by in self.outcomes.items()}
+
+    @property
     def total_lost(self) -> int:
         return sum(self.lost.values())
+
+    @property
+    def total_unconfirmed(self) -> int:
+        return sum(self.unconfirmed.values())
 
 
 @public
@@ -200,8 +222,9 @@ class Telemetry:
                     guard.interrupt()
                 alive = _wait(alive, deadline)
                 interrupted = True
+            sending = {id(g.stats): g.sending for g in self._guards}
             for st in self.stats:
-                st.settle()
+                st.settle(sending.get(id(st), False))
             if self._globals is not None:
                 self._globals.restore(tuple(self.owned))
             if self._log_filter_undo is not None:
@@ -209,12 +232,12 @@ class Telemetry:
             _telemetry.refresh()
             report = ShutdownReport(
                 duration_s=time.monotonic() - start,
-                lost=_lost_by_signal(self.stats),
+                outcomes=_outcomes_by_signal(self.stats),
                 timed_out=interrupted,
                 errors={s.signal: s.last_error for s in self.stats if s.last_error},
             )
             self._shutdown_report = report
-        if report.total_lost:
+        if report.total_lost or report.total_unconfirmed:
             _report_loss(report, self.stats)
         return report
 
@@ -248,26 +271,41 @@ def _safely(call: Callable[[], Any]) -> None:
         _log.warning("hyperion-otel: error during shutdown in %r: %s", call, exc)
 
 
-def _lost_by_signal(stats: list[ExportStats]) -> dict[str, int]:
-    lost = dict.fromkeys(SIGNALS, 0)
+def _outcomes_by_signal(stats: list[ExportStats]) -> dict[str, dict[str, int]]:
+    out = {sig: dict.fromkeys(OUTCOMES, 0) for sig in SIGNALS}
     for s in stats:
-        lost[s.signal] += s.lost
-    return lost
+        for outcome, n in s.outcomes().items():
+            out[s.signal][outcome] += n
+    return out
+
+
+_UNIT_NAMES = {"traces": "spans", "metrics": "metric points", "logs": "log records"}
 
 
 def _report_loss(report: ShutdownReport, stats: list[ExportStats]) -> None:
-    parts = [
-        f"{s.lost} {('spans', 'metric points', 'log records')[SIGNALS.index(s.signal)]} via {s.exporter}"
-        + (f" ({s.last_error})" if s.last_error else "")
-        for s in stats
-        if s.lost
-    ]
-    message = (
-        f"hyperion-otel: shutdown took {report.duration_s:.2f}s"
-        + (" (time budget reached)" if report.timed_out else "")
-        + "; not delivered: "
-        + "; ".join(parts)
+    """One summary line: what was certainly not delivered, by outcome, and apart from it
+    what was in flight when the export was aborted (which the backend may hold)."""
+    lost, unsure = [], []
+    for s in stats:
+        by = s.outcomes()
+        unit = _UNIT_NAMES[s.signal]
+        if s.lost:
+            detail = ", ".join(f"{o} {by[o]}" for o in NOT_DELIVERED if by[o])
+            if s.last_error:
+                detail += f"; {s.last_error}"
+            lost.append(f"{s.lost} {unit} via {s.exporter} ({detail})")
+        if by["unconfirmed"]:
+            unsure.append(f"{by['unconfirmed']} {unit} via {s.exporter}")
+    message = f"hyperion-otel: shutdown took {report.duration_s:.2f}s" + (
+        " (time budget reached)" if report.timed_out else ""
     )
+    if lost:
+        message += "; not delivered: " + "; ".join(lost)
+    if unsure:
+        message += (
+            "; unconfirmed (in flight when the export was aborted; the backend may have "
+            "stored them): " + "; ".join(unsure)
+        )
     _log.warning(message)
     if not _logs_to_stderr(_log):
         print(message, file=sys.stderr)

@@ -1,6 +1,7 @@
 """Export pipelines that never hurt the host: exporters built from settings, wrapped so
-that every item is accounted for (accepted, delivered, failed) and failures are counted
-(``hyperion.telemetry.dropped``) and warned about at most once a minute.
+that every item is accounted for (delivered, refused, failed, dropped or unconfirmed: see
+``OUTCOMES``), losses are counted (``hyperion.telemetry.dropped`` by outcome) and warned
+about at most once a minute.
 """
 
 from __future__ import annotations
@@ -48,15 +49,38 @@ _log = logging.getLogger("hyperion")
 _WARN_EVERY_S = 60.0
 
 
+OUTCOMES = ("delivered", "refused", "failed", "dropped", "unconfirmed")
+"""What became of an item handed to a pipeline:
+
+- ``delivered``: the backend acknowledged it;
+- ``refused``: the backend answered no (an HTTP error status; a gRPC status other than
+  UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED or UNKNOWN, which gRPC also raises itself
+  when no answer came);
+- ``failed``: no answer: connection error, timeout, exporter error;
+- ``dropped``: never sent: the batch queue was full, or the item was still queued when the
+  shutdown budget ran out;
+- ``unconfirmed``: a request carrying it was in flight when shutdown aborted the export:
+  the backend may well have stored it.
+"""
+NOT_DELIVERED = OUTCOMES[1:4]
+
+# gRPC raises these on the client side too (no connection, deadline, channel closed).
+_GRPC_NO_ANSWER = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "UNKNOWN"})
+
+
 @dataclass
 class ExportStats:
     """Accounting of one exporter. Units: spans, metric data points or log records."""
 
     signal: str
     exporter: str
+    component: str = ""  # ``otel.component.type`` of the exporter
     accepted: int = 0  # handed to the pipeline (spans/logs: at the processor; metrics: at export)
     delivered: int = 0
+    refused: int = 0
     failed: int = 0
+    dropped: int = 0
+    unconfirmed: int = 0
     in_flight: int = 0
     last_error: str | None = None
     quiet: bool = False  # set during shutdown, which reports losses once, in total
@@ -66,7 +90,12 @@ class ExportStats:
 
     @property
     def lost(self) -> int:
-        return max(0, self.accepted - self.delivered)
+        """Items certainly not delivered (refused, failed, dropped)."""
+        return self.refused + self.failed + self.dropped
+
+    def outcomes(self) -> dict[str, int]:
+        with self._lock:
+            return {o: getattr(self, o) for o in OUTCOMES}
 
     def add_accepted(self, n: int) -> None:
         with self._lock:
@@ -76,61 +105,65 @@ class ExportStats:
         with self._lock:
             self.in_flight += n
 
-    def end(self, n: int, ok: bool, error: str | None = None) -> None:
+    def end(self, n: int, outcome: str, error: str | None = None) -> None:
+        """An export call of ``n`` items returned with ``outcome``."""
         with self._lock:
             if self.settled:
                 return
             self.in_flight -= n
-            if ok:
+            if outcome == "delivered":
                 self.delivered += n
                 return
-            self.last_error = error
-        self.drop(n, error)
+        self.lose(n, outcome, error)
 
-    def drop(self, n: int, error: str | None = None) -> None:
-        """Count ``n`` items lost (failed export, full queue, aborted at shutdown)."""
+    def lose(self, n: int, outcome: str, error: str | None = None) -> None:
+        """Count ``n`` items not delivered, with their ``outcome``."""
         with self._lock:
             if self.settled:
                 return
-            self.failed += n
+            setattr(self, outcome, getattr(self, outcome) + n)
             if error is not None:
                 self.last_error = error
             warn = not self.quiet and time.monotonic() - self._last_warning >= _WARN_EVERY_S
             if warn:
                 self._last_warning = time.monotonic()
-        self._count(n)
+        self._count(n, outcome)
         if warn:
             _log.warning(
-                "hyperion-otel: %s exporter %r failed to export %d %s (%s); "
-                "further failures are counted in %s and warned about at most once a minute",
+                "hyperion-otel: %s exporter %r failed to export %d %s (%s: %s); "
+                "further losses are counted in %s and warned about at most once a minute",
                 self.signal,
                 self.exporter,
                 n,
                 _UNITS[self.signal],
+                outcome,
                 error or "export returned failure",
                 semconv.METRIC_TELEMETRY_DROPPED,
             )
 
-    def settle(self) -> None:
-        """At the end of shutdown: count what is still queued or in flight as dropped, once,
-        and ignore whatever an abandoned export thread reports afterwards."""
+    def settle(self, sending: bool) -> None:
+        """At the end of shutdown: items of an export still running are ``unconfirmed`` if
+        a request was on the wire (``sending``), else ``failed``; items never handed to the
+        exporter are ``dropped``. Counted once; whatever an abandoned export thread reports
+        afterwards is ignored."""
         with self._lock:
             if self.settled:
                 return
             self.settled = True
-            n = self.accepted - self.delivered - self.failed
-            self.failed += max(0, n)
-        if n > 0:
-            self._count(n)
+            running = max(0, self.in_flight)
+            queued = max(0, self.accepted - self.delivered - self.lost - self.unconfirmed - running)
+            late = "unconfirmed" if sending else "failed"
+            setattr(self, late, getattr(self, late) + running)
+            self.dropped += queued
+            self.in_flight = 0
+        if running:
+            self._count(running, late)
+        if queued:
+            self._count(queued, "dropped")
 
-    def _count(self, n: int) -> None:
-        # The drop counter must never raise into an exporter thread.
-        with contextlib.suppress(Exception):
-            _telemetry.counter(
-                semconv.METRIC_TELEMETRY_DROPPED,
-                "{item}",
-                "Telemetry items that could not be exported",
-            ).add(n, {semconv.HYPERION_SIGNAL: self.signal, "exporter": self.exporter})
+    def _count(self, n: int, outcome: str) -> None:
+        attrs = {semconv.OTEL_COMPONENT_TYPE: self.component} if self.component else {}
+        _telemetry.count_dropped(n, self.signal, outcome, **attrs)
 
 
 _UNITS = {"traces": "spans", "metrics": "metric points", "logs": "log records"}
@@ -145,39 +178,141 @@ def _count_points(data: MetricsData) -> int:
     )
 
 
+class _Attempts:
+    """What the requests of one export call did, seen at the transport: whether one is on
+    the wire now, and whether the last one got an answer. Exports of one exporter are
+    serialised by its processor or reader, so one record per exporter is enough."""
+
+    def __init__(self) -> None:
+        self.sending = 0
+        self.answered = False  # the last request got a status back from the backend
+        self.cut = False  # a request was on the wire when shutdown aborted the exporter
+
+    def reset(self) -> None:
+        self.answered = self.cut = False
+
+    def http_request(self, request: Any) -> Any:
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            self.sending += 1
+            try:
+                result = request(*args, **kwargs)
+            finally:
+                self.sending -= 1
+            self.answered = getattr(result, "status_code", None) is not None
+            return result
+
+        return watched
+
+    def grpc_call(self, call: Any) -> Any:
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            self.sending += 1
+            try:
+                return call(*args, **kwargs)
+            except Exception as exc:
+                code = getattr(exc, "code", None)
+                name = getattr(code() if callable(code) else None, "name", None)
+                self.answered = name is not None and name not in _GRPC_NO_ANSWER
+                raise
+            finally:
+                self.sending -= 1
+
+        return watched
+
+
+def _watch(inner: Any, attempts: _Attempts) -> None:
+    """Watch the requests of an OTLP exporter at its transport.
+
+    SDK internals (opentelemetry-exporter-otlp 1.45): the HTTP exporters send through
+    ``_client._transport.request``, the gRPC ones through ``_client.Export``, and rebuild
+    ``_client`` after UNAVAILABLE. Without them every unanswered export counts as failed.
+    """
+    transport = getattr(getattr(inner, "_client", None), "_transport", None)
+    if transport is not None and callable(getattr(transport, "request", None)):
+        transport.request = attempts.http_request(transport.request)
+        return
+    rebuild = getattr(inner, "_initialize_channel_and_stub", None)
+    if rebuild is None or getattr(inner, "_client", None) is None:
+        return
+
+    def wrap_stub() -> None:
+        client = inner._client
+        if client is not None and callable(getattr(client, "Export", None)):
+            client.Export = attempts.grpc_call(client.Export)
+
+    def rebuilt() -> None:
+        rebuild()
+        wrap_stub()
+
+    wrap_stub()
+    inner._initialize_channel_and_stub = rebuilt
+
+
+_OTLP_COMPONENTS = {"traces": "span", "metrics": "metric", "logs": "log"}
+
+
+def component_type(inner: Any, signal: str) -> str:
+    """``otel.component.type`` of exporter ``inner``: the semconv value for OTLP exporters,
+    else the class name, as the convention asks for types it does not list."""
+    module = type(inner).__module__
+    kind = _OTLP_COMPONENTS[signal]
+    if module.startswith("opentelemetry.exporter.otlp.proto.grpc"):
+        return f"otlp_grpc_{kind}_exporter"
+    if module.startswith("opentelemetry.exporter.otlp.proto.http"):
+        return f"otlp_http_{kind}_exporter"
+    return type(inner).__qualname__
+
+
 class _Guard:
     """Common part of the guarded exporters: never raise, account for every item."""
 
     stats: ExportStats
     inner: Any
+    attempts: _Attempts
     interrupted = False
+
+    def _setup(self, inner: Any, stats: ExportStats) -> None:
+        self.inner, self.stats = inner, stats
+        stats.component = component_type(inner, stats.signal)
+        self.attempts = _Attempts()
+        _watch(inner, self.attempts)
 
     def _guarded(self, n: int, call: Any, success: Any) -> bool:
         if self.interrupted:
-            self.stats.drop(n)
+            self.stats.lose(n, "dropped", "shutdown budget ran out before this batch was sent")
             return False
+        self.attempts.reset()
         self.stats.begin(n)
         try:
             result = call()
         except Exception as exc:  # noqa: BLE001 - an exporter bug must not kill the export thread
-            self.stats.end(n, False, f"{type(exc).__name__}: {exc}")
+            self.stats.end(n, self._failure(), f"{type(exc).__name__}: {exc}")
             return False
         ok = bool(result == success)
-        self.stats.end(n, ok)
+        self.stats.end(n, "delivered" if ok else self._failure())
         return ok
+
+    def _failure(self) -> str:
+        if self.attempts.cut:
+            return "unconfirmed"
+        return "refused" if self.attempts.answered else "failed"
+
+    @property
+    def sending(self) -> bool:
+        return self.attempts.sending > 0 or self.attempts.cut
 
     def interrupt(self) -> None:
         """Abort retries and in-flight requests; later batches fail at once (idempotent)."""
         if self.interrupted:
             return
         self.interrupted = True
+        self.attempts.cut = self.attempts.sending > 0
         with contextlib.suppress(Exception):  # best effort at the end of shutdown
             self.inner.shutdown()
 
 
 class GuardedSpanExporter(_Guard, SpanExporter):
     def __init__(self, inner: SpanExporter, stats: ExportStats) -> None:
-        self.inner, self.stats = inner, stats
+        self._setup(inner, stats)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         ok = self._guarded(len(spans), lambda: self.inner.export(spans), SpanExportResult.SUCCESS)
@@ -192,7 +327,7 @@ class GuardedSpanExporter(_Guard, SpanExporter):
 
 class GuardedLogExporter(_Guard, LogRecordExporter):
     def __init__(self, inner: LogRecordExporter, stats: ExportStats) -> None:
-        self.inner, self.stats = inner, stats
+        self._setup(inner, stats)
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         ok = self._guarded(
@@ -209,7 +344,7 @@ class GuardedLogExporter(_Guard, LogRecordExporter):
 
 class GuardedMetricExporter(_Guard, MetricExporter):
     def __init__(self, inner: MetricExporter, stats: ExportStats) -> None:
-        self.inner, self.stats = inner, stats
+        self._setup(inner, stats)
         # The reader asks the exporter for these; forward the inner exporter's choice.
         self._preferred_temporality = inner._preferred_temporality
         self._preferred_aggregation = inner._preferred_aggregation
@@ -241,7 +376,7 @@ class _DropCounter:
         self._inner, self._stats = inner, stats
 
     def drop_items(self, count: int, error_type: str = "queue_full") -> None:
-        self._stats.drop(count, f"batch processor dropped items: {error_type}")
+        self._stats.lose(count, "dropped", f"batch processor dropped items: {error_type}")
         self._inner.drop_items(count, error_type)
 
     def __getattr__(self, name: str) -> Any:

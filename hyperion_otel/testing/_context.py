@@ -24,8 +24,10 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from hyperion_otel import semconv
 from hyperion_otel._seams import otel_private, telemetry as _telemetry
 from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors._record import qualified_name
 
 __all__ = ["ExporterFault", "TestContext", "TestResult", "create_test_context"]
 
@@ -240,7 +242,16 @@ class TestContext:
                     try:
                         fn()
                     except Exception as exc:  # noqa: BLE001 - a failing test is a result, not a crash
-                        span.record_exception(exc)
+                        # The exception event without the deprecated ``exception.escaped``
+                        # that ``span.record_exception`` adds.
+                        span.add_event(
+                            semconv.EVENT_EXCEPTION,
+                            {
+                                semconv.EXCEPTION_TYPE: qualified_name(type(exc)),
+                                semconv.EXCEPTION_MESSAGE: str(exc),
+                                semconv.EXCEPTION_STACKTRACE: traceback.format_exc(),
+                            },
+                        )
                         results.append(
                             TestResult(
                                 name,

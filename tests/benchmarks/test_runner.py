@@ -82,3 +82,18 @@ def test_every_figure_is_found_in_a_tiny_run_of_every_benchmark(tmp_path: Path) 
             assert "| " + fig["label"] + " | not run |" in proc.stdout
             continue
         assert fig["value"] is not None, f"{fig['key']}: not in the {fig['bench']} results"
+
+
+def test_readme_table_lists_exactly_the_runner_figures() -> None:
+    """The README's performance table has one row per figure the runner prints, by label
+    (so a renamed or redefined figure cannot keep an old row)."""
+    from benchmarks.runner import FIGURES
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text.split("## Performance", 1)[1].split("\n\n| figure | value | goal | met? |", 1)
+    rows = [
+        line.split(" | ")[0].removeprefix("| ")
+        for line in table[1].split("\n\n", 1)[0].splitlines()
+        if line.startswith("| ") and not line.startswith("|---")
+    ]
+    assert sorted(rows) == sorted(f.label for f in FIGURES)

@@ -57,20 +57,28 @@ def _arg(call: ast.Call, index: int, keyword: str) -> ast.expr | None:
 
 
 def _literal(node: ast.expr | None) -> str:
-    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else ""
+    """A string constant, or the value of a ``semconv`` constant (units live there too)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return (_semconv_value(node) or "") if node is not None else ""
 
 
 def scan(package_dir: Path = PACKAGE_DIR) -> list[Instrument]:
     """Instruments created anywhere in the package with a semconv name."""
     found: list[Instrument] = []
     for path in sorted(package_dir.rglob("*.py")):
-        if path.name == "telemetry.py" and path.parent.name == "_seams":
-            continue  # the factories themselves
+        # The factories in _seams/telemetry.py take the name as a variable: not matched;
+        # its helpers that create one instrument by its semconv name are.
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in ast.walk(tree):
-            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            if not isinstance(node, ast.Call):
                 continue
-            func = node.func.attr
+            if isinstance(node.func, ast.Attribute):
+                func = node.func.attr
+            elif isinstance(node.func, ast.Name):  # inside _seams/telemetry.py itself
+                func = node.func.id
+            else:
+                continue
             name_node = _arg(node, 0, "name")
             name = _semconv_value(name_node) if name_node is not None else None
             if name is None:

@@ -34,3 +34,19 @@ def test_readme_gives_the_two_setup_commands() -> None:
     assert 'pip install -e ".[dev]" && python -m pytest' in text
     ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
     assert 'pip install -e ".[dev]" && python -m pytest' in ci
+
+
+def test_jaeger_operation_is_the_generate_span_name() -> None:
+    """The README tells the reader which operation to pick in Jaeger: the name of the span a
+    ``generate --model builtin:tiny`` makes."""
+    from hyperion_otel import semconv
+    from hyperion_otel.runtime import GenerationConfig, load_model
+    from hyperion_otel.testing import create_test_context
+
+    text = README.read_text(encoding="utf-8")
+    m = re.search(r"Jaeger at <[^>]+> \(service `[^`]+`, operation\s+`([^`]+)`\)", text)
+    assert m, "the README's Jaeger sentence changed"
+    with create_test_context() as ctx:
+        load_model("builtin:tiny").generate("hi", GenerationConfig(max_new_tokens=1))
+        names = [s.name for s in ctx.spans if semconv.GEN_AI_OPERATION_NAME in s.attributes]
+    assert names == [m.group(1)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hyperion_otel._seams.allocator import MemoryPolicy, memory_policy
 from hyperion_otel.errors import InvalidInputError
 from hyperion_otel.memory import (
     MemoryConfig,
@@ -15,6 +16,7 @@ from hyperion_otel.memory import (
     init_memory,
     set_memory_speed_tradeoff,
 )
+from hyperion_otel.memory.optimizer import reset_memory_optimizer
 
 
 def test_default_optimizer_and_configure_replaces_it():
@@ -28,14 +30,18 @@ def test_default_optimizer_and_configure_replaces_it():
 
 
 @pytest.mark.parametrize(
-    ("value", "eager", "prealloc"),
-    [(0.0, True, False), (0.5, False, False), (0.75, False, True), (1, False, True)],
+    ("value", "prealloc"), [(0.0, False), (0.5, False), (0.74, False), (0.75, True), (1, True)]
 )
-def test_tradeoff_meaning(value, eager, prealloc):
+def test_tradeoff_meaning(value, prealloc):
+    """What the runtime does with each value is checked in tests/runtime/test_memory_policy.py."""
     opt = configure_memory_optimizer()
     set_memory_speed_tradeoff(opt, value)
-    assert (opt.tradeoff, opt.eager_free, opt.preallocate) == (float(value), eager, prealloc)
+    assert (opt.tradeoff, opt.preallocate) == (float(value), prealloc)
+    assert opt.policy == MemoryPolicy(True, prealloc, prealloc)
+    assert memory_policy() == opt.policy  # what the runtime reads, through the seam
     assert opt.retained_bytes(100, 300) == 100 + int(value * 200)
+    reset_memory_optimizer()
+    assert memory_policy() == MemoryPolicy()  # undone
 
 
 def test_bad_tradeoff_is_a_config_error_at_the_callers_line():

@@ -9,10 +9,12 @@ for every fault (slow), and what happens while the application runs.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from opentelemetry._logs import SeverityNumber
 
@@ -43,6 +45,10 @@ def _emit(spans: int, logs: int) -> None:
     _telemetry.counter("hyperion.test.requests", "{request}").add(1)
 
 
+def _named(line: str, unit: str) -> int:
+    return sum(int(n) for n in re.findall(rf"(\d+) {unit} via", line))
+
+
 def _check_shutdown(
     fault: str, protocol: str, tmp_path: Path, budget_s: float, caplog: Any, capsys: Any
 ) -> sdk.ShutdownReport:
@@ -57,22 +63,44 @@ def _check_shutdown(
     assert report is not None
     with capsys.disabled():  # the figure, for -s
         print(
-            f"\nshutdown {protocol} {fault}: {elapsed:.2f} s of {budget_s:g} s, lost {report.lost}"
+            f"\nshutdown {protocol} {fault}: {elapsed:.2f} s of {budget_s:g} s, "
+            f"outcomes {report.outcomes}"
         )
     assert emit_s < 5.0, f"emitting blocked on the collector ({emit_s:.2f}s)"
     assert elapsed <= budget_s + SLACK_S, (fault, protocol, elapsed)
     assert report.duration_s <= budget_s + SLACK_S
     # Nothing reached a working collector, and every item is accounted for.
-    assert report.lost["traces"] == 300, report
-    assert report.lost["logs"] == 40, report
-    assert report.lost["metrics"] >= 1, report
+    for signal, n in (("traces", 300), ("logs", 40)):
+        by = report.outcomes[signal]
+        assert by["delivered"] == 0 and sum(by.values()) == n, report
+        assert report.lost[signal] + report.unconfirmed[signal] == n, report
+        assert set(by) - {"delivered"} >= set(EXPECTED[fault][protocol]), report
+        assert {o for o, k in by.items() if k} <= set(EXPECTED[fault][protocol]), (signal, by)
+    assert report.total_lost + report.total_unconfirmed > 340, report
     # Reported exactly once: one warning on the `hyperion` logger naming each signal...
-    (warning,) = warnings_matching(caplog, "not delivered")
-    assert "300 spans" in warning and "40 log records" in warning and "metric points" in warning
+    (warning,) = warnings_matching(caplog, "shutdown took")
+    # Each part of the line names its count: they add up to what each signal lost.
+    assert _named(warning, "spans") == 300 and _named(warning, "log records") == 40, warning
+    assert _named(warning, "metric points") == report.total_lost + report.total_unconfirmed - 340
     # ... and no per-batch warnings during shutdown (those are the runtime's, rate-limited).
     assert warnings_matching(caplog, "failed to export") == []
-    assert capsys.readouterr().err.count("not delivered") <= 1
+    assert capsys.readouterr().err.count("shutdown took") <= 1
     return report
+
+
+# Outcomes each fault may give (a request cut by the budget is unconfirmed; batches not yet
+# sent when it runs out are dropped). gRPC answers the receiver's UNAVAILABLE the way it
+# reports a lost connection, so there it is "failed"; HTTP sees a status: "refused".
+_CUT = ("unconfirmed", "dropped")
+EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
+    "down": {"grpc": ("failed", "dropped"), "http/protobuf": ("failed", "dropped")},
+    "hang": {"grpc": _CUT, "http/protobuf": _CUT},
+    "slow": {"grpc": _CUT, "http/protobuf": _CUT},
+    "503": {"grpc": ("failed", *_CUT), "http/protobuf": ("refused", *_CUT)},
+    "429": {"grpc": ("refused", *_CUT), "http/protobuf": ("refused", *_CUT)},
+    "reset": {"grpc": ("failed", *_CUT), "http/protobuf": ("failed", *_CUT)},
+    "unavailable": {"grpc": ("failed", *_CUT), "http/protobuf": ("refused", *_CUT)},
+}
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -91,6 +119,23 @@ def test_every_fault_with_the_default_2s_budget(
 ) -> None:
     report = _check_shutdown(fault, protocol, tmp_path, 2.0, hyperion_warnings, capsys)
     assert report.duration_s <= 2.0 + SLACK_S
+
+
+def _points_by_outcome(reader: Any, signal: str) -> dict[str, float]:
+    """``hyperion.telemetry.dropped`` for ``signal`` from an in-memory reader, by outcome."""
+    data = reader.get_metrics_data()
+    out: dict[str, float] = {}
+    for rm in data.resource_metrics if data else []:
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                if m.name != semconv.METRIC_TELEMETRY_DROPPED:
+                    continue
+                assert m.unit == semconv.UNIT_TELEMETRY_DROPPED
+                for p in m.data.data_points:
+                    if p.attributes.get(semconv.HYPERION_SIGNAL) == signal:
+                        outcome = str(p.attributes[semconv.HYPERION_TELEMETRY_OUTCOME])
+                        out[outcome] = out.get(outcome, 0.0) + p.value
+    return out
 
 
 def _dropped_by_signal(rx: OTLPReceiver) -> dict[str, float]:
@@ -167,17 +212,82 @@ def test_queue_overflow_is_counted_in_the_metric(
             assert "metrics" not in tel.owned
             _emit(spans=5000, logs=0)
             report = sdk.shutdown()
-        assert report is not None and report.lost["traces"] == 5000
-        data = reader.get_metrics_data()
-        dropped = sum(
-            p.value
-            for rm in (data.resource_metrics if data else [])
-            for sm in rm.scope_metrics
-            for m in sm.metrics
-            if m.name == semconv.METRIC_TELEMETRY_DROPPED
-            for p in m.data.data_points
-            if p.attributes.get(semconv.HYPERION_SIGNAL) == "traces"
-        )
-        assert dropped == 5000
+        assert report is not None
+        by = report.outcomes["traces"]
+        # The queue holds 2048: the rest are dropped at once; what is left is cut at shutdown.
+        assert by["dropped"] >= 5000 - 2048 - 512, by
+        assert report.lost["traces"] + report.unconfirmed["traces"] == 5000, by
+        counted = _points_by_outcome(reader, "traces")
+        assert counted == {o: n for o, n in by.items() if n and o != "delivered"}, counted
+    finally:
+        app_provider.shutdown()
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_backend_that_stores_but_answers_late_gets_unconfirmed_not_lost(
+    protocol: str, tmp_path: Path, hyperion_warnings: Any, capsys: Any
+) -> None:
+    """The MLflow case: the backend stores each request at once and answers after the
+    shutdown budget. Shutdown must abort within its budget and call those items
+    unconfirmed (the receiver holds every one of them), never "not delivered"."""
+    from opentelemetry import metrics
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    app_provider = MeterProvider(metric_readers=[reader])
+    metrics.set_meter_provider(app_provider)  # counts the outcome after our pipelines stop
+    try:
+        with OTLPReceiver() as rx:
+            rx.set_fault("late", delay_s=5.0)
+            endpoint = rx.grpc_endpoint if protocol == "grpc" else rx.http_endpoint
+            sdk.configure(settings_for(endpoint, protocol, tmp_path, shutdown_timeout_s=0.5))
+            _emit(spans=9, logs=4)
+            start = time.monotonic()
+            report = sdk.shutdown()
+            elapsed = time.monotonic() - start
+            stored_spans, stored_logs = len(rx.spans), len(rx.logs)
+        assert report is not None
+        assert elapsed <= 0.5 + SLACK_S
+        assert (stored_spans, stored_logs) == (9, 4)  # the backend holds all of them...
+        assert report.outcomes["traces"] == dict.fromkeys(report.outcomes["traces"], 0) | {
+            "unconfirmed": 9
+        }, report  # ... and the report does not call one of them lost
+        assert report.outcomes["logs"]["unconfirmed"] == 4 and report.lost["logs"] == 0, report
+        (line,) = warnings_matching(hyperion_warnings, "shutdown took")
+        assert "not delivered" not in line, line
+        assert "unconfirmed" in line and "9 spans via otlp" in line, line
+        assert _points_by_outcome(reader, "traces") == {"unconfirmed": 9}
+    finally:
+        app_provider.shutdown()
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_backend_that_answers_no_is_refused_and_counted_so(
+    protocol: str, tmp_path: Path, hyperion_warnings: Any
+) -> None:
+    """A definitive no from the backend (HTTP 400, gRPC INVALID_ARGUMENT) is ``refused``,
+    in the report and in ``hyperion.telemetry.dropped{outcome=refused}``."""
+    from opentelemetry import metrics
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    app_provider = MeterProvider(metric_readers=[reader])
+    metrics.set_meter_provider(app_provider)
+    try:
+        with OTLPReceiver() as rx:
+            rx.set_fault("status", http_status=400, grpc_status=grpc.StatusCode.INVALID_ARGUMENT)
+            endpoint = rx.grpc_endpoint if protocol == "grpc" else rx.http_endpoint
+            sdk.configure(settings_for(endpoint, protocol, tmp_path))
+            _emit(spans=7, logs=0)
+            report = sdk.shutdown()
+            asked = sum(1 for r in rx.requests if r.signal == "traces")
+        assert report is not None and asked >= 1
+        assert report.outcomes["traces"]["refused"] == 7 and report.lost["traces"] == 7, report
+        assert report.timed_out is False  # an answer ends the export: no retry, no abort
+        assert _points_by_outcome(reader, "traces") == {"refused": 7}
+        (line,) = warnings_matching(hyperion_warnings, "shutdown took")
+        assert "7 spans via otlp (refused 7" in line, line
     finally:
         app_provider.shutdown()

@@ -29,10 +29,12 @@ def _emit(n: int) -> None:
 
 def _check_accounting(tel: sdk.Telemetry, report: sdk.ShutdownReport | None) -> None:
     assert report is not None
-    assert report.lost["traces"] == FILL + MORE and report.lost["logs"] == FILL + MORE
+    for signal in ("traces", "logs"):
+        # every one counted (failed, dropped from the full queue, or cut at shutdown)
+        assert report.lost[signal] + report.unconfirmed[signal] == FILL + MORE, report
     for st in tel.stats:
         if st.signal != "metrics":
-            assert st.failed == FILL + MORE, st  # every one counted as dropped, none silently
+            assert st.dropped >= MORE, st  # a full queue drops, and says so
 
 
 def test_rss_is_flat_over_10k_spans_and_logs_with_the_collector_down(tmp_path: Path) -> None:

@@ -129,6 +129,29 @@ def test_mock_io_fails_exports_of_the_context() -> None:
         configure_test_env(TestConfig(mock_io=True))
 
 
+@pytest.mark.parametrize("fault", ["disk_full", "permission_denied"])
+def test_mock_io_fails_writes_under_io_fault_dir_only(tmp_path: Path, fault: str) -> None:
+    """TestConfig.io_fault_dir and io_fault: writes there fail with that fault, others work."""
+    faulty, fine = tmp_path / "faulty", tmp_path / "fine"
+    faulty.mkdir()
+    fine.mkdir()
+    config = TestConfig(mock_io=True, io_fault=fault, io_fault_dir=str(faulty))  # type: ignore[arg-type]
+    with configure_test_env(config) as env:
+        with pytest.raises(OSError) as info:
+            fd = os.open(faulty / "f.log", os.O_WRONLY | os.O_CREAT)
+            try:
+                os.write(fd, b"x")
+            finally:
+                os.close(fd)
+        assert isinstance(info.value, PermissionError) == (fault == "permission_denied")
+        fd = os.open(fine / "f.log", os.O_WRONLY | os.O_CREAT)
+        assert os.write(fd, b"x") == 1
+        os.close(fd)
+        assert env.io_faults["faults"] >= 1
+    fd = os.open(faulty / "g.log", os.O_WRONLY | os.O_CREAT)  # undone by close
+    os.close(fd)
+
+
 def test_pytest_plugin_fixture(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
