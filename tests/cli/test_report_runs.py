@@ -38,9 +38,9 @@ def _cli(out: Path, *args: str) -> None:
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "out"
-    _cli(out, "--max-new-tokens", "8", "--seed", "1")
-    _cli(out, "--max-new-tokens", "5", "--seed", "2", "--stream")
-    _cli(out, "--max-new-tokens", "6", "--debug")
+    _cli(out, "--prompt", "Hello", "--max-new-tokens", "8", "--seed", "1")
+    _cli(out, "--prompt", "Hello", "--max-new-tokens", "5", "--seed", "2", "--stream")
+    _cli(out, "--prompt", "Hello", "--max-new-tokens", "6", "--debug")
     _cli(out, "--prompt", LONG_PROMPT)
     return out
 
@@ -131,7 +131,9 @@ def test_headline_figures_match_the_raw_files(folder: Path) -> None:
 
 def test_one_value_histogram_says_the_value(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    _cli(out, "--max-new-tokens", "2", "--debug")  # one decode step: one latency
+    _cli(
+        out, "--prompt", "Hello", "--max-new-tokens", "2", "--debug"
+    )  # one decode step: one latency
     latency = _section(build_report(out), "token-latency")
     assert "All 1 value(s) are" in latency
     assert "token latency histogram" not in latency

@@ -118,7 +118,9 @@ def folder(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         HYPERION_MEMORY_TRACKING="true",
         HYPERION_LOG_OUTPUT="file,otlp",
     )
-    _run([*cli, "profile", "--max-new-tokens", "4", "-o", str(out / "p.json")], out)
+    _run(
+        [*cli, "profile", "--prompt", "ab", "--max-new-tokens", "4", "-o", str(out / "p.json")], out
+    )
     return out
 
 

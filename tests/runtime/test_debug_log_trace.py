@@ -51,7 +51,8 @@ def test_every_step_record_carries_the_ids_of_its_span(tmp_path: Path, stream: b
     assert proc.returncode == 0, proc.stderr
     spans = _read(tmp_path / "traces.jsonl", "traces")
     (gen,) = [s for s in spans if s.attributes.get(semconv.GEN_AI_OPERATION_NAME)]
-    want = {0: (gen.trace_id, gen.span_id)}
+    (prefill,) = [s for s in spans if s.name == semconv.SPAN_PREFILL]
+    want = {0: (prefill.trace_id, prefill.span_id)}  # step 0 is sampled in prefill
     for s in spans:
         if s.name == semconv.SPAN_DECODE_STEP:
             want[int(s.attributes[semconv.HYPERION_STEP])] = (s.trace_id, s.span_id)
