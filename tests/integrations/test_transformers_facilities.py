@@ -20,8 +20,7 @@ from transformers import (
 )
 from transformers.generation import utils as generation_utils
 
-from hyperion_otel import profiler as prof
-from hyperion_otel import semconv
+from hyperion_otel import profiler as prof, semconv
 from hyperion_otel.errors import (
     ResourceLimitError,
     clear_last_error,
