@@ -102,6 +102,25 @@ BENCHES: tuple[Bench, ...] = (
         },
         300,
     ),
+    Bench(
+        "transformers",
+        {
+            "full": [],
+            "quick": ["--quick"],
+            "tiny": [
+                "--quick",
+                "--layers",
+                "1",
+                "--vocab",
+                "512",
+                "--rounds",
+                "1",
+                "--tokens",
+                "4",
+            ],
+        },
+        900,
+    ),
     Bench("library_api", {"full": [], "quick": ["--quick"], "tiny": ["--quick"]}, 120),
     Bench(
         "memory_policy",
@@ -302,6 +321,57 @@ FIGURES: tuple[Figure, ...] = (
         "overhead",
         _path("full_debug_wall_overhead"),
         "%",
+    ),
+    Figure(
+        "transformers.overhead",
+        "transformers generate, instrumented / plain, wall (median of paired ratios)",
+        "transformers",
+        _path("overhead"),
+        "%",
+        ("<=", 0.01),
+    ),
+    Figure(
+        "transformers.noise",
+        "noise floor: plain vs plain transformers generate (A/A), wall",
+        "transformers",
+        _path("noise_floor"),
+        "%",
+    ),
+    Figure(
+        "transformers.cpu_overhead",
+        "transformers generate, instrumented / plain, thread CPU (median of paired ratios)",
+        "transformers",
+        _path("cpu_overhead"),
+        "%",
+    ),
+    Figure(
+        "transformers.cpu_noise",
+        "noise floor: plain vs plain transformers generate (A/A), thread CPU",
+        "transformers",
+        _path("cpu_noise_floor"),
+        "%",
+    ),
+    Figure(
+        "transformers.own_cpu",
+        "transformers generate: instrumentation's own CPU time / call CPU time (median)",
+        "transformers",
+        _path("own_cpu_fraction"),
+        "%",
+        ("<=", 0.01),
+    ),
+    Figure(
+        "transformers.own",
+        "transformers generate: instrumentation's own time / call wall time (median)",
+        "transformers",
+        _path("own_fraction"),
+        "%",
+    ),
+    Figure(
+        "transformers.own_ms",
+        "transformers generate: instrumentation's own time per call (median)",
+        "transformers",
+        _path("own_ms"),
+        "ms",
     ),
     Figure(
         "wrappers.counter",
@@ -571,6 +641,7 @@ _THREAD_ARGS = {
     "overhead": "--blas-threads",
     "memory": "--blas-threads",
     "profiler": "--blas-threads",
+    "transformers": "--threads",
 }
 _BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 

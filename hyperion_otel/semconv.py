@@ -33,6 +33,9 @@ GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 
 GEN_AI_OPERATION_TEXT_COMPLETION: Final = "text_completion"
 GEN_AI_PROVIDER_HYPERION: Final = "hyperion"
+# transformers run in-process (hyperion_otel.integrations.transformers): the engine that ran
+# the model, as "hyperion" names ours; no hosted service is involved.
+GEN_AI_PROVIDER_TRANSFORMERS: Final = "transformers"
 GEN_AI_TOKEN_TYPE_INPUT: Final = "input"
 GEN_AI_TOKEN_TYPE_OUTPUT: Final = "output"
 

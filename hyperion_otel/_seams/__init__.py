@@ -3,6 +3,8 @@
 The runtime reaches a facility only through a seam here, and a facility never imports the
 runtime: ``telemetry`` (the one tracer/meter/logger face), ``ops`` (the op hook the
 profiler listens on), ``allocator`` (where the runtime gets tensors: the memory pool when
-one is installed), ``governor`` (resource limits the runtime asks for) and ``span_hooks``
-(what facilities add to a runtime span). Each module imports nothing above this package.
+one is installed), ``governor`` (resource limits the runtime asks for), ``span_hooks``
+(what facilities add to a runtime span) and ``genai`` (the generate telemetry the runtime
+and the integrations for other runtimes share). Each module imports nothing above this
+package.
 """

@@ -9,11 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, Status, StatusCode
 
 from hyperion_otel import semconv
-from hyperion_otel._seams import ops as _ops, telemetry as _telemetry
+from hyperion_otel._seams import genai, ops as _ops, telemetry as _telemetry
+
+# Shared with the integrations' generate paths through the GenAI seam; re-exported so the
+# runtime keeps one import for its telemetry.
+from hyperion_otel._seams.genai import (
+    record_request_metrics,
+    set_capture_content,
+    start_span,
+)
 from hyperion_otel.errors import ConfigError, record_error
 from hyperion_otel.settings import read_setting
 
@@ -28,20 +35,9 @@ __all__ = [
     "mark_norm",
     "record_failure",
     "record_request_metrics",
+    "set_capture_content",
     "start_span",
 ]
-
-AttrValue = str | bool | int | float | list[str] | list[int] | list[float]
-_TRUE = {"1", "true", "yes", "on"}
-
-
-class _Pin:
-    capture: bool | None = None  # set by configure() from its settings
-
-
-def set_capture_content(value: bool | None) -> None:
-    """Pin the content opt-in (``configure()`` passes its setting); ``None`` reads env again."""
-    _Pin.capture = value
 
 
 def capture_content_enabled(environ: Mapping[str, str] | None = None) -> bool:
@@ -50,23 +46,13 @@ def capture_content_enabled(environ: Mapping[str, str] | None = None) -> bool:
     Without ``configure()`` the variable is read at generate time, so flipping it takes
     effect without reloading; a value that is not a boolean counts as off.
     """
-    if _Pin.capture is not None and environ is None:
-        return _Pin.capture
+    pinned = genai.pinned_capture_content()
+    if pinned is not None and environ is None:
+        return pinned
     try:
         return bool(read_setting("capture_message_content", environ))
     except ConfigError:
         return False
-
-
-def start_span(
-    name: str,
-    attributes: Mapping[str, AttrValue] | None = None,
-    parent: Span | None = None,
-    kind: SpanKind = SpanKind.INTERNAL,
-) -> Span:
-    """Start (not activate) a span; ``parent`` makes it that span's child."""
-    ctx = trace.set_span_in_context(parent) if parent is not None else None
-    return _telemetry.tracer().start_span(name, context=ctx, kind=kind, attributes=attributes)
 
 
 def record_failure(span: Span, exc: BaseException) -> None:
@@ -81,68 +67,6 @@ def record_failure(span: Span, exc: BaseException) -> None:
             return
         return
     record_error(exc, span=span)
-
-
-def record_request_metrics(
-    attrs: Mapping[str, AttrValue],
-    duration_s: float,
-    ttft_s: float | None,
-    tpot_s: float | None,
-    input_tokens: int | None,
-    output_tokens: int | None,
-) -> None:
-    """Record the GenAI server and client metrics of one generate call; never raises.
-
-    Both sets, on purpose: the runtime runs in the caller's process, so one generate call is
-    at once the model server's request (``gen_ai.server.*``: duration, time to first token,
-    time per output token) and the application's client operation. The client pair is what
-    GenAI backends chart (token usage), and the conventions make
-    ``gen_ai.client.operation.duration`` Required wherever client metrics are emitted. Cost:
-    one more histogram record per call, none per token.
-    """
-    try:
-        _telemetry.histogram(
-            semconv.METRIC_GEN_AI_SERVER_REQUEST_DURATION,
-            "s",
-            "Generate call duration",
-            semconv.BUCKETS_REQUEST_DURATION,
-        ).record(duration_s, attrs)
-        _telemetry.histogram(
-            semconv.METRIC_GEN_AI_CLIENT_OPERATION_DURATION,
-            "s",
-            "GenAI operation duration",
-            semconv.BUCKETS_REQUEST_DURATION,
-        ).record(duration_s, attrs)
-        if ttft_s is not None:
-            _telemetry.histogram(
-                semconv.METRIC_GEN_AI_SERVER_TIME_TO_FIRST_TOKEN,
-                "s",
-                "Time to the first output token",
-                semconv.BUCKETS_TIME_TO_FIRST_TOKEN,
-            ).record(ttft_s, attrs)
-        if tpot_s is not None:
-            _telemetry.histogram(
-                semconv.METRIC_GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN,
-                "s",
-                "Time per output token after the first",
-                semconv.BUCKETS_TIME_PER_OUTPUT_TOKEN,
-            ).record(tpot_s, attrs)
-        if input_tokens is None or output_tokens is None:
-            return
-        usage = _telemetry.histogram(
-            semconv.METRIC_GEN_AI_CLIENT_TOKEN_USAGE,
-            "{token}",
-            "Tokens used per call",
-            semconv.BUCKETS_TOKEN_USAGE,
-        )
-        usage.record(
-            input_tokens, {**attrs, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_INPUT}
-        )
-        usage.record(
-            output_tokens, {**attrs, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_OUTPUT}
-        )
-    except Exception:  # noqa: BLE001 - telemetry must never break the caller
-        return
 
 
 def kv_blocks_callback(model_name: str) -> Callable[[int], None]:

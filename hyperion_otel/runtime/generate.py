@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Generator, Sequence
@@ -15,7 +14,7 @@ from opentelemetry import context as otel_context, trace
 from opentelemetry.trace import Span
 
 from hyperion_otel import semconv
-from hyperion_otel._seams import span_hooks
+from hyperion_otel._seams import genai, span_hooks
 from hyperion_otel.errors import InvalidInputError, public
 from hyperion_otel.errors._record import qualified_name
 from hyperion_otel.runtime import _instrument as ins, _keep
@@ -49,10 +48,8 @@ __all__ = [
 
 Prompt = Union[str, Sequence[int], npt.NDArray[np.integer]]  # noqa: UP007 - runtime alias, py3.10
 DEBUG_CANDIDATES = 5
-MAX_CAPTURED_CHARS = 16384  # bound on prompt/output text put into telemetry when opted in
 
 _log = logging.getLogger("hyperion.model")
-_debug = False
 
 
 @public
@@ -60,12 +57,13 @@ def enable_generation_debug(on: bool = True) -> None:
     """Log the top candidates of every step (after temperature/top-k/top-p) and the pick.
 
     Records go to the stdlib logger ``hyperion.model`` at DEBUG; each decode step also
-    gets its own span while this is on.
+    gets its own span while this is on. The switch is shared with the instrumented
+    transformers ``generate`` (``hyperion_otel.integrations.transformers``), which then adds
+    a span and a record (the ids appended) per step too.
     """
-    global _debug
     if not isinstance(on, bool):
         raise InvalidInputError(f"enable_generation_debug expects a bool, got {on!r}", field="on")
-    _debug = on
+    genai.set_generation_debug(on)
 
 
 def _encode(model: Model, prompt: Prompt) -> npt.NDArray[np.int64]:
@@ -113,10 +111,6 @@ def _current(span: Span) -> AbstractContextManager[Span]:
     return trace.use_span(
         span, end_on_exit=False, record_exception=False, set_status_on_exception=False
     )
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= MAX_CAPTURED_CHARS else text[:MAX_CAPTURED_CHARS]
 
 
 class _Run:
@@ -169,7 +163,7 @@ class _Run:
         m = self.model
         self.t_start = time.perf_counter()
         self.capture = ins.capture_content_enabled()
-        self.debug = _debug
+        self.debug = genai.generation_debug_enabled()
         span = ins.start_span(
             f"{semconv.GEN_AI_OPERATION_TEXT_COMPLETION} {m.name}", self._request_attrs()
         )
@@ -186,7 +180,7 @@ class _Run:
                     self.policy = _keep.policy()  # memory optimizer: in-place, keep, reserve
                     if self.capture and isinstance(self.prompt, str):
                         span.set_attribute(
-                            semconv.GEN_AI_INPUT_MESSAGES, _messages("user", self.prompt)
+                            semconv.GEN_AI_INPUT_MESSAGES, genai.messages("user", self.prompt)
                         )
                     token = self._prefill(span)
                     decode_span = self._open_decode(stack, span)
@@ -336,7 +330,7 @@ class _Run:
         span.set_attribute(semconv.HYPERION_KV_CACHE_BLOCKS, cache.peak_blocks)
         if self.capture:
             span.set_attribute(
-                semconv.GEN_AI_OUTPUT_MESSAGES, _messages("assistant", self.text, self.finish)
+                semconv.GEN_AI_OUTPUT_MESSAGES, genai.messages("assistant", self.text, self.finish)
             )
         ins.record_request_metrics(
             {**self._metric_attrs(), semconv.GEN_AI_RESPONSE_MODEL: m.name},
@@ -359,7 +353,7 @@ class _Run:
         )
 
     def _metric_attrs(self) -> dict[str, Any]:
-        return {k: v for k, v in self._request_attrs().items() if k in _METRIC_KEYS}
+        return {k: v for k, v in self._request_attrs().items() if k in genai.METRIC_KEYS}
 
     def _free(self) -> None:
         """Workspace and KV cache go back to the allocator, or are kept (memory policy)."""
@@ -385,20 +379,6 @@ class _Run:
 
         top = ", ".join(f"{piece(c.token_id)}({c.token_id})={c.probability:.3f}" for c in cands)
         _log.debug("generation step %d: sampled %s(%d); top: %s", step, piece(token), token, top)
-
-
-_METRIC_KEYS = {
-    semconv.GEN_AI_OPERATION_NAME,
-    semconv.GEN_AI_PROVIDER_NAME,
-    semconv.GEN_AI_REQUEST_MODEL,
-}
-
-
-def _messages(role: str, text: str, finish: str | None = None) -> str:
-    msg: dict[str, Any] = {"role": role, "parts": [{"type": "text", "content": _clip(text)}]}
-    if finish is not None:
-        msg["finish_reason"] = finish
-    return json.dumps([msg], ensure_ascii=False)
 
 
 def run_to_completion(model: Model, prompt: Prompt, config: GenerationConfig | None) -> Generation:
