@@ -28,7 +28,10 @@ MAX_PROBLEMS = 100
 
 @dataclass(frozen=True)
 class ModelVerification:
-    """Result of ``verify_model``: ``ok`` is true when ``problems`` is empty."""
+    """Result of ``verify_model``: ``ok`` is true when ``problems`` is empty.
+
+    ``warnings`` name metadata the runtime ignores because it is unusable (a BOS or stop
+    token id outside the vocabulary); they do not stop the model from loading."""
 
     path: str
     ok: bool
@@ -37,6 +40,7 @@ class ModelVerification:
     tensors_checked: int = 0
     values_checked: int = 0
     sampled: bool = False
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -144,4 +148,13 @@ def _verify_tensors(
             problems.append(
                 f"tensor {name!r} has {bad} NaN or infinite values{' in the sampled rows' if sampled else ''}"
             )
-    return ModelVerification(text, not problems, problems, source.format, checked, values, sampled)
+    return ModelVerification(
+        text,
+        not problems,
+        problems,
+        source.format,
+        checked,
+        values,
+        sampled,
+        list(cfg.warnings),
+    )
