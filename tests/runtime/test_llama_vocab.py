@@ -17,7 +17,9 @@ from hyperion_otel.runtime.formats.gguf_tokenizer import gguf_tokenizer
 
 from runtime.llama_vocab import cache_dir, cpp_names, cpp_splits, fetch, read_cases
 
-pytestmark = pytest.mark.slow
+# Reading a 256k-token vocabulary with the pure-Python GGUF reader takes minutes on a busy
+# 2-core machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 # Vocabulary file -> number of distinct cases in its .inp/.out files.
 WITH_CASES = {
