@@ -76,6 +76,7 @@ def _transformers() -> object:
     return transformers
 
 
+@pytest.mark.slow  # importing torch and transformers takes tens of seconds here
 def test_a_gpt2_saved_by_transformers_with_its_default_special_ids_loads(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
