@@ -153,6 +153,9 @@ def run_verify(args: argparse.Namespace) -> int:
         print(f"FAILED: {report.path}: {len(report.problems)} problem(s)")
         for problem in report.problems:
             print(f"  - {problem}")
+    if not args.json:
+        for warning in report.warnings:
+            print(f"  warning: {warning}")
     return 0 if report.ok else 1
 
 

@@ -66,6 +66,9 @@ class ArchConfig:
     tokenizer: str | None = None  # "byte" for the built-in byte-level tokenizer
     torch_dtype: str | None = None
     name: str | None = None
+    # Metadata left out because it is unusable (e.g. a BOS id outside the vocabulary);
+    # load_model logs each, verify_model reports each as a warning.
+    warnings: tuple[str, ...] = ()
 
     @property
     def q_dim(self) -> int:
@@ -166,17 +169,25 @@ class _Reader:
             raise self.fail(f"config field {name!r} must be true or false, got {value!r}")
         return value
 
-    def token_ids(self, name: str, vocab: int) -> tuple[int, ...]:
+    def token_ids(self, name: str, vocab: int, notes: list[str]) -> tuple[int, ...]:
+        """The field's token ids inside the vocabulary. The forward pass does not need
+        them, so an id outside it is left out with a note rather than failing the load
+        (transformers keeps GPT-2's 50256 for any ``vocab_size``)."""
         value = self.raw.get(name)
         if value is None:
             return ()
         items = value if isinstance(value, list) else [value]
-        for item in items:
-            if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item < vocab:
-                raise self.fail(
-                    f"config field {name!r} = {value!r}: token ids must be in [0, {vocab})"
-                )
-        return tuple(items)
+        good = tuple(
+            item
+            for item in items
+            if isinstance(item, int) and not isinstance(item, bool) and 0 <= item < vocab
+        )
+        if len(good) != len(items):
+            notes.append(
+                f"{self.source}: config field {name!r} = {value!r}: token ids must be in "
+                f"[0, {vocab}); {'kept ' + str(list(good)) if good else 'ignored'}"
+            )
+        return good
 
 
 def _family(r: _Reader) -> tuple[str, str]:
@@ -285,7 +296,9 @@ def parse_config(  # noqa: PLR0915 - one field after another, kept flat on purpo
     tokenizer = raw.get("hyperion_tokenizer")
     if tokenizer not in (None, "byte"):
         raise r.fail(f"hyperion_tokenizer {tokenizer!r} is not supported (expected 'byte')")
-    bos = r.token_ids("bos_token_id", vocab)
+    notes: list[str] = []
+    bos = r.token_ids("bos_token_id", vocab, notes)
+    eos = r.token_ids("eos_token_id", vocab, notes)
     dtype = raw.get("torch_dtype", raw.get("dtype"))
     name = raw.get("_name_or_path")
     cfg = ArchConfig(
@@ -306,10 +319,11 @@ def parse_config(  # noqa: PLR0915 - one field after another, kept flat on purpo
         attention_bias=attn_bias,
         mlp_bias=mlp_bias,
         bos_token_id=bos[0] if bos else None,
-        eos_token_ids=r.token_ids("eos_token_id", vocab),
+        eos_token_ids=eos,
         tokenizer=tokenizer,
         torch_dtype=dtype if isinstance(dtype, str) else None,
         name=name if isinstance(name, str) and name else None,
+        warnings=tuple(notes),
     )
     params = cfg.parameter_count()
     if params > lim.max_parameters:

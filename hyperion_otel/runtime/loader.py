@@ -108,6 +108,8 @@ def load_model(
         with trace.use_span(span, record_exception=False, set_status_on_exception=False):
             resolved = resolve_model_path(path)
             cfg, source, tokenizer = open_checkpoint(resolved, limits)
+            for note in cfg.warnings:
+                _log.warning("%s", note, extra={"model": resolved.name, "path": str(resolved.path)})
             from hyperion_otel.runtime.weights import build_weights
 
             try:

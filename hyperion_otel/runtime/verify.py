@@ -29,7 +29,10 @@ MAX_PROBLEMS = 100
 @public
 @dataclass(frozen=True)
 class ModelVerification:
-    """Result of ``verify_model``: ``ok`` is true when ``problems`` is empty."""
+    """Result of ``verify_model``: ``ok`` is true when ``problems`` is empty.
+
+    ``warnings`` name metadata the runtime ignores because it is unusable (a BOS or stop
+    token id outside the vocabulary); they do not stop the model from loading."""
 
     path: str
     ok: bool
@@ -38,6 +41,7 @@ class ModelVerification:
     tensors_checked: int = 0
     values_checked: int = 0
     sampled: bool = False
+    warnings: list[str] = field(default_factory=list)
 
 
 @public
@@ -148,4 +152,13 @@ def _verify_tensors(
             problems.append(
                 f"tensor {name!r} has {bad} NaN or infinite values{' in the sampled rows' if sampled else ''}"
             )
-    return ModelVerification(text, not problems, problems, source.format, checked, values, sampled)
+    return ModelVerification(
+        text,
+        not problems,
+        problems,
+        source.format,
+        checked,
+        values,
+        sampled,
+        list(cfg.warnings),
+    )

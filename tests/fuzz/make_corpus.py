@@ -210,10 +210,6 @@ def config_cases() -> dict[str, tuple[bytes, str]]:
             r"'factor' = 0 must be > 0",
         ),
         "rope-not-object.json": (_cfg(rope_scaling=[1]), r"'rope_scaling' must be an object"),
-        "bos-out-of-range.json": (
-            _cfg(bos_token_id=16),
-            r"'bos_token_id' = 16: token ids must be in \[0, 16\)",
-        ),
         "act-gelu.json": (_cfg(hidden_act="gelu"), r"hidden_act 'gelu' is not supported"),
         "head-dim-odd.json": (_cfg(head_dim=3), r"head_dim 3 must be even"),
         "params-over-limit.json": (

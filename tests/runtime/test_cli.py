@@ -98,6 +98,16 @@ def test_verify_and_info(gpt2, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["ok"] is False
 
 
+def test_verify_lists_ignored_metadata_as_warnings(make_gpt2, capsys):
+    ck = make_gpt2(eos_token_id=50256)
+    assert main(["verify", str(ck.path)]) == 0
+    ok, warning = capsys.readouterr().out.splitlines()
+    assert ok.startswith("OK:")
+    assert warning.startswith("  warning: ") and "'eos_token_id' = 50256" in warning
+    assert main(["verify", "--json", str(ck.path)]) == 0
+    assert json.loads(capsys.readouterr().out)["warnings"] == [warning[len("  warning: ") :]]
+
+
 def test_python_m_hyperion_otel_info(llama):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
