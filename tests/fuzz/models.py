@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gguf
 import numpy as np
 
 from hyperion_otel.errors import InvalidInputError, ModelError
@@ -166,7 +167,6 @@ def write_gguf(
 ) -> bytes:
     """A GGUF file: the tiny Llama's metadata with ``fields`` overriding (None removes a
     key; keys are relative to ``<arch>.``) and ``arrays`` as its tensors."""
-    import gguf
 
     meta: dict[str, tuple[Any, str] | None] = {**GGUF_FIELDS, **(fields or {})}
     wr = gguf.GGUFWriter(str(path), arch)
