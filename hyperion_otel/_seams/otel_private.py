@@ -16,11 +16,18 @@ that fails loudly when a release moves it, and CI runs the suite on the newest r
 - ``exporter.otlp.proto.common._log_encoder.encode_logs``: the OTLP log encoder (the
   trace and metric encoders are public; the log one is not yet). Imported on first use, so
   this module loads neither the SDK nor the exporter.
+- The OTLP exporters' transports: the HTTP exporters send through ``_client._transport
+  .request``, the gRPC ones through ``_client.Export`` and rebuild ``_client`` (in
+  ``_initialize_channel_and_stub``) after UNAVAILABLE. Watching them is how a lost item is
+  told apart as refused (the backend answered), failed (no answer) or unconfirmed.
+- ``_update_resource`` of the SDK providers: after a fork the child's process attributes
+  replace the parent's in the providers' resource (the SDK refreshes only the detectors
+  it was configured with).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -35,6 +42,8 @@ __all__ = [
     "clear",
     "reset",
     "encode_logs",
+    "update_provider_resource",
+    "watch_exporter_requests",
     "is_proxy_meter_provider",
     "snapshot",
     "tracer_provider_is_set",
@@ -123,6 +132,46 @@ def clear(signals: tuple[str, ...] = ("traces", "metrics", "logs")) -> None:
         module, provider_attr, once_attr, _ = _SIGNALS[signal]
         setattr(module, provider_attr, None)
         setattr(module, once_attr, Once())
+
+
+Wrapper = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def watch_exporter_requests(exporter: Any, wrap_http: Wrapper, wrap_grpc: Wrapper) -> bool:
+    """Route each request of an OTLP ``exporter`` through ``wrap_http``/``wrap_grpc``.
+
+    Returns False (and changes nothing) for an exporter whose transport is not the one
+    described in the module doc: the caller then cannot tell refused from failed.
+    """
+    transport = getattr(getattr(exporter, "_client", None), "_transport", None)
+    if transport is not None and callable(getattr(transport, "request", None)):
+        transport.request = wrap_http(transport.request)
+        return True
+    rebuild = getattr(exporter, "_initialize_channel_and_stub", None)
+    if rebuild is None or getattr(exporter, "_client", None) is None:
+        return False
+
+    def wrap_stub() -> None:
+        client = exporter._client
+        if client is not None and callable(getattr(client, "Export", None)):
+            client.Export = wrap_grpc(client.Export)
+
+    def rebuilt() -> None:
+        rebuild()
+        wrap_stub()
+
+    wrap_stub()
+    exporter._initialize_channel_and_stub = rebuilt
+    return True
+
+
+def update_provider_resource(provider: Any, resource: Any) -> bool:
+    """Merge ``resource`` into an SDK provider's resource; False if it cannot."""
+    update = getattr(provider, "_update_resource", None)
+    if update is None:
+        return False
+    update(resource)
+    return True
 
 
 def _fresh_proxy(signal: str) -> Any:

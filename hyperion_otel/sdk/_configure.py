@@ -157,9 +157,8 @@ class Telemetry:
             ("metrics", self.meter_provider),
             ("logs", self.logger_provider),
         ):
-            update = getattr(provider, "_update_resource", None)
-            if signal in self.owned and update is not None:
-                update(fresh)
+            if signal in self.owned:
+                otel_private.update_provider_resource(provider, fresh)
         if self.resource is not None:
             self.resource = self.resource.merge(fresh)
         _telemetry.refresh()

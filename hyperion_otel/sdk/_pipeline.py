@@ -36,7 +36,7 @@ from opentelemetry.sdk.trace.export import (
 )
 
 from hyperion_otel import semconv
-from hyperion_otel._seams import telemetry as _telemetry
+from hyperion_otel._seams import otel_private, telemetry as _telemetry
 from hyperion_otel.sdk._otlp_json import (
     FILE_NAMES,
     OTLPJsonLogExporter,
@@ -185,15 +185,18 @@ class _Attempts:
 
     def __init__(self) -> None:
         self.sending = 0
+        self.sent = 0  # requests this export call put on the wire
         self.answered = False  # the last request got a status back from the backend
         self.cut = False  # a request was on the wire when shutdown aborted the exporter
 
     def reset(self) -> None:
         self.answered = self.cut = False
+        self.sent = 0
 
     def http_request(self, request: Any) -> Any:
         def watched(*args: Any, **kwargs: Any) -> Any:
             self.sending += 1
+            self.sent += 1
             try:
                 result = request(*args, **kwargs)
             finally:
@@ -206,6 +209,7 @@ class _Attempts:
     def grpc_call(self, call: Any) -> Any:
         def watched(*args: Any, **kwargs: Any) -> Any:
             self.sending += 1
+            self.sent += 1
             try:
                 return call(*args, **kwargs)
             except Exception as exc:
@@ -217,34 +221,6 @@ class _Attempts:
                 self.sending -= 1
 
         return watched
-
-
-def _watch(inner: Any, attempts: _Attempts) -> None:
-    """Watch the requests of an OTLP exporter at its transport.
-
-    SDK internals (opentelemetry-exporter-otlp 1.45): the HTTP exporters send through
-    ``_client._transport.request``, the gRPC ones through ``_client.Export``, and rebuild
-    ``_client`` after UNAVAILABLE. Without them every unanswered export counts as failed.
-    """
-    transport = getattr(getattr(inner, "_client", None), "_transport", None)
-    if transport is not None and callable(getattr(transport, "request", None)):
-        transport.request = attempts.http_request(transport.request)
-        return
-    rebuild = getattr(inner, "_initialize_channel_and_stub", None)
-    if rebuild is None or getattr(inner, "_client", None) is None:
-        return
-
-    def wrap_stub() -> None:
-        client = inner._client
-        if client is not None and callable(getattr(client, "Export", None)):
-            client.Export = attempts.grpc_call(client.Export)
-
-    def rebuilt() -> None:
-        rebuild()
-        wrap_stub()
-
-    wrap_stub()
-    inner._initialize_channel_and_stub = rebuilt
 
 
 _OTLP_COMPONENTS = {"traces": "span", "metrics": "metric", "logs": "log"}
@@ -269,12 +245,15 @@ class _Guard:
     inner: Any
     attempts: _Attempts
     interrupted = False
+    watched = False  # its requests are seen at the transport (OTLP exporters)
 
     def _setup(self, inner: Any, stats: ExportStats) -> None:
         self.inner, self.stats = inner, stats
         stats.component = component_type(inner, stats.signal)
         self.attempts = _Attempts()
-        _watch(inner, self.attempts)
+        self.watched = otel_private.watch_exporter_requests(
+            inner, self.attempts.http_request, self.attempts.grpc_call
+        )
 
     def _guarded(self, n: int, call: Any, success: Any) -> bool:
         if self.interrupted:
@@ -294,7 +273,11 @@ class _Guard:
     def _failure(self) -> str:
         if self.attempts.cut:
             return "unconfirmed"
-        return "refused" if self.attempts.answered else "failed"
+        if self.attempts.answered:
+            return "refused"
+        # Shut down before this export put a request on the wire: never sent.
+        never_sent = self.watched and self.interrupted and not self.attempts.sent
+        return "dropped" if never_sent else "failed"
 
     @property
     def sending(self) -> bool:

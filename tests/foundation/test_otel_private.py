@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry import _logs, metrics, trace
@@ -115,3 +116,46 @@ def test_no_module_but_otel_private_uses_private_otel_names() -> None:
         for hit in _private_otel_imports(path)
     ]
     assert offenders == []
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_watch_exporter_requests_sees_each_request_of_the_otlp_exporters(
+    protocol: str, otlp_receiver: Any
+) -> None:
+    """Both transports are wrapped, and the wrapper sees the real request and its answer."""
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter(endpoint=otlp_receiver.grpc_endpoint, insecure=True)
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter as HTTPExporter,
+        )
+
+        exporter = HTTPExporter(endpoint=otlp_receiver.http_url("traces"))
+    seen: list[str] = []
+
+    def wrap(kind: str) -> Any:
+        def wrapper(call: Any) -> Any:
+            def watched(*args: Any, **kwargs: Any) -> Any:
+                seen.append(kind)
+                return call(*args, **kwargs)
+
+            return watched
+
+        return wrapper
+
+    assert otel_private.watch_exporter_requests(exporter, wrap("http"), wrap("grpc"))
+    span = TracerProvider().get_tracer("t").start_span("one")
+    span.end()
+    exporter.export([span])  # type: ignore[list-item]
+    assert seen == [protocol] and len(otlp_receiver.spans) == 1
+    exporter.shutdown()
+    assert not otel_private.watch_exporter_requests(object(), wrap("http"), wrap("grpc"))
+
+
+def test_update_provider_resource_merges_into_the_providers_resource() -> None:
+    provider = TracerProvider(resource=Resource({"a": "1"}))
+    assert otel_private.update_provider_resource(provider, Resource({"b": "2"}))
+    assert dict(provider.resource.attributes).items() >= {"a": "1", "b": "2"}.items()
+    assert not otel_private.update_provider_resource(object(), Resource({}))
