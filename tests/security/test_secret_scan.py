@@ -116,7 +116,7 @@ def _written(root: Path) -> Iterator[Path]:
 
 @pytest.mark.parametrize("live", [False, True], ids=["dead", "live"])
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
-@pytest.mark.parametrize("cmd", _programs())
+@pytest.mark.parametrize("cmd", list(_programs()))
 def test_no_secret_in_any_byte_written(
     cmd: list[str], protocol: str, live: bool, tmp_path: Path
 ) -> None:
