@@ -182,7 +182,7 @@ def _ring_fill(warmup_s: float, t0: float) -> dict[str, Any]:
     if session is None:
         return {}
     sampler, recorder = session._sampler, session._recorder
-    return {
+    fill = {
         "samples": len(sampler.samples) if sampler else 0,
         "inline_samples": len(sampler.inline_samples) if sampler else 0,
         "max_samples": session.config.max_samples,
@@ -191,6 +191,11 @@ def _ring_fill(warmup_s: float, t0: float) -> dict[str, Any]:
         "at_s": time.monotonic() - t0,
         "warmup_s": warmup_s,
     }
+    fill["full"] = (
+        fill["samples"] == fill["inline_samples"] == fill["max_samples"]
+        and fill["op_events"] == fill["max_events"]
+    )
+    return fill
 
 
 def run(args: argparse.Namespace, out_dir: str) -> dict[str, Any]:
@@ -286,6 +291,7 @@ def run(args: argparse.Namespace, out_dir: str) -> dict[str, Any]:
         tokens,
         emitted,
         received,
+        baseline,
         final_counts,
         stats,
         shutdown,
@@ -304,6 +310,7 @@ def _report(
     tokens: int,
     emitted: dict[str, int],
     received: dict[str, int],
+    baseline: dict[str, int],
     final_counts: dict[str, int],
     stats: list[dict[str, Any]],
     shutdown: Any,
@@ -346,6 +353,7 @@ def _report(
         "received": received,
         "lost": {k: emitted[k] - received.get(k, 0) for k in emitted},
         "receiver": final_counts,
+        "receiver_baseline": baseline,
         "export_stats": stats,
         "shutdown": {
             "duration_s": shutdown.duration_s if shutdown else None,
@@ -376,7 +384,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--tokens", type=int, default=32, help="new tokens per generate")
     ap.add_argument("--log-max-size-mb", type=float, default=0.1)
     ap.add_argument("--log-max-files", type=int, default=3)
-    ap.add_argument("--profile-max-samples", type=int, default=20_000)
+    ap.add_argument(
+        "--profile-max-samples",
+        type=int,
+        default=5_000,
+        help="HYPERION_PROFILE_MAX_SAMPLES: small, so the rings are full before the warm-up ends",
+    )
     ap.add_argument("--metric-interval-s", type=float, default=10.0)
     ap.add_argument("--keep", metavar="DIR", help="output directory to use and keep")
     ap.add_argument("--dump", metavar="PATH", help="receiver: write every request here")
@@ -412,6 +425,10 @@ def _print(r: dict[str, Any]) -> None:
         ("open fds after warm-up (min-max)", f"{r['fds']['min']}-{r['fds']['max']}"),
         ("OS threads after warm-up (min-max)", f"{r['threads']['min']}-{r['threads']['max']}"),
         ("log files at once, most (bound)", f"{lf['max_logs']} ({lf['bound']})"),
+        (
+            "profiler rings full at the end of the warm-up",
+            str(r["profile_rings"]["at_warmup"].get("full")),
+        ),
         ("spans emitted / received", f"{r['emitted']['spans']} / {r['received']['spans']}"),
         ("log records emitted / received", f"{r['emitted']['logs']} / {r['received']['logs']}"),
     ]

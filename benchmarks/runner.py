@@ -420,6 +420,14 @@ FIGURES: tuple[Figure, ...] = (
         ("<", 5.0),
     ),
     Figure(
+        "soak.rings_full",
+        "soak: profiler rings full by the end of the warm-up (1 = yes)",
+        "soak",
+        _path("profile_rings", "at_warmup", "full"),
+        "n",
+        (">=", 1),
+    ),
+    Figure(
         "soak.fds",
         "soak: open file descriptors, last - first sample after warm-up",
         "soak",

@@ -236,6 +236,7 @@ class Session:
             "sampler_busy_s": sampler.busy_ns / 1e9,
             "samples_taken": float(sampler.taken),
             "samples_inline": float(sampler.inline),
+            "samples_reused": float(sampler.reused),
             "stacks": float(len(sampler.stacks)),
         }
 

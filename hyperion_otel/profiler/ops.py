@@ -35,8 +35,8 @@ CounterPoint = tuple[int, str, dict[str, float]]
 # (trace_id, span_id, phase implied by the span's name) of the span an op ran in.
 SpanInfo = tuple[int, int, "str | None"]
 # (name, attrs, thread ident, SpanInfo, allocations, alloc bytes, start_ns, end_ns): a
-# started op holds the allocation counters at its start and no end (0); a finished op
-# its own allocation deltas. The span is kept as SpanInfo, not as the OTel Context, so
+# started op is the first seven, with the allocation counters at its start; a finished
+# op has its own allocation deltas and its end. The span is kept as SpanInfo, not as the OTel Context, so
 # a long profile does not keep every span of the session alive. (The attrs dict keeps
 # each record tracked by the garbage collector: about a quarter of the recorder's cost
 # per op in decode is collector time; making records untrackable did not pay off.)
@@ -92,7 +92,9 @@ class OpRecorder:
         self.errors = 0
         self._record_ops = record_ops
         self._record_kv = track_cache and not record_ops
-        self._allocs = allocs
+        # Without memory tracking the counters stay at 0: one code path per op.
+        self._allocs = allocs if allocs is not None else AllocCounts()
+        self._append = self.events.append
         self._threads: set[int] = set()
         # (context, its SpanInfo), replaced as one object: threads may interleave ops.
         self._last: tuple[object, SpanInfo] = (None, _NO_SPAN)
@@ -113,12 +115,15 @@ class OpRecorder:
         info = last[1] if last[0] is ctx else self._context_changed(ctx)
         tid = _ident()
         if tid not in self._threads:
-            self._threads.add(tid)
-            self.tags.enroll_current_thread()
+            self._enroll(tid)
         allocs = self._allocs
-        if allocs is None:
-            return (name, attrs, tid, info, 0, 0, _clock(), 0)
-        return (name, attrs, tid, info, allocs.count, allocs.nbytes, _clock(), 0)
+        return (name, attrs, tid, info, allocs.count, allocs.nbytes, _clock())
+
+    def _enroll(self, tid: int) -> None:
+        self._threads.add(tid)
+        self.tags.enroll_current_thread()
+        if self.sampler is not None:
+            self.sampler.note_thread_clock()
 
     def _context_changed(self, ctx: object) -> SpanInfo:
         info = _NO_SPAN
@@ -138,28 +143,16 @@ class OpRecorder:
         t1 = _clock()
         try:
             tok: Token = token  # type: ignore[assignment]  # ours, from on_op_start
-            if self._record_ops or (self._record_kv and tok[NAME].startswith(KV_CACHE_PREFIX)):
+            name, attrs, tid, info, count, nbytes, t0 = tok
+            if self._record_ops or (self._record_kv and name.startswith(KV_CACHE_PREFIX)):
                 allocs = self._allocs
-                if allocs is None:
-                    self.events.append((*tok[:T1], t1))
-                else:
-                    name, attrs, tid, info, count, nbytes, t0, _ = tok
-                    self.events.append(
-                        (
-                            name,
-                            attrs,
-                            tid,
-                            info,
-                            allocs.count - count,
-                            allocs.nbytes - nbytes,
-                            t0,
-                            t1,
-                        )
-                    )
+                self._append(
+                    (name, attrs, tid, info, allocs.count - count, allocs.nbytes - nbytes, t0, t1)
+                )
                 self.recorded += 1
             sampler = self.sampler
             if sampler is not None and t1 >= sampler.inline_after:
                 # Frame 2 is the code inside the op's block: on_op_end <- __exit__ <- it.
-                sampler.sample_inline(tok[TID], sys._getframe(2), t1)
+                sampler.sample_inline(tid, sys._getframe(2), t1)
         except Exception:  # noqa: BLE001 - never raise into the runtime
             self.errors += 1
