@@ -387,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument(
         "--profile-max-samples",
         type=int,
-        default=5_000,
+        default=2_000,
         help="HYPERION_PROFILE_MAX_SAMPLES: small, so the rings are full before the warm-up ends",
     )
     ap.add_argument("--metric-interval-s", type=float, default=10.0)
