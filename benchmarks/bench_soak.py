@@ -14,8 +14,9 @@ threads and the log files on disk (the current file plus rotated backups). Figur
 * RSS slope after the warm-up (least squares over the samples after it, MiB/min) and
   the growth that slope makes over the measured stretch; also last minus first sample;
 * file descriptors and threads: their range after the warm-up;
-* log files: the most seen at once against the rotation bound (the current file plus
-  ``--log-max-files`` rotated backups, a backup and its ``.gz`` counted once);
+* log files: the most seen at once against the rotation bound, ``--log-max-files``
+  files in all, the live one included (as the log handler keeps them; a backup and its
+  ``.gz`` counted once);
 * records: spans ended and log records emitted, counted on the SDK's side by a span
   processor and a log record processor added to the providers ``configure()`` built,
   against the spans and log records in the export requests the receiver stored (from a
@@ -326,7 +327,7 @@ def _report(
         values = [r[key] for r in rows]
         return {"first": values[0], "last": values[-1], "min": min(values), "max": max(values)}
 
-    bound = args.log_max_files + 1
+    bound = args.log_max_files  # files in all, the live one included
     return {
         "minutes": elapsed / 60,
         "warmup_s": warmup_s,
