@@ -22,7 +22,8 @@ threads and the log files on disk (the current file plus rotated backups). Figur
   against the spans and log records in the export requests the receiver stored (from a
   baseline taken after a flush, so records from before the counters existed cancel out).
 
-The profiler's buffers are rings (``--profile-max-samples`` samples, as many op events):
+The profiler's buffers are rings (``--profile-max-samples`` samples, as many op events
+and memory counter points):
 they grow until full, then stay flat; the report says whether each was full by the end
 of the warm-up, and the warm-up (``--warmup-min``) should be long enough that they are.
 
@@ -189,12 +190,15 @@ def _ring_fill(warmup_s: float, t0: float) -> dict[str, Any]:
         "max_samples": session.config.max_samples,
         "op_events": len(recorder.events) if recorder else 0,
         "max_events": session.config.max_events,
+        "counter_points": len(session._memory_points),
+        "max_counter_points": session.config.max_counter_points,
         "at_s": time.monotonic() - t0,
         "warmup_s": warmup_s,
     }
     fill["full"] = (
         fill["samples"] == fill["inline_samples"] == fill["max_samples"]
         and fill["op_events"] == fill["max_events"]
+        and fill["counter_points"] == fill["max_counter_points"]
     )
     return fill
 
@@ -203,7 +207,7 @@ def run(args: argparse.Namespace, out_dir: str) -> dict[str, Any]:
     import psutil
 
     import hyperion_otel
-    from hyperion_otel import sdk
+    from hyperion_otel import profiler, sdk
     from hyperion_otel.runtime import GenerationConfig
     from hyperion_otel.settings import Settings
 
@@ -234,6 +238,9 @@ def run(args: argparse.Namespace, out_dir: str) -> dict[str, Any]:
             metric_export_interval_ms=args.metric_interval_s * 1000,
             shutdown_timeout_s=30.0,
         )
+        # The memory counter ring has no setting of its own: the same bound as the others,
+        # through the config configure() starts the session from.
+        profiler.init_profiler(profiler.ProfilerConfig(max_counter_points=args.profile_max_samples))
         telemetry = sdk.configure(settings)
         spans, logs = _counters(telemetry)
         model = hyperion_otel.load_model("builtin:tiny")
