@@ -59,8 +59,8 @@ class Session:
         self.config = config
         self.profile_id = secrets.token_hex(8)
         self.tags = context.SessionTags(self.profile_id)
-        # Memory counter points as (t_ns, series names, values): a dict per point would
-        # cost ~1 KB, ~20 MB for a full ring of the default size; names are shared.
+        # Memory counter points as (t_ns, series names, values), ~280 B each: a dict per
+        # point cost ~1 KB, ~20 MB for a full ring of the default size; names are shared.
         self._memory_points: deque[tuple[int, tuple[str, ...], array[float]]] = deque(
             maxlen=config.max_counter_points
         )
