@@ -1,6 +1,7 @@
 """``python -m benchmarks``: run every benchmark and print one table of figures and goals.
 
     python -m benchmarks [--quick] [--json out.json] [--only decode,logging]
+    python -m benchmarks --only soak --minutes 20   # the endurance run, only when asked
 
 Full scale takes under 10 minutes on 2 cores, ``--quick`` about 2. Run it from the
 repository root. To compare against torch with the machine's native BLAS kernels where
@@ -38,6 +39,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAMES",
         help="comma list of: " + ", ".join(b.name for b in runner.BENCHES),
     )
+    ap.add_argument(
+        "--minutes",
+        type=float,
+        metavar="N",
+        help="length of the timed benchmarks (soak; default 20 at full scale)",
+    )
     args = ap.parse_args(argv)
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
     unknown = [n for n in only or () if n not in runner.BY_NAME]
@@ -51,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         only,
         progress=lambda s: print(s, file=sys.stderr, flush=True),
         blas_threads=args.blas_threads,
+        minutes=args.minutes,
     )
     print(runner.markdown(report))
     if args.json:

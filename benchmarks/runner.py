@@ -41,6 +41,7 @@ class Bench:
     name: str  # module benchmarks.bench_<name>
     argv: dict[str, list[str] | None]  # per scale; None: not run at that scale
     timeout_s: float
+    in_default: bool = True  # run when no --only is given
 
 
 # Full-scale argv are each benchmark's defaults unless trimmed to fit the 10-minute budget.
@@ -141,6 +142,17 @@ BENCHES: tuple[Bench, ...] = (
         },
         180,
     ),
+    # Minutes long by design: only with --only soak (--minutes sets the length).
+    Bench(
+        "soak",
+        {
+            "full": [],
+            "quick": ["--minutes", "2", "--warmup-min", "0.5"],
+            "tiny": ["--minutes", "0.1", "--warmup-min", "0.03", "--sample-s", "1"],
+        },
+        300,
+        in_default=False,
+    ),
 )
 BY_NAME = {b.name: b for b in BENCHES}
 
@@ -194,18 +206,24 @@ def _cpu_overhead(workload: str, mode: str, base: str) -> Callable[[dict[str, An
     return get
 
 
-def _profiler_overhead(mode: str) -> Callable[[dict[str, Any]], float | None]:
+def _drift(key: str) -> Callable[[dict[str, Any]], float | None]:
+    """bench_soak: last - first sample of a figure after the warm-up (a log compression
+    in progress holds a thread and a descriptor for a moment, so max - min is not 0)."""
+    hi, lo = _path(key, "last"), _path(key, "first")
+
     def get(res: dict[str, Any]) -> float | None:
-        r = _path("modes", mode, "ratio_vs_plain")(res)
-        return None if r is None or r == 0 else 1 / r - 1
+        a, b = hi(res), lo(res)
+        return None if a is None or b is None else a - b
 
     return get
 
 
-def _profiler_cpu_overhead(mode: str) -> Callable[[dict[str, Any]], float | None]:
+def _difference(group: str, a: str, b: str) -> Callable[[dict[str, Any]], float | None]:
+    first, second = _path(group, a), _path(group, b)
+
     def get(res: dict[str, Any]) -> float | None:
-        r = _path("modes", mode, "cpu_ratio_vs_plain")(res)
-        return None if r is None or r == 0 else r - 1
+        x, y = first(res), second(res)
+        return None if x is None or y is None else x - y
 
     return get
 
@@ -509,10 +527,17 @@ FIGURES: tuple[Figure, ...] = (
         "x",
     ),
     Figure(
+        "profiler.noise",
+        "profiler bench noise floor: plain vs plain (A/A), decode CPU",
+        "profiler",
+        _path("modes", "plain (A/A)", "cpu_overhead"),
+        "%",
+    ),
+    Figure(
         "profiler.1ms",
         "profiler at 1 ms, decode CPU overhead",
         "profiler",
-        _profiler_cpu_overhead("profile 1 ms"),
+        _path("modes", "profile 1 ms", "cpu_overhead"),
         "%",
         ("<=", 0.02),
     ),
@@ -520,15 +545,71 @@ FIGURES: tuple[Figure, ...] = (
         "profiler.1ms_wall",
         "profiler at 1 ms, decode step wall",
         "profiler",
-        _profiler_overhead("profile 1 ms"),
+        _path("modes", "profile 1 ms", "step_overhead"),
         "%",
     ),
     Figure(
         "profiler.10ms",
         "profiler at 10 ms, decode CPU overhead",
         "profiler",
-        _profiler_cpu_overhead("profile 10 ms"),
+        _path("modes", "profile 10 ms", "cpu_overhead"),
         "%",
+    ),
+    Figure(
+        "soak.rss_growth",
+        "soak (full debugging): RSS growth after warm-up (least-squares slope x time)",
+        "soak",
+        _path("rss_growth_mib"),
+        "MiB",
+        ("<", 5.0),
+    ),
+    Figure(
+        "soak.rings_full",
+        "soak: profiler rings full by the end of the warm-up (1 = yes)",
+        "soak",
+        _path("profile_rings", "at_warmup", "full"),
+        "n",
+        (">=", 1),
+    ),
+    Figure(
+        "soak.fds",
+        "soak: open file descriptors, last - first sample after warm-up",
+        "soak",
+        _drift("fds"),
+        "n",
+        ("<=", 0),
+    ),
+    Figure(
+        "soak.threads",
+        "soak: OS threads, last - first sample after warm-up",
+        "soak",
+        _drift("threads"),
+        "n",
+        ("<=", 0),
+    ),
+    Figure(
+        "soak.log_files",
+        "soak: log files at once, most over the rotation bound",
+        "soak",
+        _difference("log_files", "max_logs", "bound"),
+        "n",
+        ("<=", 0),
+    ),
+    Figure(
+        "soak.lost_spans",
+        "soak: spans ended but not received",
+        "soak",
+        _path("lost", "spans"),
+        "n",
+        ("<=", 0),
+    ),
+    Figure(
+        "soak.lost_logs",
+        "soak: log records emitted but not received",
+        "soak",
+        _path("lost", "logs"),
+        "n",
+        ("<=", 0),
     ),
     Figure(
         "errors.boundary_us",
@@ -566,6 +647,8 @@ def _fmt(value: float | None, fmt: str) -> str:
         return f"{value:.3f} µs"
     if fmt == "rate":
         return f"{value:.1f}"
+    if fmt == "n":
+        return f"{value:g}"
     return f"{value:.2f} {fmt}"
 
 
@@ -578,6 +661,8 @@ def _fmt_goal(f: Figure) -> str:
         return f"{sym} {100 * bound:g}%"
     if f.fmt == "x":
         return f"{sym} {bound:.2f}x"
+    if f.fmt == "n":
+        return f"{sym} {bound:g}"
     unit = "µs" if f.fmt == "us" else f.fmt
     return f"{sym} {bound:g} {unit}"
 
@@ -643,17 +728,35 @@ _THREAD_ARGS = {
     "profiler": "--blas-threads",
     "transformers": "--threads",
 }
+# Benchmarks that run for ``--minutes`` (default minutes).
+_TIMED = {"soak": 20.0}
 _BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def bench_argv(bench: Bench, scale: str, blas_threads: int) -> list[str] | None:
+def bench_argv(
+    bench: Bench, scale: str, blas_threads: int, minutes: float | None = None
+) -> list[str] | None:
     argv = bench.argv[scale]
     if argv is None:
         return None
     flag = _THREAD_ARGS.get(bench.name)
     if flag is not None and blas_threads > 0:
         argv = [*argv, flag, str(blas_threads)]
+    if minutes is not None and bench.name in _TIMED:
+        argv = [*argv, "--minutes", f"{minutes:g}"]
     return argv
+
+
+def bench_timeout(bench: Bench, argv: list[str]) -> float:
+    """A timed benchmark's own length (its last ``--minutes``, else its default) plus
+    half again and five minutes for setup and the final flush."""
+    if bench.name not in _TIMED:
+        return bench.timeout_s
+    minutes = _TIMED[bench.name]
+    for i, a in enumerate(argv[:-1]):
+        if a == "--minutes":
+            minutes = float(argv[i + 1])
+    return max(bench.timeout_s, minutes * 60 * 1.5 + 300)
 
 
 def child_env(blas_threads: int) -> dict[str, str]:
@@ -664,7 +767,11 @@ def child_env(blas_threads: int) -> dict[str, str]:
 
 
 def run_bench(
-    bench: Bench, argv: list[str], log_dir: Path, env: dict[str, str] | None = None
+    bench: Bench,
+    argv: list[str],
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+    timeout_s: float | None = None,
 ) -> tuple[dict[str, Any] | None, str | None, float]:
     """(result, error, seconds) of one benchmark run in a child process."""
     out = log_dir / f"{bench.name}.json"
@@ -677,13 +784,13 @@ def run_bench(
                 cwd=ROOT,
                 stdout=lf,
                 stderr=subprocess.STDOUT,
-                timeout=bench.timeout_s,
+                timeout=timeout_s or bench.timeout_s,
                 check=False,
                 env=env,
             )
             err = None if proc.returncode == 0 else f"exit code {proc.returncode}"
         except subprocess.TimeoutExpired:
-            err = f"timed out after {bench.timeout_s:g} s"
+            err = f"timed out after {timeout_s or bench.timeout_s:g} s"
     took = time.perf_counter() - t0
     if err is not None:
         tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
@@ -696,11 +803,12 @@ def run(
     only: Sequence[str] | None = None,
     progress: Callable[[str], None] | None = None,
     blas_threads: int = 1,
+    minutes: float | None = None,
 ) -> dict[str, Any]:
     """Run the benchmarks (all, or ``only``) at ``scale``; the report as a JSON-able dict."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
-    names = list(only) if only else [b.name for b in BENCHES]
+    names = list(only) if only else [b.name for b in BENCHES if b.in_default]
     unknown = [n for n in names if n not in BY_NAME]
     if unknown:
         raise ValueError(f"unknown benchmark(s) {unknown}; known: {list(BY_NAME)}")
@@ -720,7 +828,7 @@ def run(
     with tempfile.TemporaryDirectory(prefix="hyperion-bench-") as tmp:
         for i, name in enumerate(names, 1):
             bench = BY_NAME[name]
-            argv = bench_argv(bench, scale, blas_threads)
+            argv = bench_argv(bench, scale, blas_threads, minutes)
             if argv is None:
                 report["skipped"].append(name)
                 if progress:
@@ -729,7 +837,7 @@ def run(
             if progress:
                 progress(f"[{i}/{len(names)}] {name} {' '.join(argv)}".rstrip())
             report["argv"][name] = argv
-            res, err, took = run_bench(bench, argv, Path(tmp), env)
+            res, err, took = run_bench(bench, argv, Path(tmp), env, bench_timeout(bench, argv))
             report["seconds"][name] = took
             if res is not None:
                 report["results"][name] = res

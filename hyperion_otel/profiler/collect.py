@@ -13,6 +13,7 @@ import secrets
 import sys
 import threading
 import time
+from array import array
 from collections import deque
 
 from opentelemetry import trace
@@ -59,7 +60,12 @@ class Session:
         self.config = config
         self.profile_id = secrets.token_hex(8)
         self.tags = context.SessionTags(self.profile_id)
-        self.counters: deque[CounterPoint] = deque(maxlen=config.max_counter_points)
+        # Memory counter points as (t_ns, series names, values), ~280 B each: a dict per
+        # point cost ~1 KB, ~20 MB for a full ring of the default size; names are shared.
+        self._memory_points: deque[tuple[int, tuple[str, ...], array[float]]] = deque(
+            maxlen=config.max_counter_points
+        )
+        self._series_names: dict[tuple[str, ...], tuple[str, ...]] = {}
         self.start_thread = threading.get_ident()
         self.notes: list[str] = []
         self._t0 = 0
@@ -141,7 +147,9 @@ class Session:
     def _read_memory(self, t_ns: int) -> None:
         series = read_memory_series(self._alloc)
         if series:
-            self.counters.append((t_ns, "memory", series))
+            names = tuple(series)
+            names = self._series_names.setdefault(names, names)  # a few distinct ones
+            self._memory_points.append((t_ns, names, array("d", series.values())))
 
     def _undo(self) -> None:
         if self._sampler is not None:
@@ -186,7 +194,10 @@ class Session:
         codes, stacks, samples = sampler.merged() if sampler else ([], [], [])
         ops = derive_ops(recorder.tokens(), self._t0) if recorder else []
         samples = tag_samples(samples, ops)
-        counters = list(self.counters)
+        counters: list[CounterPoint] = [
+            (t, "memory", dict(zip(names, values, strict=True)))
+            for t, names, values in list(self._memory_points)
+        ]
         if self.config.track_cache:
             counters = sorted(counters + kv_counters(ops), key=lambda c: c[0])
             counters = counters[-self.config.max_counter_points :]
@@ -238,6 +249,7 @@ class Session:
             "sampler_busy_s": sampler.busy_ns / 1e9,
             "samples_taken": float(sampler.taken),
             "samples_inline": float(sampler.inline),
+            "samples_reused": float(sampler.reused),
             "stacks": float(len(sampler.stacks)),
         }
 

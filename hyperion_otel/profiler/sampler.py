@@ -22,6 +22,13 @@ An op-end sample sees the stack at the end of the op's block, so time spent insi
 block shorter than the interval goes to the function that opened the op (the op table
 times the op itself exactly); longer blocks and code that runs no ops are sampled by
 the sampler thread, which wakes at full rate again as soon as a thread goes stale.
+
+A stale thread that used no CPU since the sampler thread's previous sample of it (it
+waits, or a busy machine keeps it off the CPU) cannot have moved: that sample's stack is
+reused, without ``sys._current_frames`` and the frame walk, and such samples let the
+sampler keep backing off. A thread's CPU clock is read through the clock id the thread
+noted itself (``note_thread_clock``): asking for the clock id of a thread that has
+ended is undefined behaviour in C, reading an id once had only fails.
 """
 
 from __future__ import annotations
@@ -45,8 +52,10 @@ InlineSample = tuple[int, int, tuple[CodeType, ...], int, int, int]
 SAMPLER_THREAD_NAME = "hyperion-profiler-sampler"
 
 
+# Reads another thread's CPU clock (Linux, most Unixes); without it every sample walks.
+_cpu_clock_of = getattr(time, "pthread_getcpuclockid", None)
 _SLEEP_MAX_S = 0.02  # waits longer than this use Event.wait, so stop() never waits long
-_MAX_BACKOFF = 4  # intervals between the sampler thread's wake-ups while threads self-sample
+_MAX_BACKOFF = 8  # intervals between the sampler thread's wake-ups while threads self-sample
 
 
 class Sampler:
@@ -72,16 +81,22 @@ class Sampler:
         self.stacks: list[tuple[int, ...]] = []  # leaf first
         self.samples: deque[RawSample] = deque(maxlen=max_samples)
         # Written by the profiled threads: stacks as tuples of code objects, interned with
-        # one atomic setdefault, so no lock is shared with the sampler thread (which can
+        # an atomic setdefault, so no lock is shared with the sampler thread (which can
         # be starved of the GIL while holding it). Merged into the tables by ``merged()``.
         self.inline_samples: deque[InlineSample] = deque(maxlen=max_samples)
-        self._inline_stacks: dict[tuple[CodeType, ...], tuple[CodeType, ...]] = {}
+        self._inline_stacks: dict[tuple[int, ...], tuple[CodeType, ...]] = {}
         self.taken = 0
         self.inline = 0
         self.ticks = 0
         self.truncated = 0
         self.errors = 0
         self.busy_ns = 0
+        self.reused = 0  # sampler-thread samples that reused the stack of the previous one
+        # Written by the sampler thread only: thread ident -> (its CPU time, stack index)
+        # at this thread's previous sample of it.
+        self._previous: dict[int, tuple[int, int]] = {}
+        # thread ident -> its CPU clock id, each noted by the thread itself.
+        self._cpu_clocks: dict[int, int] = {}
         self._code_index: dict[int, int] = {}
         self._stack_index: dict[tuple[int, ...], int] = {}
         self._interval_ns = max(1, int(interval_s * 1e9))
@@ -106,6 +121,7 @@ class Sampler:
         self._t0 = 0
 
     def start(self, t0_ns: int) -> None:
+        self.note_thread_clock()  # the thread that starts the session is a target
         self._t0 = self._last_tick = t0_ns
         self.inline_after = t0_ns + self._inline_age_ns
         self._thread = threading.Thread(target=self._run, name=SAMPLER_THREAD_NAME, daemon=True)
@@ -202,43 +218,111 @@ class Sampler:
         if last is None:
             return
         codes: list[CodeType] = []
-        depth = self.max_stack_depth
-        while frame is not None and depth:
-            codes.append(frame.f_code)
+        append = codes.append
+        while frame is not None:  # no depth count in the loop: stacks are rarely cut
+            append(frame.f_code)
             frame = frame.f_back
-            depth -= 1
-        if frame is not None:
+        if len(codes) > self.max_stack_depth:
+            del codes[self.max_stack_depth :]
             self.truncated += 1
-        stack = tuple(codes)
-        stack = self._inline_stacks.setdefault(stack, stack)
+        # Keyed by the codes' ids: hashing a code object hashes its constants and names
+        # every time (about 10 µs for a 30-frame stack). The value keeps the codes alive,
+        # so no id in a key can be reused by another code object.
+        key = tuple(map(id, codes))
+        stack = self._inline_stacks.get(key)
+        if stack is None:
+            stack = self._inline_stacks.setdefault(key, tuple(codes))
         trace_id, span_id = self.tags.tags.get(tid, NO_TAG)
         self.inline_samples.append((t - self._t0, tid, stack, t - last, trace_id, span_id))
         self.inline += 1
         self.inline_after = t + self._inline_age_ns
 
+    def note_thread_clock(self) -> None:
+        """Let the sampler read the calling thread's CPU clock. Called by the thread itself:
+        ``pthread_getcpuclockid`` on the ident of a thread that has ended is undefined
+        behaviour, while a clock id, once had, only fails to read after the thread ends."""
+        if _cpu_clock_of is None:
+            return
+        tid = threading.get_ident()
+        try:
+            self._cpu_clocks[tid] = _cpu_clock_of(tid)
+        except (OSError, OverflowError, ValueError):
+            return
+
+    def _thread_cpu_ns(self, tid: int) -> int | None:
+        """CPU time thread ``tid`` has used, or ``None`` when that is unknown."""
+        clock = self._cpu_clocks.get(tid)
+        if clock is None:
+            return None
+        try:
+            return time.clock_gettime_ns(clock)
+        except OSError:  # the thread has ended
+            return None
+
+    def _due(self, tids: list[int], last_tick: int) -> list[int]:
+        """The threads of ``tids`` that have not sampled themselves since ``last_tick``."""
+        slots = self._last
+        due: list[int] = []
+        for tid in tids:
+            slot = slots.get(tid)
+            try:
+                if slot is not None and slot[-1] > last_tick:
+                    continue  # sampled itself since the previous tick
+            except IndexError:
+                continue  # it is sampling itself right now
+            due.append(tid)
+        return due
+
     def _tick(self, t: int, me: int) -> bool:
         """Sample every target thread that has not sampled itself since the previous
-        tick; false when there was none (all of them sample themselves)."""
-        frames = sys._current_frames()
-        tags = self.tags.tags
-        # list(set) is a C-level copy: atomic under the GIL while other threads enroll.
-        tids = [i for i in frames if i != me] if self.all_threads else list(self.tags.targets)
-        append = self.samples.append
+        tick; false when no stack had to be read (each target sampled itself, or has
+        not run since its previous sample: its next sample, whichever path takes it,
+        covers the time in between at the same stack or close to it)."""
         last_tick, self._last_tick = self._last_tick, t
-        stale = False
-        for tid in tids:
-            frame = frames.get(tid)
-            if frame is None:
-                continue
+        frames = None
+        if self.all_threads:
+            frames = sys._current_frames()
+            tids = [i for i in frames if i != me]
+        else:
+            # list(set) is a C-level copy: atomic under the GIL while other threads enroll.
+            tids = list(self.tags.targets)
+        due = self._due(tids, last_tick)
+        if not due:
+            return not tids
+        tags = self.tags.tags
+        append = self.samples.append
+        previous = self._previous
+        sampled = False
+        for tid in due:
+            # A thread that used no CPU since this thread's previous sample of it (it
+            # waits, or the machine is busy) still has that stack: the frame walk, and
+            # _current_frames (a frame object for every thread), are skipped.
+            cpu = self._thread_cpu_ns(tid)
+            prev = previous.get(tid)
+            frame = None
+            if cpu is None or prev is None or prev[0] != cpu:
+                if frames is None:
+                    frames = sys._current_frames()
+                frame = frames.get(tid)
+                if frame is None:
+                    previous.pop(tid, None)
+                    continue
             last = self._claim(tid, t, last_tick, last_tick)
             if last is None:
                 continue
-            stale = True
+            if frame is None:
+                stack = prev[1]  # type: ignore[index]  # prev[0] == cpu above
+                self.reused += 1
+            else:
+                stack = self._intern_stack(frame)
+                sampled = True
+            if cpu is not None:
+                previous[tid] = (cpu, stack)
             trace_id, span_id = tags.get(tid, NO_TAG)
-            append((t - self._t0, tid, self._intern_stack(frame), t - last, trace_id, span_id))
+            append((t - self._t0, tid, stack, t - last, trace_id, span_id))
             self.taken += 1
         del frames
-        return stale or not tids
+        return sampled
 
     def _run(self) -> None:
         clock = time.perf_counter_ns

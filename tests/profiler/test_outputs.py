@@ -67,7 +67,7 @@ def profiled(tmp_path_factory: pytest.TempPathFactory) -> Profile:
                 _allocator.get_allocator().allocate((64, 64))
                 with _ops.op("matmul", layer=0, flops=10, nbytes=10):
                     hot_python(2_000)
-        # Longer than the sampler thread's back-off (4 intervals) after op-dense code.
+        # Longer than the sampler thread's back-off (8 intervals) after op-dense code.
         hot_python(250_000)
     prof.init_profiler(None)
     assert handle.profile is not None
