@@ -233,6 +233,7 @@ def test_failed_generate_reaches_mlflow_with_its_error_status(
     # str() of a HyperionError is "[TYPE] message"; the exception record keeps the message.
     assert result["error"].endswith(event.attributes[semconv.EXCEPTION_MESSAGE])
     assert "Traceback" in event.attributes[semconv.EXCEPTION_STACKTRACE]
-    # The caller caught the error: its span, and so the trace, did not fail.
-    assert root.status.status_code.value != "ERROR"
+    # The public call that raised marks the span current at the call, the caller's, too
+    # (issue 16: ERROR status on the current span), even though the caller caught it.
+    assert root.status.status_code.value == "ERROR"
     assert semconv.GEN_AI_USAGE_OUTPUT_TOKENS not in gen.attributes
