@@ -160,6 +160,10 @@ def resolve_names(
 
 
 def _check_finite(name: str, arr: F32, path: str) -> F32:
+    # A sum is finite only if every term is (NaN and inf propagate; an overflow to inf
+    # falls through to the exact count), and it reads the tensor once without a mask.
+    if np.isfinite(np.add.reduce(arr, axis=None, dtype=np.float64)):
+        return arr
     if not np.isfinite(arr).all():
         bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
         raise ModelError(f"{path}: tensor {name!r} has {bad} NaN or infinite values", path=path)
@@ -173,14 +177,15 @@ def build_weights(cfg: ArchConfig, source: TensorSource) -> Weights:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ModelError(f"{source.path}: {problems[0]}{more}", path=source.path, problems=problems)
 
-    def get(canon: str) -> F32:
-        return _check_finite(mapping[canon], source.read_fp32(mapping[canon]), source.path)
+    def get(canon: str, transpose: bool = False) -> F32:
+        arr = source.read_fp32(mapping[canon], transpose=transpose)
+        return _check_finite(mapping[canon], arr, source.path)
 
     def opt(canon: str) -> F32 | None:
         return get(canon) if canon in mapping else None
 
     def t(canon: str) -> F32:
-        return np.ascontiguousarray(get(canon).T)  # Conv1D [in, out] -> [out, in]
+        return get(canon, transpose=True)  # Conv1D [in, out] -> [out, in]
 
     if cfg.architecture == "gpt2":
         embed = get("wte.weight")
