@@ -102,6 +102,11 @@ BENCHES: tuple[Bench, ...] = (
         },
         300,
     ),
+    Bench(
+        "threads",
+        {"full": [], "quick": ["--quick"], "tiny": ["--quick", "--gpt2-layers", "1"]},
+        900,
+    ),
     Bench("library_api", {"full": [], "quick": ["--quick"], "tiny": ["--quick"]}, 120),
     Bench("errors", {"full": [], "quick": ["--quick"], "tiny": ["--quick"]}, 120),
     Bench(
@@ -115,6 +120,9 @@ BENCHES: tuple[Bench, ...] = (
     ),
 )
 BY_NAME = {b.name: b for b in BENCHES}
+# Benchmarks that compare thread counts themselves: their children keep the library's
+# default pool size (the --blas-threads cap would leave nothing to compare).
+OWN_THREADS = {"threads", "llama_cpp"}
 
 
 @dataclass(frozen=True)
@@ -235,6 +243,70 @@ FIGURES: tuple[Figure, ...] = (
         _path("telemetry_overhead"),
         "%",
         ("<=", 0.01),
+    ),
+    Figure(
+        "threads.tiny_idle_ttft",
+        "threads: default TTFT / best fixed thread count, tiny, idle",
+        "threads",
+        _path("tiny / idle", "default", "ttft_vs_best"),
+        "x",
+        ("<=", 1.10),
+    ),
+    Figure(
+        "threads.tiny_idle_tok_s",
+        "threads: default decode tok/s / best fixed thread count, tiny, idle",
+        "threads",
+        _path("tiny / idle", "default", "tok_s_vs_best"),
+        "x",
+        (">=", 0.90),
+    ),
+    Figure(
+        "threads.tiny_busy_ttft",
+        "threads: default TTFT / best fixed thread count, tiny, 2 busy loops",
+        "threads",
+        _path("tiny / 2 busy loops", "default", "ttft_vs_best"),
+        "x",
+        ("<=", 1.10),
+    ),
+    Figure(
+        "threads.tiny_busy_tok_s",
+        "threads: default decode tok/s / best fixed thread count, tiny, 2 busy loops",
+        "threads",
+        _path("tiny / 2 busy loops", "default", "tok_s_vs_best"),
+        "x",
+        (">=", 0.90),
+    ),
+    Figure(
+        "threads.gpt2_idle_ttft",
+        "threads: default TTFT / best fixed thread count, gpt2, idle",
+        "threads",
+        _path("gpt2 / idle", "default", "ttft_vs_best"),
+        "x",
+        ("<=", 1.10),
+    ),
+    Figure(
+        "threads.gpt2_idle_tok_s",
+        "threads: default decode tok/s / best fixed thread count, gpt2, idle",
+        "threads",
+        _path("gpt2 / idle", "default", "tok_s_vs_best"),
+        "x",
+        (">=", 0.90),
+    ),
+    Figure(
+        "threads.gpt2_busy_ttft",
+        "threads: default TTFT / best fixed thread count, gpt2, 2 busy loops",
+        "threads",
+        _path("gpt2 / 2 busy loops", "default", "ttft_vs_best"),
+        "x",
+        ("<=", 1.10),
+    ),
+    Figure(
+        "threads.gpt2_busy_tok_s",
+        "threads: default decode tok/s / best fixed thread count, gpt2, 2 busy loops",
+        "threads",
+        _path("gpt2 / 2 busy loops", "default", "tok_s_vs_best"),
+        "x",
+        (">=", 0.90),
     ),
     Figure(
         "overhead.noise",
@@ -584,7 +656,8 @@ def run(
             if progress:
                 progress(f"[{i}/{len(names)}] {name} {' '.join(argv)}".rstrip())
             report["argv"][name] = argv
-            res, err, took = run_bench(bench, argv, Path(tmp), env)
+            own = name in OWN_THREADS
+            res, err, took = run_bench(bench, argv, Path(tmp), child_env(0) if own else env)
             report["seconds"][name] = took
             if res is not None:
                 report["results"][name] = res

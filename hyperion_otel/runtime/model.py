@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
+from hyperion_otel import _blas_threads as blas
 from hyperion_otel._allocator import get_allocator
 from hyperion_otel.errors import InvalidInputError
 from hyperion_otel.runtime import layers as kernels
@@ -35,7 +37,35 @@ if TYPE_CHECKING:
 
 __all__ = ["Model", "Workspace", "configure_cache_optimization"]
 
-_NO_GOVERNOR: AbstractContextManager[object] = nullcontext()
+_UNIT = blas.BlasUnit()  # stateless: shared by every model without a governor
+
+
+class _GovernedUnit:
+    """A unit of work under a resource governor: the governor's caps, then BLAS threads
+    chosen inside them (the pools' size at ``enter_unit`` already carries the cap)."""
+
+    __slots__ = ("gov",)
+
+    def __init__(self, gov: AbstractContextManager[object]) -> None:
+        self.gov = gov
+
+    def __enter__(self) -> object:
+        self.gov.__enter__()
+        try:
+            blas.enter_unit()
+        except BaseException as exc:
+            self.gov.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            blas.exit_unit()
+        finally:
+            self.gov.__exit__(t, e, tb)
+
 
 F32 = npt.NDArray[np.float32]
 
@@ -121,9 +151,10 @@ class Model:
 
     # --- internals -------------------------------------------------------------------------
     def work(self) -> AbstractContextManager[object]:
-        """Context around one unit of work: the resource governor, or a shared no-op."""
+        """Context around one unit of work: BLAS threads by the size of each product
+        (``hyperion_otel._blas_threads``), inside the resource governor when one is set."""
         gov = self.governor
-        return _NO_GOVERNOR if gov is None else gov
+        return _UNIT if gov is None else _GovernedUnit(gov)
 
     def check_ids(
         self, input_ids: Sequence[int] | npt.NDArray[np.integer], field: str
@@ -195,14 +226,16 @@ class Model:
             x = x[-1:]
         h = self._norm(x, w.final_norm_w, w.final_norm_b, -1)
         out = ws.logits[: h.shape[0]]
-        with mark_matmul(-1, "lm_head", h.shape[0], w.head.shape):
-            self._linear(h, w.head, None, out)
+        self._linear(-1, "lm_head", h, w.head, None, out)
         return out
 
-    def _linear(self, x: F32, wt: F32, b: F32 | None, out: F32) -> F32:
-        if SimdOp.MATMUL in self.simd:
-            return kernels.linear(x, wt, b, out)
-        return kernels.linear_reference(x, wt, b, out)
+    def _linear(self, layer: int, label: str, x: F32, wt: F32, b: F32 | None, out: F32) -> F32:
+        # Threads are set before the op mark, so that listeners see the count it runs with.
+        blas.use(x.shape[0] * wt.size)
+        with mark_matmul(layer, label, x.shape[0], wt.shape):
+            if SimdOp.MATMUL in self.simd:
+                return kernels.linear(x, wt, b, out)
+            return kernels.linear_reference(x, wt, b, out)
 
     def _layer(
         self,
@@ -218,8 +251,7 @@ class Model:
         c = self.config
         t, nh, nkv, hd = x.shape[0], c.n_heads, c.n_kv_heads, c.head_dim
         h = self._norm(x, lw.norm1_w, lw.norm1_b, i)
-        with mark_matmul(i, "qkv", t, lw.w_qkv.shape):
-            qkv = self._linear(h, lw.w_qkv, lw.b_qkv, ws.qkv[:t])  # [T, q + 2 kv]
+        qkv = self._linear(i, "qkv", h, lw.w_qkv, lw.b_qkv, ws.qkv[:t])  # [T, q + 2 kv]
         q = qkv[:, : c.q_dim].reshape(t, nh, hd).transpose(1, 0, 2)  # [H, T, hd]
         k = (
             qkv[:, c.q_dim : c.q_dim + c.kv_dim].reshape(t, nkv, hd).transpose(1, 0, 2)
@@ -228,11 +260,9 @@ class Model:
         if rope is not None:
             q, k = kernels.rope(q, *rope), kernels.rope(k, *rope)
         a = self._attend(i, q, k, v, pos0, cache)  # [T, H*hd]
-        with mark_matmul(i, "attn_out", t, lw.w_o.shape):
-            x += self._linear(a, lw.w_o, lw.b_o, ws.o[:t])
+        x += self._linear(i, "attn_out", a, lw.w_o, lw.b_o, ws.o[:t])
         h = self._norm(x, lw.norm2_w, lw.norm2_b, i)
-        with mark_matmul(i, "mlp_up", t, lw.w_up.shape):
-            up = self._linear(h, lw.w_up, lw.b_up, ws.up[:t])
+        up = self._linear(i, "mlp_up", h, lw.w_up, lw.b_up, ws.up[:t])
         vec = SimdOp.ACTIVATION in self.simd
         with mark_activation(i, up):
             if c.architecture == "gpt2":
@@ -241,8 +271,7 @@ class Model:
                 act = (
                     kernels.silu_mul(up, c.d_ff) if vec else kernels.silu_mul_reference(up, c.d_ff)
                 )
-        with mark_matmul(i, "mlp_down", t, lw.w_down.shape):
-            x += self._linear(act, lw.w_down, lw.b_down, ws.down[:t])
+        x += self._linear(i, "mlp_down", act, lw.w_down, lw.b_down, ws.down[:t])
 
     def _attend(self, i: int, q: F32, k: F32, v: F32, pos0: int, cache: PagedKVCache | None) -> F32:
         length = pos0 + q.shape[1]
@@ -250,6 +279,7 @@ class Model:
             with mark_kv_write(i, k):
                 cache.write(i, k, v)
         with mark_attention(i, q, self.config.n_kv_heads, length):
+            blas.use(q.shape[1] * length * q.shape[2] * (q.shape[0] // k.shape[0]))  # per KV head
             if SimdOp.ATTENTION in self.simd:
                 if cache is None:
                     return kernels.attention(q, k, v, pos0)
