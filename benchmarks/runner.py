@@ -103,6 +103,15 @@ BENCHES: tuple[Bench, ...] = (
         300,
     ),
     Bench(
+        "load",
+        {
+            "full": [],
+            "quick": ["--quick"],
+            "tiny": ["--quick", "--layers", "1", "--vocab", "1024"],
+        },
+        600,
+    ),
+    Bench(
         "threads",
         {"full": [], "quick": ["--quick"], "tiny": ["--quick", "--gpt2-layers", "1"]},
         900,
@@ -243,6 +252,30 @@ FIGURES: tuple[Figure, ...] = (
         _path("telemetry_overhead"),
         "%",
         ("<=", 0.01),
+    ),
+    Figure(
+        "load.f32",
+        "load: GGUF F32 / safetensors, same GPT-2-small model (best of N)",
+        "load",
+        _path("vs_safetensors", "F32"),
+        "x",
+        ("<=", 1.50),
+    ),
+    Figure(
+        "load.f16",
+        "load: GGUF F16 / safetensors, same GPT-2-small model (best of N)",
+        "load",
+        _path("vs_safetensors", "F16"),
+        "x",
+        ("<=", 1.50),
+    ),
+    Figure(
+        "load.q8_0",
+        "load: GGUF Q8_0 / safetensors, same GPT-2-small model (best of N)",
+        "load",
+        _path("vs_safetensors", "Q8_0"),
+        "x",
+        ("<=", 1.50),
     ),
     Figure(
         "threads.tiny_idle_ttft",

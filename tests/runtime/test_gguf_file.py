@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hyperion_otel.errors import ModelError
-from hyperion_otel.runtime import load_model
+from hyperion_otel.runtime import get_model_info, load_model
 from hyperion_otel.runtime.formats._gguf_file import GGUFFile
 from hyperion_otel.runtime.formats.gguf import dequantize_q8_0, open_gguf
 
@@ -111,3 +111,19 @@ def test_safetensors_weights_are_owned_float32_in_runtime_layout(make_gpt2, dtyp
     want = stored_as({"w": ck.weights["h.1.attn.c_attn.weight"]}, dtype)["w"].T
     np.testing.assert_array_equal(lw.w_qkv, want)
     assert lw.w_qkv.flags.c_contiguous and lw.w_qkv.flags.writeable
+
+
+@pytest.mark.parametrize("qtype", ["F32", "F16", "Q8_0"])
+def test_model_info_states_the_memory_of_the_float32_upcast(make_gpt2, tmp_path, qtype):
+    ck = make_gpt2(n_embd=32)
+    path = write_gpt2_gguf(tmp_path / "g.gguf", ck, qtype)
+    info = get_model_info(path)
+    weights = load_model(path).weights
+    assert info.loaded_bytes == weights.nbytes
+    values = weights.nbytes // 4
+    matrix_values = sum(
+        v.size for k, v in ck.weights.items() if v.ndim == 2 and not k.startswith(("wte", "wpe"))
+    )
+    per_value = {"F32": 0.0, "F16": 2.0, "Q8_0": 4 - 34 / 32}[qtype]  # bytes added per value
+    assert info.upcast_bytes == round(matrix_values * per_value)
+    assert values > matrix_values  # embeddings and norms stay F32 in these files
