@@ -102,6 +102,7 @@ BENCHES: tuple[Bench, ...] = (
         },
         300,
     ),
+    Bench("llama_cpp", {"full": [], "quick": ["--quick"], "tiny": None}, 1200),
     Bench(
         "load",
         {
@@ -252,6 +253,50 @@ FIGURES: tuple[Figure, ...] = (
         _path("telemetry_overhead"),
         "%",
         ("<=", 0.01),
+    ),
+    Figure(
+        "llama_cpp.vs_1t",
+        "decode: ours / llama.cpp, F32 GGUF, 1 thread (median tok/s, same run)",
+        "llama_cpp",
+        _path("ours_vs_llama_cpp_f32", "1t"),
+        "x",
+        (">=", 0.95),
+    ),
+    Figure(
+        "llama_cpp.vs_2t",
+        "decode: ours / llama.cpp, F32 GGUF, 2 threads (median tok/s, same run)",
+        "llama_cpp",
+        _path("ours_vs_llama_cpp_f32", "2t"),
+        "x",
+        (">=", 1.0),
+    ),
+    Figure(
+        "llama_cpp.ours_1t",
+        "decode: ours, F32 GGUF, 1 thread, tok/s",
+        "llama_cpp",
+        _path("tok_s", "ours F32 1t"),
+        "rate",
+    ),
+    Figure(
+        "llama_cpp.llama_1t",
+        "decode: llama.cpp, F32 GGUF, 1 thread, tok/s",
+        "llama_cpp",
+        _path("tok_s", "llama.cpp F32 1t"),
+        "rate",
+    ),
+    Figure(
+        "llama_cpp.ours_2t",
+        "decode: ours, F32 GGUF, 2 threads, tok/s",
+        "llama_cpp",
+        _path("tok_s", "ours F32 2t"),
+        "rate",
+    ),
+    Figure(
+        "llama_cpp.llama_2t",
+        "decode: llama.cpp, F32 GGUF, 2 threads, tok/s",
+        "llama_cpp",
+        _path("tok_s", "llama.cpp F32 2t"),
+        "rate",
     ),
     Figure(
         "load.f32",
@@ -750,6 +795,9 @@ def markdown(report: dict[str, Any]) -> str:
         + ", ".join(f"{k} {v:.0f} s" for k, v in report["seconds"].items())
         + ").",
     ]
+    for name, res in report["results"].items():
+        if isinstance(res.get("skipped"), str):  # a part the benchmark could not run
+            lines.append(f"\n{name}: {res['skipped']}")
     for name, err in report["errors"].items():
         lines.append(f"\n{name} FAILED: {err}")
     return "\n".join(lines)

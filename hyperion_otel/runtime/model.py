@@ -25,7 +25,7 @@ from hyperion_otel.runtime.config import ArchConfig
 from hyperion_otel.runtime.kv_cache import CacheConfig, PagedKVCache
 from hyperion_otel.runtime.simd import SimdOp
 from hyperion_otel.runtime.tokenizer import Tokenizer
-from hyperion_otel.runtime.weights import LayerWeights, Weights
+from hyperion_otel.runtime.weights import LayerWeights, Weights, pack_weights
 
 if TYPE_CHECKING:
     from hyperion_otel.runtime.generate import (
@@ -109,7 +109,7 @@ class Model:
         format: str,
     ) -> None:
         self.config = config
-        self.weights = weights
+        self.weights = pack_weights(weights)
         self.tokenizer = tokenizer
         self.name = name
         self.path = path
