@@ -117,6 +117,19 @@ class Model:
         self.simd = SimdOp.ALL
         self.cache_config = CacheConfig()
 
+    @property
+    def simd(self) -> SimdOp:
+        """Kernel families running vectorised (see ``enable_simd``)."""
+        return self._simd
+
+    @simd.setter
+    def simd(self, ops: SimdOp) -> None:
+        # The kernels are picked here, once, not by flag tests on every op of every step.
+        self._simd = ops
+        self._linear_kernel = kernels.linear if SimdOp.MATMUL in ops else kernels.linear_reference
+        self._vec_attention = SimdOp.ATTENTION in ops
+        self._vec_activation = SimdOp.ACTIVATION in ops
+
     def __repr__(self) -> str:
         c = self.config
         return f"Model({self.name!r}, {c.architecture}, layers={c.n_layers}, d={c.d_model}, vocab={c.vocab_size})"
@@ -233,9 +246,7 @@ class Model:
         # Threads are set before the op mark, so that listeners see the count it runs with.
         blas.use(x.shape[0] * wt.size)
         with mark_matmul(layer, label, x.shape[0], wt.shape):
-            if SimdOp.MATMUL in self.simd:
-                return kernels.linear(x, wt, b, out)
-            return kernels.linear_reference(x, wt, b, out)
+            return self._linear_kernel(x, wt, b, out)
 
     def _layer(
         self,
@@ -263,7 +274,7 @@ class Model:
         x += self._linear(i, "attn_out", a, lw.w_o, lw.b_o, ws.o[:t])
         h = self._norm(x, lw.norm2_w, lw.norm2_b, i)
         up = self._linear(i, "mlp_up", h, lw.w_up, lw.b_up, ws.up[:t])
-        vec = SimdOp.ACTIVATION in self.simd
+        vec = self._vec_activation
         with mark_activation(i, up):
             if c.architecture == "gpt2":
                 act = kernels.gelu_tanh(up) if vec else kernels.gelu_tanh_reference(up)
@@ -280,7 +291,7 @@ class Model:
                 cache.write(i, k, v)
         with mark_attention(i, q, self.config.n_kv_heads, length):
             blas.use(q.shape[1] * length * q.shape[2] * (q.shape[0] // k.shape[0]))  # per KV head
-            if SimdOp.ATTENTION in self.simd:
+            if self._vec_attention:
                 if cache is None:
                     return kernels.attention(q, k, v, pos0)
                 return kernels.attention_paged(q, cache.k_views[i], cache.v_views[i], length, pos0)
