@@ -100,12 +100,12 @@ def measure(
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="2 repeats, fewer tokens")
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--new-tokens", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--new-tokens", type=int, default=16)
     ap.add_argument("--models", default="tiny,gpt2", help="comma list of: tiny, gpt2")
     ap.add_argument("--gpt2-layers", type=int, default=12, help="layers of the GPT-2 shape")
     args = ap.parse_args(argv)
-    repeats, new = (2, 12) if args.quick else (args.repeats, args.new_tokens)
+    repeats, new = (2, 8) if args.quick else (args.repeats, args.new_tokens)
     cores = max(1, int(_blas_threads.available_cores()))
     pool = max(
         (int(lib.num_threads) for lib in _blas_threads.blas_libraries()),

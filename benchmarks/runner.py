@@ -115,7 +115,7 @@ BENCHES: tuple[Bench, ...] = (
     Bench(
         "threads",
         {"full": [], "quick": ["--quick"], "tiny": ["--quick", "--gpt2-layers", "1"]},
-        900,
+        1800,
     ),
     Bench("library_api", {"full": [], "quick": ["--quick"], "tiny": ["--quick"]}, 120),
     Bench("errors", {"full": [], "quick": ["--quick"], "tiny": ["--quick"]}, 120),
