@@ -33,9 +33,11 @@ class TensorSource(Protocol):
 
     def infos(self) -> dict[str, TensorInfo]: ...
 
-    def read_fp32(self, name: str, transpose: bool = False) -> npt.NDArray[np.float32]:
-        """The whole tensor (its transpose with ``transpose``) as a new float32 C-contiguous
-        array, owned (not a view of the file)."""
+    def read_fp32(
+        self, name: str, transpose: bool = False, out: npt.NDArray[np.float32] | None = None
+    ) -> npt.NDArray[np.float32]:
+        """The whole tensor (its transpose with ``transpose``) as float32, C-contiguous and
+        never a view of the file: written into ``out`` (of that shape) when given."""
         ...
 
     def sample_fp32(self, name: str, max_elements: int) -> Iterator[npt.NDArray[np.float32]]:
@@ -45,15 +47,21 @@ class TensorSource(Protocol):
     def close(self) -> None: ...
 
 
-def copy_c(arr: npt.NDArray[Any], dtype: npt.DTypeLike) -> npt.NDArray[Any]:
-    """A new C-contiguous ``dtype`` copy of ``arr``, never a view of it.
+def copy_c(
+    arr: npt.NDArray[Any], dtype: npt.DTypeLike, out: npt.NDArray[Any] | None = None
+) -> npt.NDArray[Any]:
+    """A C-contiguous ``dtype`` copy of ``arr`` (into ``out`` when given), never a view of it.
 
     A 2-D ``arr`` that is not C-contiguous (a transposed matrix in a file) is copied tile by
     tile, so that reads and writes both stay within cache lines of each tile.
     """
     if arr.ndim != 2 or arr.flags.c_contiguous:
-        return np.array(arr, dtype=dtype, order="C", copy=True)
-    out = np.empty(arr.shape, dtype)
+        if out is None:
+            return np.array(arr, dtype=dtype, order="C", copy=True)
+        out[...] = arr
+        return out
+    if out is None:
+        out = np.empty(arr.shape, dtype)
     n, k = arr.shape
     for i in range(0, n, _TILE):
         for j in range(0, k, _TILE):

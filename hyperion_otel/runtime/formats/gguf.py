@@ -138,12 +138,12 @@ class GGUFSource:
     def infos(self) -> dict[str, TensorInfo]:
         return dict(self._infos)
 
-    def read_fp32(self, name: str, transpose: bool = False) -> F32:
+    def read_fp32(self, name: str, transpose: bool = False, out: F32 | None = None) -> F32:
         """The tensor (its transpose with ``transpose``) as a new float32 C-contiguous array.
 
         GPT-2 matrices are stored ``[out, in]``, the runtime's own layout: asked for the
         transpose of the Conv1D ``[in, out]`` they are presented as, they come straight
-        from the file, one pass over the bytes.
+        from the file, one pass over the bytes (into ``out`` when given).
         """
         t = self._tensors[name]
         arr, is_view = self._decode(t, 0, t.shape[0] if t.shape else 1)
@@ -152,8 +152,10 @@ class GGUFSource:
         if fix is not None:
             arr, is_view = fix(arr), False
         if (name in self._swapped) != transpose:
-            return copy_c(arr.T, np.float32)
-        return copy_c(arr, np.float32) if is_view else np.ascontiguousarray(arr)
+            return copy_c(arr.T, np.float32, out)
+        if is_view or out is not None:
+            return copy_c(arr, np.float32, out)
+        return np.ascontiguousarray(arr)
 
     def sample_fp32(self, name: str, max_elements: int) -> Iterator[F32]:
         """Evenly spaced rows (first and last included) of about ``max_elements`` values.

@@ -267,10 +267,12 @@ class SafetensorsCheckpoint:
         arr = np.frombuffer(mm, np_dtype, count, entry.begin).reshape(info.shape)
         return arr[rows] if rows is not None else arr
 
-    def read_fp32(self, name: str, transpose: bool = False) -> npt.NDArray[np.float32]:
-        # One pass from the map to a new array: convert and transpose in the same copy.
+    def read_fp32(
+        self, name: str, transpose: bool = False, out: npt.NDArray[np.float32] | None = None
+    ) -> npt.NDArray[np.float32]:
+        # One pass from the map to the destination: convert and transpose in the same copy.
         arr = self._raw(name)
-        return _to_fp32(arr.T if transpose else arr, self._where[name][1].info.dtype)
+        return _to_fp32(arr.T if transpose else arr, self._where[name][1].info.dtype, out)
 
     def sample_fp32(self, name: str, max_elements: int) -> Iterator[npt.NDArray[np.float32]]:
         info = self._where[name][1].info
@@ -289,11 +291,16 @@ class SafetensorsCheckpoint:
         self._maps = {}
 
 
-def _to_fp32(arr: npt.NDArray[Any], dtype: str) -> npt.NDArray[np.float32]:
-    """A new C-contiguous float32 array (never a view of the file) from ``arr``."""
+def _to_fp32(
+    arr: npt.NDArray[Any], dtype: str, out: npt.NDArray[np.float32] | None = None
+) -> npt.NDArray[np.float32]:
+    """A C-contiguous float32 copy of ``arr`` (never a view of the file), into ``out``."""
     if dtype == "BF16":
         # bfloat16 is the top half of a float32: widen the bits and shift them up.
         bits = copy_c(arr, np.uint32)
         bits <<= 16
-        return bits.view(np.float32)
-    return copy_c(arr, np.float32)
+        if out is None:
+            return bits.view(np.float32)
+        out[...] = bits.view(np.float32)
+        return out
+    return copy_c(arr, np.float32, out)
