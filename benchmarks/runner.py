@@ -271,6 +271,13 @@ FIGURES: tuple[Figure, ...] = (
         (">=", 1.0),
     ),
     Figure(
+        "llama_cpp.vs_1t_cpu",
+        "decode: ours / llama.cpp, F32 GGUF, 1 thread, tokens per CPU-second",
+        "llama_cpp",
+        _path("ours_vs_llama_cpp_f32_cpu", "1t"),
+        "x",
+    ),
+    Figure(
         "llama_cpp.ours_1t",
         "decode: ours, F32 GGUF, 1 thread, tok/s",
         "llama_cpp",
