@@ -122,6 +122,21 @@ BENCHES: tuple[Bench, ...] = (
         },
         900,
     ),
+    Bench("llama_cpp", {"full": [], "quick": ["--quick"], "tiny": None}, 1200),
+    Bench(
+        "load",
+        {
+            "full": [],
+            "quick": ["--quick"],
+            "tiny": ["--quick", "--layers", "1", "--vocab", "1024"],
+        },
+        600,
+    ),
+    Bench(
+        "threads",
+        {"full": [], "quick": ["--quick"], "tiny": ["--quick", "--gpt2-layers", "1"]},
+        1800,
+    ),
     Bench("library_api", {"full": [], "quick": ["--quick"], "tiny": ["--quick"]}, 120),
     Bench(
         "memory_policy",
@@ -155,6 +170,9 @@ BENCHES: tuple[Bench, ...] = (
     ),
 )
 BY_NAME = {b.name: b for b in BENCHES}
+# Benchmarks that compare thread counts themselves: their children keep the library's
+# default pool size (the --blas-threads cap would leave nothing to compare).
+OWN_THREADS = {"threads", "llama_cpp"}
 
 
 @dataclass(frozen=True)
@@ -302,6 +320,145 @@ FIGURES: tuple[Figure, ...] = (
         _path("telemetry_overhead"),
         "%",
         ("<=", 0.01),
+    ),
+    Figure(
+        "llama_cpp.vs_1t",
+        "decode: ours / llama.cpp, F32 GGUF, 1 thread (median tok/s, same run)",
+        "llama_cpp",
+        _path("ours_vs_llama_cpp_f32", "1t"),
+        "x",
+        (">=", 0.95),
+    ),
+    Figure(
+        "llama_cpp.vs_2t",
+        "decode: ours / llama.cpp, F32 GGUF, 2 threads (median tok/s, same run)",
+        "llama_cpp",
+        _path("ours_vs_llama_cpp_f32", "2t"),
+        "x",
+        (">=", 1.0),
+    ),
+    Figure(
+        "llama_cpp.vs_1t_cpu",
+        "decode: ours / llama.cpp, F32 GGUF, 1 thread, tokens per CPU-second",
+        "llama_cpp",
+        _path("ours_vs_llama_cpp_f32_cpu", "1t"),
+        "x",
+    ),
+    Figure(
+        "llama_cpp.ours_1t",
+        "decode: ours, F32 GGUF, 1 thread, tok/s",
+        "llama_cpp",
+        _path("tok_s", "ours F32 1t"),
+        "rate",
+    ),
+    Figure(
+        "llama_cpp.llama_1t",
+        "decode: llama.cpp, F32 GGUF, 1 thread, tok/s",
+        "llama_cpp",
+        _path("tok_s", "llama.cpp F32 1t"),
+        "rate",
+    ),
+    Figure(
+        "llama_cpp.ours_2t",
+        "decode: ours, F32 GGUF, 2 threads, tok/s",
+        "llama_cpp",
+        _path("tok_s", "ours F32 2t"),
+        "rate",
+    ),
+    Figure(
+        "llama_cpp.llama_2t",
+        "decode: llama.cpp, F32 GGUF, 2 threads, tok/s",
+        "llama_cpp",
+        _path("tok_s", "llama.cpp F32 2t"),
+        "rate",
+    ),
+    Figure(
+        "load.f32",
+        "load: GGUF F32 / safetensors, same GPT-2-small model (best of N)",
+        "load",
+        _path("vs_safetensors", "F32"),
+        "x",
+        ("<=", 1.50),
+    ),
+    Figure(
+        "load.f16",
+        "load: GGUF F16 / safetensors, same GPT-2-small model (best of N)",
+        "load",
+        _path("vs_safetensors", "F16"),
+        "x",
+        ("<=", 1.50),
+    ),
+    Figure(
+        "load.q8_0",
+        "load: GGUF Q8_0 / safetensors, same GPT-2-small model (best of N)",
+        "load",
+        _path("vs_safetensors", "Q8_0"),
+        "x",
+        ("<=", 1.50),
+    ),
+    Figure(
+        "threads.tiny_idle_ttft",
+        "threads: default TTFT / best fixed thread count, tiny, idle",
+        "threads",
+        _path("tiny / idle", "default", "ttft_vs_best"),
+        "x",
+        ("<=", 1.10),
+    ),
+    Figure(
+        "threads.tiny_idle_tok_s",
+        "threads: default decode tok/s / best fixed thread count, tiny, idle",
+        "threads",
+        _path("tiny / idle", "default", "tok_s_vs_best"),
+        "x",
+        (">=", 0.90),
+    ),
+    Figure(
+        "threads.tiny_busy_ttft",
+        "threads: default TTFT / best fixed thread count, tiny, 2 busy loops",
+        "threads",
+        _path("tiny / 2 busy loops", "default", "ttft_vs_best"),
+        "x",
+        ("<=", 1.10),
+    ),
+    Figure(
+        "threads.tiny_busy_tok_s",
+        "threads: default decode tok/s / best fixed thread count, tiny, 2 busy loops",
+        "threads",
+        _path("tiny / 2 busy loops", "default", "tok_s_vs_best"),
+        "x",
+        (">=", 0.90),
+    ),
+    Figure(
+        "threads.gpt2_idle_ttft",
+        "threads: default TTFT / best fixed thread count, gpt2, idle",
+        "threads",
+        _path("gpt2 / idle", "default", "ttft_vs_best"),
+        "x",
+        ("<=", 1.10),
+    ),
+    Figure(
+        "threads.gpt2_idle_tok_s",
+        "threads: default decode tok/s / best fixed thread count, gpt2, idle",
+        "threads",
+        _path("gpt2 / idle", "default", "tok_s_vs_best"),
+        "x",
+        (">=", 0.90),
+    ),
+    Figure(
+        "threads.gpt2_busy_ttft",
+        "threads: default TTFT / best fixed thread count, gpt2, 2 busy loops",
+        "threads",
+        _path("gpt2 / 2 busy loops", "default", "ttft_vs_best"),
+        "x",
+        ("<=", 1.10),
+    ),
+    Figure(
+        "threads.gpt2_busy_tok_s",
+        "threads: default decode tok/s / best fixed thread count, gpt2, 2 busy loops",
+        "threads",
+        _path("gpt2 / 2 busy loops", "default", "tok_s_vs_best"),
+        "x",
+        (">=", 0.90),
     ),
     Figure(
         "overhead.noise",
@@ -837,7 +994,10 @@ def run(
             if progress:
                 progress(f"[{i}/{len(names)}] {name} {' '.join(argv)}".rstrip())
             report["argv"][name] = argv
-            res, err, took = run_bench(bench, argv, Path(tmp), env, bench_timeout(bench, argv))
+            own = name in OWN_THREADS
+            res, err, took = run_bench(
+                bench, argv, Path(tmp), child_env(0) if own else env, bench_timeout(bench, argv)
+            )
             report["seconds"][name] = took
             if res is not None:
                 report["results"][name] = res
@@ -897,6 +1057,9 @@ def markdown(report: dict[str, Any]) -> str:
         + ", ".join(f"{k} {v:.0f} s" for k, v in report["seconds"].items())
         + ").",
     ]
+    for name, res in report["results"].items():
+        if isinstance(res.get("skipped"), str):  # a part the benchmark could not run
+            lines.append(f"\n{name}: {res['skipped']}")
     for name, err in report["errors"].items():
         lines.append(f"\n{name} FAILED: {err}")
     return "\n".join(lines)

@@ -171,7 +171,8 @@ def run_info(args: argparse.Namespace) -> int:
     for key, value in data.items():
         shown = (
             f"{value:,}"
-            if isinstance(value, int) and key in ("parameters", "size_bytes")
+            if isinstance(value, int)
+            and key in ("parameters", "size_bytes", "loaded_bytes", "upcast_bytes")
             else value
         )
         print(f"{key.ljust(width)}  {shown}")

@@ -4,43 +4,26 @@ The thread count of OpenBLAS, MKL, BLIS and OpenMP is a process-wide setting: wh
 with ``max_threads`` works, BLAS calls made by other threads of the process are capped too.
 The cap only ever lowers a pool (a pool smaller than the cap keeps its size) and the counts
 from before come back when the last limited unit of work ends. Setting a count is one ctypes
-call per library; the libraries are enumerated (a walk of the loaded libraries) once and
-again on each ``set_resource_limits``, so a BLAS library loaded later is seen from the next call on.
+call per library; the libraries are enumerated (a walk of the loaded libraries) once, shared
+with the runtime's per-product thread choice in ``hyperion_otel._seams.blas`` (which stays
+within these caps), and again on each ``set_resource_limits``, so a BLAS library loaded
+later is seen from the next call on.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from threadpoolctl import ThreadpoolController
-
+from hyperion_otel._seams.blas import blas_libraries, refresh
 from hyperion_otel.resources._scoped import ScopedCap
 
 __all__ = ["acquire", "blas_threads", "refresh", "release"]
 
 Saved = list[tuple[Any, int]]  # (threadpoolctl LibController, its thread count before)
 
-_lock = threading.Lock()
-_controller: ThreadpoolController | None = None
-
 
 def _libs() -> list[Any]:
-    global _controller
-    c = _controller
-    if c is None:
-        with _lock:
-            c = _controller
-            if c is None:
-                c = _controller = ThreadpoolController()
-    return list(c.lib_controllers)
-
-
-def refresh() -> None:
-    """Enumerate the loaded BLAS/OpenMP libraries again on next use."""
-    global _controller
-    with _lock:
-        _controller = None
+    return blas_libraries()
 
 
 def _capture() -> Saved:

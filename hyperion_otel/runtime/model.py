@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from hyperion_otel._seams import governor as _governor
+from hyperion_otel._seams import blas, governor as _governor
 from hyperion_otel._seams.allocator import get_allocator
 from hyperion_otel.errors import InvalidInputError, public
 from hyperion_otel.runtime import layers as kernels
@@ -25,13 +26,43 @@ from hyperion_otel.runtime.gen_types import GenerationConfig
 from hyperion_otel.runtime.kv_cache import CacheConfig, PagedKVCache
 from hyperion_otel.runtime.simd import SimdOp
 from hyperion_otel.runtime.tokenizer import Tokenizer
-from hyperion_otel.runtime.weights import LayerWeights, Weights
+from hyperion_otel.runtime.weights import LayerWeights, Weights, pack_weights
 from hyperion_otel.validation import token_id_array
 
 if TYPE_CHECKING:
     from hyperion_otel.runtime.generate import Generation, GenerationStream, Prompt
 
 __all__ = ["Model", "Workspace", "configure_cache_optimization"]
+
+_UNIT = blas.BlasUnit()  # stateless: shared by every model without a governor
+
+
+class _GovernedUnit:
+    """A unit of work under a resource governor: the governor's caps, then BLAS threads
+    chosen inside them (the pools' size at ``enter_unit`` already carries the cap)."""
+
+    __slots__ = ("gov",)
+
+    def __init__(self, gov: AbstractContextManager[object]) -> None:
+        self.gov = gov
+
+    def __enter__(self) -> object:
+        self.gov.__enter__()
+        try:
+            blas.enter_unit()
+        except BaseException as exc:
+            self.gov.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            blas.exit_unit()
+        finally:
+            self.gov.__exit__(t, e, tb)
+
 
 F32 = npt.NDArray[np.float32]
 
@@ -90,13 +121,26 @@ class Model:
         format: str,
     ) -> None:
         self.config = config
-        self.weights = weights
+        self.weights = pack_weights(weights)
         self.tokenizer = tokenizer
         self.name = name
         self.path = path
         self.format = format
         self.simd = SimdOp.ALL
         self.cache_config = CacheConfig()
+
+    @property
+    def simd(self) -> SimdOp:
+        """Kernel families running vectorised (see ``enable_simd``)."""
+        return self._simd
+
+    @simd.setter
+    def simd(self, ops: SimdOp) -> None:
+        # The kernels are picked here, once, not by flag tests on every op of every step.
+        self._simd = ops
+        self._linear_kernel = kernels.linear if SimdOp.MATMUL in ops else kernels.linear_reference
+        self._vec_attention = SimdOp.ATTENTION in ops
+        self._vec_activation = SimdOp.ACTIVATION in ops
 
     def __repr__(self) -> str:
         c = self.config
@@ -137,10 +181,12 @@ class Model:
 
     # --- internals -------------------------------------------------------------------------
     def work(self) -> AbstractContextManager[object]:
-        """Context around one unit of work (forward, prefill, one decode step): the governor
-        the resources facility installed for this model (BLAS threads, memory, CPU
-        throttle), or a shared no-op."""
-        return _governor.work(self)
+        """Context around one unit of work (forward, prefill, one decode step): the caps of
+        the governor the resources facility installed for this model (BLAS threads, memory,
+        CPU throttle), then BLAS threads chosen by the size of each product within them
+        (``hyperion_otel._seams.blas``); without a governor, the BLAS choice alone."""
+        gov = _governor.governor_of(self)
+        return _UNIT if gov is None else _GovernedUnit(gov)
 
     def check_ids(
         self, input_ids: Sequence[int] | npt.NDArray[np.integer], field: str
@@ -196,14 +242,14 @@ class Model:
             x = x[-1:]
         h = self._norm(x, w.final_norm_w, w.final_norm_b, -1)
         out = ws.logits[: h.shape[0]]
-        with mark_matmul(-1, "lm_head", h.shape[0], w.head.shape):
-            self._linear(h, w.head, None, out)
+        self._linear(-1, "lm_head", h, w.head, None, out)
         return out
 
-    def _linear(self, x: F32, wt: F32, b: F32 | None, out: F32) -> F32:
-        if SimdOp.MATMUL in self.simd:
-            return kernels.linear(x, wt, b, out)
-        return kernels.linear_reference(x, wt, b, out)
+    def _linear(self, layer: int, label: str, x: F32, wt: F32, b: F32 | None, out: F32) -> F32:
+        # Threads are set before the op mark, so that listeners see the count it runs with.
+        blas.use(x.shape[0] * wt.size)
+        with mark_matmul(layer, label, x.shape[0], wt.shape):
+            return self._linear_kernel(x, wt, b, out)
 
     def _layer(
         self,
@@ -220,8 +266,7 @@ class Model:
         t, nh, nkv, hd = x.shape[0], c.n_heads, c.n_kv_heads, c.head_dim
         buf = ws.layer(i)
         h = self._norm(x, lw.norm1_w, lw.norm1_b, i)
-        with mark_matmul(i, "qkv", t, lw.w_qkv.shape):
-            qkv = self._linear(h, lw.w_qkv, lw.b_qkv, buf.qkv[:t])  # [T, q + 2 kv]
+        qkv = self._linear(i, "qkv", h, lw.w_qkv, lw.b_qkv, buf.qkv[:t])  # [T, q + 2 kv]
         q = qkv[:, : c.q_dim].reshape(t, nh, hd).transpose(1, 0, 2)  # [H, T, hd]
         k = (
             qkv[:, c.q_dim : c.q_dim + c.kv_dim].reshape(t, nkv, hd).transpose(1, 0, 2)
@@ -230,12 +275,10 @@ class Model:
         if rope is not None:
             q, k = kernels.rope(q, *rope), kernels.rope(k, *rope)
         a = self._attend(i, q, k, v, pos0, cache)  # [T, H*hd]
-        with mark_matmul(i, "attn_out", t, lw.w_o.shape):
-            x += self._linear(a, lw.w_o, lw.b_o, buf.o[:t])
+        x += self._linear(i, "attn_out", a, lw.w_o, lw.b_o, buf.o[:t])
         h = self._norm(x, lw.norm2_w, lw.norm2_b, i)
-        with mark_matmul(i, "mlp_up", t, lw.w_up.shape):
-            up = self._linear(h, lw.w_up, lw.b_up, buf.up[:t])
-        vec = SimdOp.ACTIVATION in self.simd
+        up = self._linear(i, "mlp_up", h, lw.w_up, lw.b_up, buf.up[:t])
+        vec = self._vec_activation
         with mark_activation(i, up):
             if c.architecture == "gpt2":
                 act = kernels.gelu_tanh(up) if vec else kernels.gelu_tanh_reference(up)
@@ -243,8 +286,7 @@ class Model:
                 act = (
                     kernels.silu_mul(up, c.d_ff) if vec else kernels.silu_mul_reference(up, c.d_ff)
                 )
-        with mark_matmul(i, "mlp_down", t, lw.w_down.shape):
-            x += self._linear(act, lw.w_down, lw.b_down, buf.down[:t])
+        x += self._linear(i, "mlp_down", act, lw.w_down, lw.b_down, buf.down[:t])
 
     def _attend(self, i: int, q: F32, k: F32, v: F32, pos0: int, cache: PagedKVCache | None) -> F32:
         length = pos0 + q.shape[1]
@@ -252,7 +294,8 @@ class Model:
             with mark_kv_write(i, k):
                 cache.write(i, k, v)
         with mark_attention(i, q, self.config.n_kv_heads, length):
-            if SimdOp.ATTENTION in self.simd:
+            blas.use(q.shape[1] * length * q.shape[2] * (q.shape[0] // k.shape[0]))  # per KV head
+            if self._vec_attention:
                 if cache is None:
                     return kernels.attention(q, k, v, pos0)
                 return kernels.attention_paged(q, cache.k_views[i], cache.v_views[i], length, pos0)

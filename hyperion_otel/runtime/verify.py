@@ -61,6 +61,12 @@ class ModelInfo:
     dtype: str  # dominant weight dtype by bytes, e.g. "F16"
     size_bytes: int
     tokenizer: str | None  # "byte", "hf" (tokenizer.json), "gguf" (embedded) or None
+    # Memory of the weights once loaded: every tensor the model uses, as float32 (the
+    # runtime computes in float32 whatever the file stores; a tied head counts once).
+    loaded_bytes: int = 0
+    # loaded_bytes less the same tensors as stored: what the float32 upcast costs
+    # (0 for F32; as much again as stored for F16/BF16; 2.76x the stored bytes for Q8_0).
+    upcast_bytes: int = 0
 
 
 def _size_on_disk(path: Path) -> int:
@@ -81,6 +87,7 @@ def get_model_info(path: str | os.PathLike[str]) -> ModelInfo:
         by_dtype: Counter[str] = Counter()
         for info in used:
             by_dtype[info.dtype] += info.nbytes
+        loaded = sum(4 * math.prod(i.shape) for i in used)
         return ModelInfo(
             path=str(resolved.path),
             format=source.format,
@@ -96,6 +103,8 @@ def get_model_info(path: str | os.PathLike[str]) -> ModelInfo:
             dtype=by_dtype.most_common(1)[0][0] if by_dtype else "unknown",
             size_bytes=_size_on_disk(resolved.path),
             tokenizer=tok.kind if tok is not None else None,
+            loaded_bytes=loaded,
+            upcast_bytes=loaded - sum(i.nbytes for i in used),
         )
     finally:
         source.close()

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from hyperion_otel import _ops
-from hyperion_otel import profiler as prof
+from hyperion_otel import _ops, profiler as prof
 from hyperion_otel.profiler import ops as op_records
 
 

@@ -19,13 +19,15 @@ import numpy.typing as npt
 
 from hyperion_otel.errors import ModelError
 from hyperion_otel.runtime.config import ArchConfig, SizeLimits, parse_config
-from hyperion_otel.runtime.formats import TensorInfo
+from hyperion_otel.runtime.formats import TensorInfo, copy_c
+from hyperion_otel.runtime.formats._gguf_file import GGUFFile, GGUFFormatError, TensorEntry
 from hyperion_otel.runtime.formats.gguf_tokenizer import gguf_tokenizer
 from hyperion_otel.runtime.tokenizer import Tokenizer, load_tokenizer
 
-__all__ = ["GGUFSource", "open_gguf"]
+__all__ = ["GGUFSource", "dequantize_q8_0", "open_gguf"]
 
 SUPPORTED_VERSIONS = (2, 3)
+Q8_0_BLOCK, Q8_0_BYTES = 32, 34  # values per block; bytes per block (f16 scale + 32 int8)
 F32 = npt.NDArray[np.float32]
 
 _LLAMA_NAMES = {
@@ -71,14 +73,8 @@ def _fail(path: Path, msg: str) -> ModelError:
     return ModelError(f"{path}: {msg}", path=str(path))
 
 
-def _field(reader: Any, key: str) -> Any:
-    f = reader.fields.get(key)
-    if f is None:
-        return None
-    try:
-        return f.contents()
-    except Exception:  # noqa: BLE001 - a malformed field reads as absent
-        return None
+def _field(reader: GGUFFile, key: str) -> Any:
+    return reader.field(key)
 
 
 def _hf_name(arch: str, gguf_name: str) -> str | None:
@@ -105,19 +101,20 @@ class GGUFSource:
 
     format = "gguf"
 
-    def __init__(self, path: Path, reader: Any, arch: str, version: int) -> None:
+    def __init__(self, path: Path, reader: GGUFFile, arch: str, version: int) -> None:
         self.path = str(path)
         self.format_version: str | None = str(version)
         self._reader = reader
         self._arch = arch
-        self._tensors: dict[str, Any] = {}
+        self._tensors: dict[str, TensorEntry] = {}
         self._infos: dict[str, TensorInfo] = {}
+        self._swapped: set[str] = set()  # presented as the transpose of the stored matrix
         self._fix: dict[str, Callable[[F32], F32]] = {}
         for t in reader.tensors:
             hf = _hf_name(arch, t.name)
             if hf is None:
                 continue
-            shape = tuple(int(d) for d in reversed(t.shape))  # GGML order -> numpy order
+            shape = t.shape
             if (
                 arch == "gpt2"
                 and hf.endswith("weight")
@@ -126,8 +123,9 @@ class GGUFSource:
                 and "wpe" not in hf
             ):
                 shape = (shape[1], shape[0])  # presented as HF Conv1D [in, out]
+                self._swapped.add(hf)
             self._tensors[hf] = t
-            self._infos[hf] = TensorInfo(hf, t.tensor_type.name, shape, int(t.n_bytes))
+            self._infos[hf] = TensorInfo(hf, t.type_name, shape, t.nbytes)
 
     def set_heads(self, n_heads: int, n_kv_heads: int) -> None:
         if self._arch == "llama":
@@ -136,28 +134,28 @@ class GGUFSource:
                     self._fix[name] = lambda w: _unpermute(w, n_heads)
                 elif name.endswith("k_proj.weight"):
                     self._fix[name] = lambda w: _unpermute(w, n_kv_heads)
-        else:
-            for name, info in self._infos.items():
-                if (
-                    name.endswith("weight")
-                    and len(info.shape) == 2
-                    and not name.startswith(("wte", "wpe"))
-                ):
-                    self._fix[name] = lambda w: np.ascontiguousarray(w.T)
 
     def infos(self) -> dict[str, TensorInfo]:
         return dict(self._infos)
 
-    def read_fp32(self, name: str) -> F32:
+    def read_fp32(self, name: str, transpose: bool = False, out: F32 | None = None) -> F32:
+        """The tensor (its transpose with ``transpose``) as a new float32 C-contiguous array.
+
+        GPT-2 matrices are stored ``[out, in]``, the runtime's own layout: asked for the
+        transpose of the Conv1D ``[in, out]`` they are presented as, they come straight
+        from the file, one pass over the bytes (into ``out`` when given).
+        """
         t = self._tensors[name]
-        numpy_shape = tuple(int(d) for d in reversed(t.shape))
-        arr = self._decode(t, t.data)
-        try:
-            arr = arr.reshape(numpy_shape)
-        except ValueError as exc:
-            raise _fail(Path(self.path), f"tensor {t.name!r} cannot be read: {exc}") from None
+        arr, is_view = self._decode(t, 0, t.shape[0] if t.shape else 1)
+        arr = arr.reshape(t.shape)
         fix = self._fix.get(name)
-        return np.ascontiguousarray(fix(arr) if fix else arr)
+        if fix is not None:
+            arr, is_view = fix(arr), False
+        if (name in self._swapped) != transpose:
+            return copy_c(arr.T, np.float32, out)
+        if is_view or out is not None:
+            return copy_c(arr, np.float32, out)
+        return np.ascontiguousarray(arr)
 
     def sample_fp32(self, name: str, max_elements: int) -> Iterator[F32]:
         """Evenly spaced rows (first and last included) of about ``max_elements`` values.
@@ -167,38 +165,56 @@ class GGUFSource:
         Quantised tensors are stored as whole rows of blocks, so each row decodes alone.
         """
         t = self._tensors[name]
-        total = math.prod(int(d) for d in t.shape)
-        data = t.data
-        if total <= max_elements or len(t.shape) < 2 or data.ndim < 2:
+        total = math.prod(t.dims)
+        if total <= max_elements or len(t.dims) < 2:
             yield self.read_fp32(name)
             return
-        rows = data.shape[0]
+        rows = t.shape[0]
         n_rows = max(1, max_elements // max(1, total // rows))
         for r in np.linspace(0, rows - 1, num=min(rows, n_rows), dtype=np.int64):
-            yield self._decode(t, data[int(r) : int(r) + 1])
+            yield self._decode(t, int(r), 1)[0]
 
-    def _decode(self, t: Any, data: Any) -> F32:
-        """``data`` (all of tensor ``t``'s stored array, or rows of it) as float32."""
-        kind = t.tensor_type.name
-        try:
-            if kind in ("F32", "F16"):
-                return np.asarray(data, dtype=np.float32)
-            if kind in ("Q8_0", "BF16"):
-                from gguf.quants import dequantize
-
-                return np.asarray(dequantize(np.asarray(data), t.tensor_type), dtype=np.float32)
-        except Exception as exc:  # noqa: BLE001 - gguf raises assorted errors on corrupt data
-            raise _fail(Path(self.path), f"tensor {t.name!r} cannot be read: {exc}") from None
+    def _decode(self, t: TensorEntry, row: int, n_rows: int) -> tuple[F32, bool]:
+        """Rows ``row .. row + n_rows`` (numpy order, flattened) as float32; and whether
+        the result is a view of the file (F32 is read in place)."""
+        kind = t.type_name
+        rows = t.shape[0] if t.shape else 1
+        per_row = math.prod(t.dims) // max(1, rows)
+        count = per_row * n_rows
+        e = self._reader.byteorder
+        if kind == "F32":
+            return self._reader.raw(t, e + "f4", count, row * per_row * 4), True
+        if kind == "F16":
+            return self._reader.raw(t, e + "f2", count, row * per_row * 2).astype(np.float32), False
+        if kind == "BF16":
+            bits = self._reader.raw(t, e + "u2", count, row * per_row * 2)
+            return (bits.astype(np.uint32) << 16).view(np.float32), False
+        if kind == "Q8_0":
+            blocks = count // Q8_0_BLOCK
+            raw = self._reader.raw(t, np.uint8, blocks * Q8_0_BYTES, row * per_row // 32 * 34)
+            return dequantize_q8_0(raw.reshape(blocks, Q8_0_BYTES), e), False
         raise _fail(
             Path(self.path), f"tensor {t.name!r} has type {kind}; supported: F32, F16, BF16, Q8_0"
         )
 
     def close(self) -> None:
-        self._reader = None
+        self._reader.close()
         self._tensors = {}
 
 
-def _hf_config(path: Path, reader: Any, arch: str, source: GGUFSource) -> dict[str, Any]:
+def dequantize_q8_0(blocks: npt.NDArray[np.uint8], byteorder: str = "<") -> F32:
+    """Q8_0 blocks ``[n, 34]`` (f16 scale d, 32 int8 q) -> ``[n * 32]`` float32 ``q * d``.
+
+    One pass, no temporaries beyond the scales: the same float32 products as llama.cpp's
+    ``dequantize_row_q8_0`` and ``gguf.quants``.
+    """
+    d = blocks[:, :2].view(byteorder + "f2").astype(np.float32)  # [n, 1]
+    out = np.empty((blocks.shape[0], Q8_0_BLOCK), np.float32)
+    np.multiply(blocks[:, 2:].view(np.int8), d, out=out)
+    return out.reshape(-1)
+
+
+def _hf_config(path: Path, reader: GGUFFile, arch: str, source: GGUFSource) -> dict[str, Any]:
     def get(key: str) -> Any:
         return _field(reader, f"{arch}.{key}")
 
@@ -244,14 +260,8 @@ def open_gguf(
 ) -> tuple[ArchConfig, GGUFSource, Tokenizer | None]:
     """Open a GGUF file: config from its metadata, tensors under HF names."""
     try:
-        from gguf import GGUFReader
-    except ImportError:  # pragma: no cover - optional dependency
-        raise _fail(
-            path, "reading GGUF needs the 'gguf' package (pip install hyperion-otel[models])"
-        ) from None
-    try:
-        reader = GGUFReader(str(path))
-    except Exception as exc:  # noqa: BLE001 - the reader raises ValueError, struct errors, ...
+        reader = GGUFFile(path)
+    except (GGUFFormatError, OSError) as exc:
         raise _fail(path, f"not a readable GGUF file: {exc}") from None
     version = _field(reader, "GGUF.version")
     if version not in SUPPORTED_VERSIONS:

@@ -3,8 +3,9 @@
 The JSON header is checked here before the ``safetensors`` library touches the file, so
 that every defect (truncated or oversized header, offsets past the end, unknown dtypes,
 overlapping tensors) becomes a ``ModelError`` naming the file and the exact problem.
-Tensor data is then read with the library's numpy API (memory-mapped). numpy has no
-bfloat16, so BF16 tensors are read from a memory map at the offsets validated here.
+Tensor data is then read from a memory map of the file at the offsets validated here,
+converted (and transposed where the runtime wants the other layout) in one copy; numpy
+has no bfloat16, so BF16 is widened from its bits.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import mmap
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hyperion_otel.errors import ModelError
-from hyperion_otel.runtime.formats import TensorInfo
+from hyperion_otel.runtime.formats import TensorInfo, copy_c
 
 __all__ = ["INDEX_FILE", "SINGLE_FILE", "SafetensorsCheckpoint", "read_header"]
 
@@ -230,6 +232,7 @@ class SafetensorsCheckpoint:
                     f"weight_map says tensor {tensor!r} is in {f.name!r}, but it is not there",
                 )
         self.metadata = {k: v for h in self.headers for k, v in h.metadata.items()}
+        self._maps: dict[Path, mmap.mmap] = {}
 
     @property
     def size_bytes(self) -> int:
@@ -239,6 +242,7 @@ class SafetensorsCheckpoint:
         return {name: e.info for name, (_h, e) in self._where.items()}
 
     def _raw(self, name: str, rows: slice | None = None) -> npt.NDArray[Any]:
+        """A read-only view of the tensor's bytes in the file (rows of it with ``rows``)."""
         hdr, entry = self._where[name]
         info = entry.info
         if info.dtype not in FLOAT_DTYPES:
@@ -246,23 +250,29 @@ class SafetensorsCheckpoint:
                 hdr.path,
                 f"tensor {name!r} has dtype {info.dtype}; weights must be F32, F16, BF16 or F64",
             )
-        if info.dtype == "BF16" or rows is not None:
-            np_dtype = FLOAT_DTYPES[info.dtype]
-            if not math.prod(info.shape):
-                return np.zeros(info.shape, np_dtype)
-            mm = np.memmap(hdr.path, dtype=np_dtype, mode="r", offset=entry.begin, shape=info.shape)
-            return np.array(mm[rows] if rows is not None else mm)
-        from safetensors import SafetensorError, safe_open
+        np_dtype = np.dtype(FLOAT_DTYPES[info.dtype]).newbyteorder("<")
+        count = math.prod(info.shape)
+        if not count:
+            return np.zeros(info.shape, np_dtype)
+        mm = self._maps.get(hdr.path)
+        if mm is None:
+            try:
+                with open(hdr.path, "rb") as fh:
+                    mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError) as exc:
+                raise _fail(hdr.path, f"tensor {name!r}: {exc}") from None
+            self._maps[hdr.path] = mm
+        if len(mm) < entry.end:  # the file shrank since its header was read
+            raise _fail(hdr.path, f"tensor {name!r}: the file ends before its data")
+        arr = np.frombuffer(mm, np_dtype, count, entry.begin).reshape(info.shape)
+        return arr[rows] if rows is not None else arr
 
-        try:
-            with safe_open(str(hdr.path), framework="numpy") as fh:
-                arr: npt.NDArray[Any] = fh.get_tensor(name)
-        except (SafetensorError, OSError) as exc:
-            raise _fail(hdr.path, f"tensor {name!r}: {exc}") from None
-        return arr
-
-    def read_fp32(self, name: str) -> npt.NDArray[np.float32]:
-        return _to_fp32(self._raw(name), self._where[name][1].info.dtype)
+    def read_fp32(
+        self, name: str, transpose: bool = False, out: npt.NDArray[np.float32] | None = None
+    ) -> npt.NDArray[np.float32]:
+        # One pass from the map to the destination: convert and transpose in the same copy.
+        arr = self._raw(name)
+        return _to_fp32(arr.T if transpose else arr, self._where[name][1].info.dtype, out)
 
     def sample_fp32(self, name: str, max_elements: int) -> Iterator[npt.NDArray[np.float32]]:
         info = self._where[name][1].info
@@ -277,11 +287,20 @@ class SafetensorsCheckpoint:
             yield _to_fp32(self._raw(name, slice(int(r), int(r) + 1)), info.dtype)
 
     def close(self) -> None:
-        return None
+        # Arrays still viewing a map keep it alive; it is unmapped when the last one goes.
+        self._maps = {}
 
 
-def _to_fp32(arr: npt.NDArray[Any], dtype: str) -> npt.NDArray[np.float32]:
+def _to_fp32(
+    arr: npt.NDArray[Any], dtype: str, out: npt.NDArray[np.float32] | None = None
+) -> npt.NDArray[np.float32]:
+    """A C-contiguous float32 copy of ``arr`` (never a view of the file), into ``out``."""
     if dtype == "BF16":
         # bfloat16 is the top half of a float32: widen the bits and shift them up.
-        return np.ascontiguousarray((arr.astype(np.uint32) << 16).view(np.float32))
-    return np.ascontiguousarray(arr, dtype=np.float32)
+        bits = copy_c(arr, np.uint32)
+        bits <<= 16
+        if out is None:
+            return bits.view(np.float32)
+        out[...] = bits.view(np.float32)
+        return out
+    return copy_c(arr, np.float32, out)
