@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from hyperion_otel import _blas_threads
+from hyperion_otel._seams import blas as _blas_threads
 from hyperion_otel.runtime import GenerationConfig, load_model
 from hyperion_otel.runtime.model import Model
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from hyperion_otel import _ops, profiler as prof
+from hyperion_otel import profiler as prof
+from hyperion_otel._seams import ops as _ops
 from hyperion_otel.profiler import ops as op_records
 
 
