@@ -33,13 +33,22 @@ from hyperion_otel._seams import blas as _blas_threads
 from hyperion_otel.runtime import GenerationConfig, load_model
 from hyperion_otel.runtime.model import Model
 
-BUSY = "while True:\n    pass\n"
+# A busy loop that stops by itself: after MAX_BUSY_S, or as soon as its parent is gone
+# (so a benchmark killed by a timeout leaves nothing spinning).
+MAX_BUSY_S = 900
+BUSY = (
+    "import os, time\n"
+    "parent, end = os.getppid(), time.monotonic() + {limit}\n"
+    "while os.getppid() == parent and time.monotonic() < end:\n"
+    "    pass\n"
+)
 
 
 @contextlib.contextmanager
 def busy_loops(n: int) -> Iterator[None]:
     """``n`` CPU-bound processes for the duration (each stopped by its own pid)."""
-    procs = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(n)]
+    code = BUSY.format(limit=MAX_BUSY_S)
+    procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(n)]
     try:
         time.sleep(0.5)  # let them start spinning and the load window see them
         yield

@@ -41,8 +41,9 @@ __all__ = [
     "use",
 ]
 
-# Products below this many multiply-adds run on one thread. GEMVs of a GPT-2-small layer
-# (0.6-2.4 M) gain from a second core; builtin:tiny's decode GEMVs (0.07-0.2 M) lose.
+# Products below this many multiply-adds run on one thread: above it sit the GEMVs of a
+# GPT-2-small layer (0.6-2.4 M, ~1.8x faster on 2 idle cores), below it builtin:tiny's
+# decode GEMVs (0.07-0.2 M, tens of microseconds: about the cost of waking a worker).
 MIN_PARALLEL_MACS = 400_000
 WINDOW_S = 0.25  # the load of other processes is measured over windows this long
 _STALE_S = 2.0  # an estimate older than this is replaced by an instant reading

@@ -92,12 +92,18 @@ def test_units_nest_and_only_the_outermost_restores(watch: MatmulThreads) -> Non
     assert _pool(watch) == 2
 
 
+# Stops by itself after 30 s, or when the test process is gone.
+BOUNDED_BUSY_LOOP = (
+    "import os, time\n"
+    "parent, end = os.getppid(), time.monotonic() + 30\n"
+    "while os.getppid() == parent and time.monotonic() < end:\n"
+    "    pass\n"
+)
+
+
 def test_cores_busy_with_other_processes_are_not_counted_free() -> None:
     cores = _blas_threads.available_cores()
-    procs = [
-        subprocess.Popen([sys.executable, "-c", "while True:\n    pass\n"])
-        for _ in range(int(cores))
-    ]
+    procs = [subprocess.Popen([sys.executable, "-c", BOUNDED_BUSY_LOOP]) for _ in range(int(cores))]
     try:
         time.sleep(0.3)
         _blas_threads.free_cores()  # starts a window

@@ -1,4 +1,7 @@
-"""GGUF files (llama.cpp) through the ``gguf`` package: Llama and GPT-2, F32/F16/BF16/Q8_0.
+"""GGUF files (llama.cpp): Llama and GPT-2, F32/F16/BF16/Q8_0.
+
+The file is parsed from a memory map by ``_gguf_file`` (the ``gguf`` package is not
+needed to read it; the tests use it to write files and as the reference reader).
 
 Tensors are presented under the HF names and shapes the rest of the runtime expects, so
 GGUF and safetensors share one weight builder. Two GGUF conventions are undone here:
