@@ -250,6 +250,7 @@ class Session:
             "samples_taken": float(sampler.taken),
             "samples_inline": float(sampler.inline),
             "samples_reused": float(sampler.reused),
+            "samples_same_frame": float(sampler.same_frame),
             "stacks": float(len(sampler.stacks)),
         }
 

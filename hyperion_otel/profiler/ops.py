@@ -1,7 +1,9 @@
 """The profiler's listener on the op seam (``hyperion_otel._seams.ops``).
 
-Per op it stores one small list: name, attributes, thread, the OTel context the op ran
-in, allocation counters and two clock readings. Everything else (nesting, self time,
+Per op it stores one tuple: the op's site (name and attributes, made once per call
+site), the span it ran in, two clock readings, the thread and allocation counters. The
+recorder supplies the seam's context manager itself (``block``), so an op costs one
+small object and that tuple. Everything else (nesting, self time,
 phase, span ids, KV-cache counters, which span a sample belongs to) is derived when a
 profile is built (``derive.py``): in place, next to BLAS calls that flush the caches,
 each touched dict costs a cache miss, so the hot path does as little as possible.
@@ -16,11 +18,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
+from types import TracebackType
 from typing import Any
 
 from opentelemetry import context as otel_context, trace
 
 from hyperion_otel import semconv
+from hyperion_otel._seams.ops import OpSite, site_attrs
 from hyperion_otel.profiler.context import SessionTags
 from hyperion_otel.profiler.sampler import Sampler
 
@@ -34,23 +38,16 @@ CounterPoint = tuple[int, str, dict[str, float]]
 # (trace_id, span_id, phase implied by the span's name) of the span an op ran in.
 SpanInfo = tuple[int, int, "str | None"]
 # (name, attrs, thread ident, SpanInfo, allocations, alloc bytes, start_ns, end_ns): a
-# started op is the first seven, with the allocation counters at its start; a finished
-# op has its own allocation deltas and its end. The span is kept as SpanInfo, not as the
-# OTel Context, so a long profile does not keep every span of the session alive. In the
-# ring, attrs is the op's dict or, past _INTERN_AFTER records, an interned
-# (*names, *values) tuple; ``tokens()`` gives mappings.
+# finished op as ``tokens()`` gives it, attributes as a mapping. The span is kept as
+# SpanInfo, not as the OTel Context, so a long profile does not keep every span of the
+# session alive.
 Token = tuple[Any, ...]
 NAME, ATTRS, TID, SPAN, ALLOCS, ABYTES, T0, T1 = range(8)
+# In the ring: (site, SpanInfo, start_ns, end_ns, thread ident, allocations, alloc bytes).
+# All atoms: the collector untracks a record the first time it sees it.
+_Record = tuple[OpSite, "SpanInfo", int, int, int, int, int]
 
 KV_CACHE_PREFIX = "kv_cache"
-# Records kept as given (attributes as the op's dict) before the recorder interns their
-# attributes. The dict holds the op's shape tuple, so CPython tracks it, and a tuple
-# holding a dict is never untracked: every record stays in the collector's lists and
-# full collections walk them all. Interning costs about 0.2-0.4 µs an op; the collector
-# costs less than that for a short session and up to ~1.6 µs an op once a session holds
-# some 10^5 records (measured here, 108 runtime ops per step: 2.1 vs 2.3 µs an op over
-# 4k ops, 2.9 vs 2.4 over 43k, 4.1 vs 2.5 over 162k).
-_INTERN_AFTER = 16_384
 _SPAN_PHASES = {
     semconv.SPAN_PREFILL: "prefill",
     semconv.SPAN_DECODE: "decode",
@@ -82,7 +79,7 @@ def span_info(span: trace.Span) -> SpanInfo:
 
 
 class OpRecorder:
-    """``OpListener`` that records the ops of a session into a bounded ring of tokens."""
+    """``BlockListener`` that records the ops of a session into a bounded ring."""
 
     def __init__(
         self,
@@ -94,17 +91,13 @@ class OpRecorder:
         allocs: AllocCounts | None,
     ) -> None:
         self.tags = tags
-        self.events: deque[Token] = deque(maxlen=max_events)  # finished tokens
+        self.events: deque[_Record] = deque(maxlen=max_events)
         self.recorded = 0
         self.errors = 0
         self._record_ops = record_ops
         self._record_kv = track_cache and not record_ops
         # Without memory tracking the counters stay at 0: one code path per op.
         self._allocs = allocs if allocs is not None else AllocCounts()
-        self._append = self.events.append
-        self._max_events = max_events
-        # Attributes of the records past the first _INTERN_AFTER: canonical key tuples.
-        self._attrs_keys: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._threads: set[int] = set()
         # (context, its SpanInfo), replaced as one object: threads may interleave ops.
         self._last: tuple[object, SpanInfo] = (None, _NO_SPAN)
@@ -118,27 +111,31 @@ class OpRecorder:
     def tokens(self) -> list[Token]:
         """Finished ops, oldest first, each with its attributes as a mapping (a C-level
         copy first: safe while ops keep ending)."""
-        out = list(self.events)
-        mappings: dict[int, Mapping[str, Any]] = {}  # by id: ``out`` keeps the keys alive
-        for i, tok in enumerate(out):
-            key = tok[ATTRS]
-            if type(key) is tuple:
-                attrs = mappings.get(id(key))
-                if attrs is None:
-                    n = len(key) // 2
-                    attrs = mappings[id(key)] = dict(zip(key[:n], key[n:], strict=True))
-                out[i] = (tok[NAME], attrs, *tok[TID:])
+        records = list(self.events)
+        mappings: dict[int, Mapping[str, Any]] = {}  # by id: ``records`` keeps sites alive
+        out: list[Token] = []
+        for s, info, t0, t1, tid, count, nbytes in records:
+            attrs = mappings.get(id(s))
+            if attrs is None:
+                attrs = mappings[id(s)] = site_attrs(s)
+            out.append((s[0], attrs, tid, info, count, nbytes, t0, t1))
         return out
 
+    def block(self, s: OpSite) -> _Block:
+        """The context manager that records one run of op site ``s``."""
+        b = _new_block(_Block)
+        b.rec = self
+        b.site = s
+        return b
+
     def on_op_start(self, name: str, attrs: Mapping[str, Any]) -> object:
-        ctx = _current_context()
-        last = self._last
-        info = last[1] if last[0] is ctx else self._context_changed(ctx)
-        tid = _ident()
-        if tid not in self._threads:
-            self._enroll(tid)
-        allocs = self._allocs
-        return (name, attrs, tid, info, allocs.count, allocs.nbytes, _clock())
+        b = self.block((name, tuple(attrs), tuple(attrs.values())))
+        b.__enter__()
+        return b
+
+    def on_op_end(self, token: object) -> None:
+        if type(token) is _Block:
+            token.__exit__(None, None, None)
 
     def _enroll(self, tid: int) -> None:
         self._threads.add(tid)
@@ -160,30 +157,58 @@ class OpRecorder:
         self._last = (ctx, info)
         return info
 
-    def on_op_end(self, token: object) -> None:
-        t1 = _clock()
+
+class _Block:
+    """One run of an op, as the recorder observes it (made by ``OpRecorder.block``)."""
+
+    __slots__ = ("count", "info", "nbytes", "rec", "site", "t0", "tid")
+
+    rec: OpRecorder
+    site: OpSite
+
+    def __enter__(self) -> None:
+        rec = self.rec
         try:
-            tok: Token = token  # type: ignore[assignment]  # ours, from on_op_start
-            name, attrs, tid, info, count, nbytes, t0 = tok
-            if self._record_ops or (self._record_kv and name.startswith(KV_CACHE_PREFIX)):
-                if self.recorded >= _INTERN_AFTER:
-                    # (*names, *values), one object per distinct set of attributes.
-                    key = (*attrs, *attrs.values())
-                    keys = self._attrs_keys
-                    if len(keys) >= self._max_events:
-                        keys.clear()  # bounded; records keep their own keys
-                    try:
-                        attrs = keys.setdefault(key, key)
-                    except TypeError:  # an unhashable value: this record keeps its own
-                        attrs = key
-                allocs = self._allocs
-                self._append(
-                    (name, attrs, tid, info, allocs.count - count, allocs.nbytes - nbytes, t0, t1)
-                )
-                self.recorded += 1
-            sampler = self.sampler
-            if sampler is not None and t1 >= sampler.inline_after:
-                # Frame 2 is the code inside the op's block: on_op_end <- __exit__ <- it.
-                sampler.sample_inline(tid, sys._getframe(2), t1)
+            ctx = _current_context()
+            last = rec._last
+            self.info = last[1] if last[0] is ctx else rec._context_changed(ctx)
+            tid = self.tid = _ident()
+            if tid not in rec._threads:
+                rec._enroll(tid)
+            allocs = rec._allocs
+            self.count = allocs.count
+            self.nbytes = allocs.nbytes
         except Exception:  # noqa: BLE001 - never raise into the runtime
-            self.errors += 1
+            rec.errors += 1
+        self.t0 = _clock()
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        t1 = _clock()
+        rec = self.rec
+        try:
+            s = self.site
+            if rec._record_ops or (rec._record_kv and s[0].startswith(KV_CACHE_PREFIX)):
+                allocs = rec._allocs
+                rec.events.append(
+                    (
+                        s,
+                        self.info,
+                        self.t0,
+                        t1,
+                        self.tid,
+                        allocs.count - self.count,
+                        allocs.nbytes - self.nbytes,
+                    )
+                )
+                rec.recorded += 1
+            sampler = rec.sampler
+            if sampler is not None and t1 >= sampler.inline_after:
+                # Frame 1 is the code inside the op's block (or whoever called __exit__).
+                sampler.sample_inline(self.tid, sys._getframe(1), t1)
+        except Exception:  # noqa: BLE001 - never raise into the runtime
+            rec.errors += 1
+
+
+_new_block = object.__new__  # a C call: no __init__ frame per op

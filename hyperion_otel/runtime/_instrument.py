@@ -87,8 +87,22 @@ def kv_blocks_callback(model_name: str) -> Callable[[int], None]:
 def mark(name: str, **attrs: Any) -> Any:
     """``_ops.op`` with attributes, or the shared no-op when nobody listens."""
     if not _ops.has_listeners():
-        return _ops.op(name)
+        return _ops.NULL_OP
     return _ops.op(name, **attrs)
+
+
+# Op sites by (op, layer, ...shape): made once, reused by every step at that shape.
+# Decode repeats the same few per layer; each new prompt length adds a few per layer, so
+# the table is cleared when it reaches this size (sites are cheap to make again).
+_MAX_SITES = 4096
+_sites: dict[tuple[Any, ...], _ops.OpSite] = {}
+
+
+def _remember(key: tuple[Any, ...], s: _ops.OpSite) -> _ops.OpSite:
+    if len(_sites) >= _MAX_SITES:
+        _sites.clear()
+    _sites[key] = s
+    return s
 
 
 def mark_matmul(
@@ -96,47 +110,78 @@ def mark_matmul(
 ) -> Any:
     """Op mark for ``x [rows, k] @ W[n, k].T``: 2 rows k n flops, weight + in/out bytes."""
     if not _ops.has_listeners():
-        return _ops.op(semconv.OP_MATMUL)
-    n, k = w_shape[0], w_shape[1]
-    return _ops.op(
-        semconv.OP_MATMUL,
-        layer=layer,
-        label=label,
-        shape=(rows, k, n),
-        flops=2 * rows * k * n,
-        nbytes=(k * n + rows * k + rows * n) * itemsize,
-    )
+        return _ops.NULL_OP
+    key = (label, layer, rows, w_shape, itemsize)
+    s = _sites.get(key)
+    if s is None:
+        n, k = w_shape[0], w_shape[1]
+        s = _remember(
+            key,
+            _ops.site(
+                semconv.OP_MATMUL,
+                layer=layer,
+                label=label,
+                shape=(rows, k, n),
+                flops=2 * rows * k * n,
+                nbytes=(k * n + rows * k + rows * n) * itemsize,
+            ),
+        )
+    return _ops.op_at(s)
 
 
 def mark_norm(layer: int, x: Any) -> Any:
     """Op mark for a norm over ``x [T, d]``."""
     if not _ops.has_listeners():
-        return _ops.op(semconv.OP_NORM)
-    return _ops.op(
-        semconv.OP_NORM, layer=layer, shape=x.shape, flops=8 * x.size, nbytes=2 * x.nbytes
-    )
+        return _ops.NULL_OP
+    key = (semconv.OP_NORM, layer, x.shape, x.itemsize)
+    s = _sites.get(key)
+    if s is None:
+        s = _remember(
+            key,
+            _ops.site(
+                semconv.OP_NORM, layer=layer, shape=x.shape, flops=8 * x.size, nbytes=2 * x.nbytes
+            ),
+        )
+    return _ops.op_at(s)
 
 
 def mark_activation(layer: int, up: Any) -> Any:
     """Op mark for the MLP activation over ``up [T, ff or 2 ff]``."""
     if not _ops.has_listeners():
-        return _ops.op(semconv.OP_MLP)
-    return _ops.op(
-        semconv.OP_MLP, layer=layer, shape=up.shape, flops=8 * up.size, nbytes=2 * up.nbytes
-    )
+        return _ops.NULL_OP
+    key = (semconv.OP_MLP, layer, up.shape, up.itemsize)
+    s = _sites.get(key)
+    if s is None:
+        s = _remember(
+            key,
+            _ops.site(
+                semconv.OP_MLP, layer=layer, shape=up.shape, flops=8 * up.size, nbytes=2 * up.nbytes
+            ),
+        )
+    return _ops.op_at(s)
 
 
 def mark_kv_write(layer: int, k: Any) -> Any:
     """Op mark for appending ``k, v [Hkv, T, hd]`` to the KV cache."""
     if not _ops.has_listeners():
-        return _ops.op(semconv.OP_KV_CACHE)
-    return _ops.op(semconv.OP_KV_CACHE, layer=layer, shape=k.shape, flops=0, nbytes=4 * k.nbytes)
+        return _ops.NULL_OP
+    key = (semconv.OP_KV_CACHE, layer, k.shape, k.itemsize)
+    s = _sites.get(key)
+    if s is None:
+        s = _remember(
+            key,
+            _ops.site(
+                semconv.OP_KV_CACHE, layer=layer, shape=k.shape, flops=0, nbytes=4 * k.nbytes
+            ),
+        )
+    return _ops.op_at(s)
 
 
 def mark_attention(layer: int, q: Any, n_kv_heads: int, length: int) -> Any:
-    """Op mark for attention of ``q [H, T, hd]`` over ``length`` cached positions."""
+    """Op mark for attention of ``q [H, T, hd]`` over ``length`` cached positions (a new
+    length each step: not worth a site)."""
     if not _ops.has_listeners():
-        return _ops.op(semconv.OP_ATTENTION)
+        return _ops.NULL_OP
     h, t, hd = q.shape
     return _ops.op(
         semconv.OP_ATTENTION,

@@ -1,11 +1,11 @@
-"""Op records past the interning threshold give back exactly the attributes of their op."""
+"""Op records give back exactly the attributes of their op, cost the collector nothing,
+stay within their bound, and are the same whichever path the seam takes."""
 
 from __future__ import annotations
 
 import gc
+from collections.abc import Mapping
 from typing import Any
-
-import pytest
 
 from hyperion_otel import profiler as prof
 from hyperion_otel._seams import ops as _ops
@@ -17,52 +17,103 @@ def _attrs(i: int) -> dict[str, Any]:
     if i % 11 == 0:
         attrs["label"] = "qkv"
     if i % 13 == 0:
-        attrs["extra"] = [i]  # unhashable: that record keeps its own
+        attrs["extra"] = [i]  # unhashable and a container: still given back as it was
     return attrs
 
 
-def test_interned_records_give_back_every_attribute(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(op_records, "_INTERN_AFTER", 20)
+def _recorder() -> op_records.OpRecorder:
+    return next(lst for lst in _ops._listeners if isinstance(lst, op_records.OpRecorder))
+
+
+def test_records_give_back_every_attribute() -> None:
     with prof.profiling(prof.ProfilerConfig(sample_interval_ms=10.0)) as handle:
         for i in range(300):
             with _ops.op("matmul", **_attrs(i)):
                 pass
     profile = handle.profile
     assert profile is not None
+    assert [o.name for o in profile.ops] == ["matmul"] * 300
     assert [dict(o.attrs) for o in profile.ops] == [_attrs(i) for i in range(300)]
-    # Past the threshold, ops with equal (hashable) attributes share one mapping.
-    late = [o.attrs for o in profile.ops[20:]]
-    hashable = [a for a in late if "extra" not in a]
-    distinct = {tuple(sorted(a.items())) for a in hashable}
-    assert len({id(a) for a in hashable}) == len(distinct) < len(hashable)
 
 
-def test_interned_records_are_not_tracked_by_the_collector(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(op_records, "_INTERN_AFTER", 20)
+def test_ops_of_one_site_share_one_mapping() -> None:
+    sites = [_ops.site("norm", layer=layer, shape=(1, 8)) for layer in range(4)]
+    with prof.profiling(prof.ProfilerConfig(sample_interval_ms=10.0)) as handle:
+        for i in range(200):
+            with _ops.op_at(sites[i % 4]):
+                pass
+    profile = handle.profile
+    assert profile is not None
+    assert [o.attrs["layer"] for o in profile.ops] == [i % 4 for i in range(200)]
+    assert len({id(o.attrs) for o in profile.ops}) == 4
+
+
+def test_records_are_not_tracked_by_the_collector() -> None:
+    s = _ops.site("norm", layer=1, shape=(1, 8))
     with prof.profiling(prof.ProfilerConfig(sample_interval_ms=10.0)):
         for i in range(200):
-            with _ops.op("norm", layer=i % 4, shape=(1, 8)):
+            with _ops.op("attention", layer=i % 4, shape=(1, 8, i)):
                 pass
-        recorder = next(lst for lst in _ops._listeners if isinstance(lst, op_records.OpRecorder))
-        gc.collect()
-        gc.collect()  # a record is untracked once its key is: one pass may see it first
-        records = list(recorder.events)
-        # The first ones hold the op's dict (tracked for good); the interned ones are not
-        # tracked once the collector has looked at them.
-        assert all(gc.is_tracked(r) for r in records[:20])
-        assert not any(gc.is_tracked(r) for r in records[20:])
+            with _ops.op_at(s):
+                pass
+        for _ in range(4):  # a tuple is untracked once its parts are: a pass per level
+            gc.collect()
+        records = list(_recorder().events)
+        assert len(records) == 400
+        assert not any(gc.is_tracked(r) for r in records)
 
 
-def test_the_intern_table_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(op_records, "_INTERN_AFTER", 0)
+def test_the_ring_is_bounded() -> None:
     with prof.profiling(prof.ProfilerConfig(sample_interval_ms=10.0, max_events=50)) as handle:
         for i in range(400):
-            with _ops.op("attention", length=i):  # a new set of attributes each time
+            with _ops.op("attention", length=i):
                 pass
-        recorder = next(lst for lst in _ops._listeners if isinstance(lst, op_records.OpRecorder))
-        assert len(recorder._attrs_keys) <= 50
+        assert len(_recorder().events) == 50
     profile = handle.profile
     assert profile is not None
     assert [o.attrs["length"] for o in profile.ops] == list(range(350, 400))
+    assert profile.dropped["ops"] == 350
+
+
+class _Seen:
+    def __init__(self) -> None:
+        self.names: list[tuple[str, dict[str, Any]]] = []
+
+    def on_op_start(self, name: str, attrs: Mapping[str, Any]) -> object:
+        self.names.append((name, dict(attrs)))
+        return None
+
+    def on_op_end(self, token: object) -> None:
+        return None
+
+
+def test_alone_the_recorder_supplies_the_block_and_beside_another_listener_sees_the_same() -> None:
+    s = _ops.site("matmul", layer=2, label="qkv", shape=(1, 4, 8))
+    with prof.profiling(prof.ProfilerConfig(sample_interval_ms=10.0)) as alone:
+        block = _ops.op_at(s)
+        assert type(block).__name__ == "_Block"  # no seam object in between
+        with block:
+            pass
+        with _ops.op("norm", layer=0):
+            pass
+    other = _Seen()
+    _ops.add_listener(other)
+    try:
+        with prof.profiling(prof.ProfilerConfig(sample_interval_ms=10.0)) as beside:
+            with _ops.op_at(s):
+                pass
+            with _ops.op("norm", layer=0):
+                pass
+    finally:
+        _ops.remove_listener(other)
+    assert alone.profile is not None and beside.profile is not None
+    for profile in (alone.profile, beside.profile):
+        assert [(o.name, dict(o.attrs)) for o in profile.ops] == [
+            ("matmul", {"layer": 2, "label": "qkv", "shape": (1, 4, 8)}),
+            ("norm", {"layer": 0}),
+        ]
+    assert other.names == [
+        ("matmul", {"layer": 2, "label": "qkv", "shape": (1, 4, 8)}),
+        ("norm", {"layer": 0}),
+    ]
+    assert _ops._block is None and not _ops.has_listeners()

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 
+import numpy as np
 import pytest
 
 from hyperion_otel import profiler as prof
+from hyperion_otel._seams import ops as _ops
 from hyperion_otel.profiler import sampler
 from hyperion_otel.profiler.context import SessionTags
 from profiler.workload import hot_python
@@ -66,6 +69,77 @@ def test_a_thread_that_runs_is_walked_every_time() -> None:
     # CPU moved between any two ticks that found the thread running: no reuse (a tick
     # can land while the machine has it preempted, hence not exactly 0).
     assert profile.stats["samples_reused"] <= 0.2 * len(profile.samples), profile.stats
+
+
+def sorting_here(data: np.ndarray, seconds: float, keep: object = None) -> None:
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        np.sort(data)  # one C call of ~0.1 s: the same top frame for many ticks
+
+
+class _Marker:
+    pass
+
+
+def test_a_thread_in_one_long_c_call_keeps_its_stack_without_a_walk() -> None:
+    data = np.random.default_rng(0).random(1_500_000)
+    marker = _Marker()
+    gone = weakref.ref(marker)
+
+    with prof.profiling(prof.ProfilerConfig(sample_interval_ms=1.0)) as handle:
+        sorting_here(data, 0.4, marker)  # the held frame has it as a local
+        del marker
+    profile = handle.profile
+    assert profile is not None
+    total, inside = _weight_by_thread_and_function(profile, "sorting_here")
+    assert inside >= 0.9 * 0.4e9, (inside, profile.stats)
+    assert total <= profile.duration_ns + 1_000_000
+    # Ticks inside np.sort found the same frame as the tick before: the stack was kept.
+    assert profile.stats["samples_same_frame"] >= 0.3 * profile.stats["samples_taken"] > 0
+    # The frames held for that check went with the session.
+    assert gone() is None
+
+
+def ops_here(seconds: float) -> None:
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        with _ops.op("matmul"):
+            hot_python(300)
+
+
+def via_a(seconds: float, keep: object = None) -> None:
+    ops_here(seconds)
+
+
+def via_b(seconds: float) -> None:
+    ops_here(seconds)
+
+
+def test_samples_at_op_ends_keep_each_caller_apart_and_hold_no_frame_after() -> None:
+    # The thread samples itself at op ends, keeping the stack of the op block's caller
+    # between samples: a block reached from two callers in turn must still be charged
+    # to each caller, and the caller frames it held must go with the session.
+    marker = _Marker()
+    gone = weakref.ref(marker)
+    with prof.profiling(prof.ProfilerConfig(sample_interval_ms=1.0)) as handle:
+        for _ in range(8):
+            via_b(0.02)
+            via_a(0.02, marker)  # last: its frame is the one held at the end
+        del marker
+    profile = handle.profile
+    assert profile is not None
+    assert profile.stats["samples_inline"] > 0.5 * len(profile.samples), profile.stats
+    index = {f.name.split(".")[-1]: i for i, f in enumerate(profile.frames)}
+    a, b, here = index["via_a"], index["via_b"], index["ops_here"]
+    weight = {a: 0, b: 0}
+    for sample in profile.samples:
+        stack = profile.stacks[sample.stack]
+        if here in stack:
+            assert (a in stack) != (b in stack), [profile.frames[i].name for i in stack]
+            weight[a if a in stack else b] += sample.weight_ns
+    assert weight[a] > 0.1e9 and weight[b] > 0.1e9, weight
+    assert 0.6 < weight[a] / weight[b] < 1.6, weight
+    assert gone() is None
 
 
 def test_the_clock_of_a_thread_is_noted_by_that_thread_only() -> None:
