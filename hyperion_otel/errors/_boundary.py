@@ -30,6 +30,7 @@ from hyperion_otel.errors._types import (
 __all__ = [
     "BOUNDARY_ATTR",
     "BOUNDARY_CODE",
+    "call_user",
     "error_boundary",
     "has_boundary",
     "public",
@@ -182,7 +183,10 @@ def _escaping(exc: Exception) -> None:
         return
     frame: FrameType | None = sys._getframe(2)  # the caller of the wrapper handling ``exc``
     while frame is not None:
-        if frame.f_code in _WRAPPER_CODES:
+        code = frame.f_code
+        if code is _USER_CODE:
+            break  # user code run by a public call: its own calls are outermost again
+        if code in _WRAPPER_CODES:
             return
         frame = frame.f_back
     # The host must see its own exception, never one from recording it.
@@ -244,6 +248,19 @@ def public(obj: F) -> F:
     if inspect.isgeneratorfunction(obj):
         raise TypeError(f"@public cannot guard the generator function {obj.__qualname__}")
     return _wrap_function(obj)
+
+
+def call_user(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call the user's ``fn`` from inside a public call (a registered test, a callback).
+
+    A public call that ``fn`` makes records its errors as if called from the top level,
+    although the public call running ``fn`` is still on the stack: ``fn`` is the user's
+    code, and what the runner does with ``fn``'s errors is its own business.
+    """
+    return fn(*args, **kwargs)
+
+
+_USER_CODE: CodeType = call_user.__code__
 
 
 def has_boundary(obj: object) -> bool:
