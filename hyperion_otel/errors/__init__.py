@@ -13,10 +13,13 @@ Both are ``ValueError`` subclasses. A call with arguments Python itself rejects 
 or unknown argument) raises ``TypeError`` as usual.
 
 **Every public call is a boundary.** Each function, constructor and method reachable from
-``hyperion_otel.__all__`` carries ``@public``: an exception escaping it is recorded as
-below and re-raised unchanged. Only the outermost public call on the thread's stack records,
-so a public call made inside another records once, and an error a public call catches
-itself is not recorded at all. The success path costs one extra Python call.
+``hyperion_otel.__all__``, ``hyperion_otel.api.__all__`` and ``hyperion_otel.testing.__all__``
+carries ``@public``: an exception escaping it is recorded as below and re-raised unchanged.
+Only the outermost public call on the thread's stack records, so a public call made inside
+another records once, and an error a public call catches itself is not recorded at all.
+User code that a public call runs (a test registered with ``TestContext.add_test``) is
+called through ``call_user``: public calls made there record as if made at the top level.
+The success path costs one extra Python call.
 
 **Where an error arose.** Every ``HyperionError`` records ``file``, ``line`` and ``function``:
 the frame that constructed it, skipping frames of this package. For errors raised by
