@@ -18,7 +18,7 @@ from opentelemetry import context, trace
 
 from hyperion_otel import semconv
 from hyperion_otel._seams import ops as _ops, otel_private, telemetry as _telemetry
-from hyperion_otel.errors import InvalidInputError, record_error
+from hyperion_otel.errors import InvalidInputError, public, record_error
 
 __all__ = ["op_span", "record_allocation", "record_error", "record_tensor", "traced_op"]
 
@@ -26,21 +26,43 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _AttrValue = str | bool | int | float
+_ATTR_TYPES = (str, bool, int, float)
+
+
+def _bad(field: str, expected: str, value: object) -> InvalidInputError:
+    return InvalidInputError(
+        f"invalid {field}: expected {expected}, got {value!r}", field=field, expected=expected
+    )
+
+
+def _check_name(name: object, field: str = "name") -> None:
+    if not isinstance(name, str) or not name:
+        raise _bad(field, "a non-empty str", name)
+
+
+def _check_attributes(attributes: Mapping[str, object]) -> None:
+    for key, value in attributes.items():
+        if not isinstance(value, _ATTR_TYPES):
+            raise _bad(key, "an attribute value (str, bool, int or float)", value)
 
 
 _sdk_installed = otel_private.tracer_provider_is_set
 
 
+@public
 class op_span:  # noqa: N801 - used like a function: ``with op_span("tokenize"):``
-    """Trace a block as op ``name`` with ``attributes`` (a span plus a profiler op)."""
+    """Trace a block as op ``name`` with ``attributes`` (a span plus a profiler op).
+
+    A name that is not a non-empty ``str``, or an attribute value that is not a ``str``,
+    ``bool``, ``int`` or ``float``, is an ``InvalidInputError``.
+    """
 
     __slots__ = ("_attrs", "_name", "_op", "_token", "span")
 
     def __init__(self, name: str, **attributes: _AttrValue) -> None:
-        if not isinstance(name, str) or not name:
-            raise InvalidInputError(
-                f"op name must be a non-empty string, got {name!r}", field="name"
-            )
+        _check_name(name)
+        if attributes:
+            _check_attributes(attributes)
         self._name = name
         self._attrs = attributes
         self._token: object = None
@@ -71,13 +93,24 @@ class op_span:  # noqa: N801 - used like a function: ``with op_span("tokenize"):
             self.span.end()
 
 
+@public
 def traced_op(
     name: str | None = None, **attributes: _AttrValue
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Decorator: each call of the function is an op (``name`` defaults to its qualname)."""
+    """Decorator: each call of the function is an op (``name`` defaults to its qualname).
 
+    Written with parentheses, ``@traced_op()`` or ``@traced_op("name")``: the name and the
+    attributes are checked as ``op_span`` checks them, when the decorator is built.
+    """
+    if name is not None and (not isinstance(name, str) or not name):
+        raise _bad("name", "a non-empty str or None (write @traced_op() with parentheses)", name)
+    _check_attributes(attributes)
+
+    @public
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
-        op_name = name or fn.__qualname__
+        if not callable(fn):
+            raise _bad("fn", "a callable to trace", fn)
+        op_name: str = name or str(getattr(fn, "__qualname__", type(fn).__qualname__))
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -91,19 +124,29 @@ def traced_op(
     return decorate
 
 
+@public
 def record_tensor(
     name: str, array: Any, *, check_finite: bool = False, span: trace.Span | None = None
 ) -> None:
     """Add a ``hyperion.tensor`` event (name, shape, dtype, bytes) to the current span.
 
     ``check_finite=True`` also records whether every value is finite (reads the array).
+    ``name``, ``check_finite`` and ``span`` are checked even when nothing records.
     """
+    _check_name(name)
+    if not isinstance(check_finite, bool):
+        raise _bad("check_finite", "a bool", check_finite)
+    if span is not None and not isinstance(span, trace.Span):
+        raise _bad("span", "an opentelemetry.trace.Span or None", span)
     target = span if span is not None else trace.get_current_span()
     if not target.is_recording():
         return
     import numpy as np  # here, not at import: a library using only spans never loads numpy
 
-    arr = np.asarray(array)
+    try:
+        arr = np.asarray(array)
+    except (TypeError, ValueError) as exc:
+        raise _bad("array", f"an array-like numpy can convert ({exc})", type(array)) from exc
     attrs: dict[str, Any] = {
         semconv.HYPERION_TENSOR_NAME: name,
         semconv.HYPERION_TENSOR_SHAPE: list(arr.shape),
@@ -115,13 +158,20 @@ def record_tensor(
     target.add_event(semconv.EVENT_TENSOR, attrs)
 
 
+@public
 def record_allocation(
     nbytes: int, *, site: str | None = None, attributes: Mapping[str, _AttrValue] | None = None
 ) -> None:
     """Count ``nbytes`` allocated by the library (``hyperion.library.allocated`` counter),
     and add an event to the current span when one is recording."""
-    if not isinstance(nbytes, int) or nbytes < 0:
-        raise InvalidInputError(f"nbytes must be an int >= 0, got {nbytes!r}", field="nbytes")
+    if not isinstance(nbytes, int) or isinstance(nbytes, bool) or nbytes < 0:
+        raise _bad("nbytes", "an int >= 0", nbytes)
+    if site is not None:
+        _check_name(site, "site")
+    if attributes is not None:
+        if not isinstance(attributes, Mapping):
+            raise _bad("attributes", "a mapping of attribute values or None", attributes)
+        _check_attributes(attributes)
     attrs: dict[str, _AttrValue] = dict(attributes or {})
     if site is not None:
         attrs[semconv.HYPERION_ALLOCATION_SITE] = site

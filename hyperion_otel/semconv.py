@@ -103,6 +103,9 @@ METRIC_ERRORS: Final = "hyperion.errors"
 HYPERION_ERROR_CATEGORY: Final = "hyperion.error.category"  # ErrorType value
 # HyperionError.details become attributes named with this prefix plus the detail key.
 HYPERION_ERROR_DETAIL_PREFIX: Final = "hyperion.error.detail."
+# The exception a recorded error was raised from (``__cause__``, else ``__context__``).
+HYPERION_ERROR_CAUSE_TYPE: Final = "hyperion.error.cause.type"
+HYPERION_ERROR_CAUSE_MESSAGE: Final = "hyperion.error.cause.message"
 HYPERION_CLEANUP_RESOURCE: Final = "hyperion.cleanup.resource"  # bounded repr of the resource
 HYPERION_CLEANUP_FUNCTION: Final = "hyperion.cleanup.function"  # qualname of the cleanup func
 

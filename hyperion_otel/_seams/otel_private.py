@@ -23,6 +23,11 @@ that fails loudly when a release moves it, and CI runs the suite on the newest r
 - ``_update_resource`` of the SDK providers: after a fork the child's process attributes
   replace the parent's in the providers' resource (the SDK refreshes only the detectors
   it was configured with).
+- ``context._SUPPRESS_INSTRUMENTATION_KEY``: the SDK sets it while a processor exports; the
+  logging bridge reads it so that an exporter's own log lines do not loop back into export.
+- ``_batch_processor._metrics`` of the SDK's batch span and log processors: its
+  ``drop_items`` is the only place a queue-full or after-shutdown drop is seen, so the sdk
+  layer puts a counter in front of it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+import opentelemetry.context as _context_module
 import opentelemetry.trace as _trace_module
 from opentelemetry._logs import _internal as _logs_internal
 from opentelemetry.metrics import _internal as _metrics_internal
@@ -40,6 +46,8 @@ from opentelemetry.util._once import Once
 __all__ = [
     "GlobalsSnapshot",
     "clear",
+    "instrumentation_suppressed",
+    "wrap_batch_metrics",
     "reset",
     "encode_logs",
     "update_provider_resource",
@@ -171,6 +179,25 @@ def update_provider_resource(provider: Any, resource: Any) -> bool:
     if update is None:
         return False
     update(resource)
+    return True
+
+
+_SUPPRESS_KEY = getattr(_context_module, "_SUPPRESS_INSTRUMENTATION_KEY", None)
+
+
+def instrumentation_suppressed() -> bool:
+    """Whether the current context asks not to instrument (an SDK processor is exporting)."""
+    return _SUPPRESS_KEY is not None and bool(_context_module.get_value(_SUPPRESS_KEY))
+
+
+def wrap_batch_metrics(processor: Any, wrap: Callable[[Any], Any]) -> bool:
+    """Put ``wrap(metrics)`` in place of a batch processor's self-metrics object (whose
+    ``drop_items(count, error_type)`` the SDK calls for each dropped item); False, changing
+    nothing, when ``processor`` has none."""
+    batch = getattr(processor, "_batch_processor", None)
+    if batch is None or not hasattr(batch, "_metrics"):
+        return False
+    batch._metrics = wrap(batch._metrics)
     return True
 
 

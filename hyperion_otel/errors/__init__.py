@@ -13,10 +13,13 @@ Both are ``ValueError`` subclasses. A call with arguments Python itself rejects 
 or unknown argument) raises ``TypeError`` as usual.
 
 **Every public call is a boundary.** Each function, constructor and method reachable from
-``hyperion_otel.__all__`` carries ``@public``: an exception escaping it is recorded as
-below and re-raised unchanged. Only the outermost public call on the thread's stack records,
-so a public call made inside another records once, and an error a public call catches
-itself is not recorded at all. The success path costs one extra Python call.
+``hyperion_otel.__all__``, ``hyperion_otel.api.__all__`` and ``hyperion_otel.testing.__all__``
+carries ``@public``: an exception escaping it is recorded as below and re-raised unchanged.
+Only the outermost public call on the thread's stack records, so a public call made inside
+another records once, and an error a public call catches itself is not recorded at all.
+User code that a public call runs (a test registered with ``TestContext.add_test``) is
+called through ``call_user``: public calls made there record as if made at the top level.
+The success path costs one extra Python call.
 
 **Where an error arose.** Every ``HyperionError`` records ``file``, ``line`` and ``function``:
 the frame that constructed it, skipping frames of this package. For errors raised by
@@ -43,6 +46,18 @@ The error also keeps the trace and span ids of the span active when it was built
 
 Recording the same exception again (as it crosses nested boundaries) marks each further
 span it escapes but emits no second log record, count or callback round.
+
+**A chain is one event**, as an error tracker shows it: one per error raised to the caller.
+An error raised from another (``raise ... from exc``, or raised while handling it) is
+recorded with ``hyperion.error.cause.type`` and ``hyperion.error.cause.message`` naming the
+one it came from (on the log record and span event; its stack trace holds the whole chain),
+and the exceptions of its chain are part of that event: recording one of them later adds
+nothing. Inside a public call, a phase of hyperion-otel's own work (the runtime's prefill
+and decode steps) only marks the span an error leaves (status, ``error.type``, category);
+the event is made where the error leaves the request, so a pool refusal the runtime turns
+into a ``ResourceLimitError`` is one event, of the ``ResourceLimitError``. An exception that
+was recorded before it was chained (by hand, or because it reached a caller) stays an event
+of its own.
 
 **Unexpected exceptions** (not ``HyperionError``) crossing a boundary are re-raised
 unchanged; they are recorded with ``error.type`` = their own class name and category

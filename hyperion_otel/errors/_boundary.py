@@ -13,9 +13,10 @@ from types import CodeType, FrameType, TracebackType
 from typing import Any, Literal, TypeVar, cast
 
 from opentelemetry import trace
-from opentelemetry.trace import Span
+from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
+from hyperion_otel import semconv
 from hyperion_otel.errors import _record as _rec
 from hyperion_otel.errors._callbacks import registry
 from hyperion_otel.errors._state import set_last_error
@@ -30,8 +31,10 @@ from hyperion_otel.errors._types import (
 __all__ = [
     "BOUNDARY_ATTR",
     "BOUNDARY_CODE",
+    "call_user",
     "error_boundary",
     "has_boundary",
+    "note_error",
     "public",
     "record_error",
 ]
@@ -66,9 +69,45 @@ def _wrap(exc: BaseException) -> HyperionError:
     return err
 
 
-def _record_of(err: HyperionError, extra: Mapping[str, AttributeValue] | None) -> _rec.ErrorRecord:
+# Links of a chain followed from the raised error to where it began.
+MAX_CHAIN = 8
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """What ``exc`` was raised from (``__cause__``) or while handling (``__context__``,
+    unless suppressed), nearest first; bounded and safe against cycles."""
+    out: list[BaseException] = []
+    seen = {id(exc)}
+    cur = exc
+    while len(out) < MAX_CHAIN:
+        nxt = cur.__cause__
+        if nxt is None and not cur.__suppress_context__:
+            nxt = cur.__context__
+        if nxt is None or id(nxt) in seen:
+            break
+        seen.add(id(nxt))
+        out.append(nxt)
+        cur = nxt
+    return out
+
+
+def _cause_attributes(cause: BaseException) -> dict[str, AttributeValue]:
+    message = cause.message if isinstance(cause, HyperionError) else _rec.safe_str(cause)
+    return {
+        semconv.HYPERION_ERROR_CAUSE_TYPE: _rec.qualified_name(type(cause)),
+        semconv.HYPERION_ERROR_CAUSE_MESSAGE: _rec.one_line(message)[: _rec.MAX_DETAIL_CHARS],
+    }
+
+
+def _record_of(
+    err: HyperionError,
+    extra: Mapping[str, AttributeValue] | None,
+    chain: list[BaseException],
+) -> _rec.ErrorRecord:
     original = err._wrapped if err._wrapped is not None else err
     attrs = _rec.detail_attributes(err.details)
+    if chain:
+        attrs.update(_cause_attributes(chain[0]))
     if extra:
         attrs.update(extra)
     return _rec.ErrorRecord(
@@ -112,12 +151,19 @@ def record_error(
     else:
         err = _wrap(exc)
     target = span if span is not None else trace.get_current_span()
-    rec = _record_of(err, attributes)
+    chain = _chain(err._wrapped if err._wrapped is not None else err) if first else []
+    rec = _record_of(err, attributes, chain)
     if mark_span:
         _rec.mark_span(target, rec)
     if not first:
         return err
     exc.__dict__[_MARK] = _Recorded(err)
+    # The errors this one was raised from are part of this event (its cause attributes and
+    # stack trace), never events of their own: one event per error raised to the caller.
+    # One recorded before (it reached a caller, or was recorded by hand) stays an event.
+    for linked in chain:
+        with contextlib.suppress(AttributeError, TypeError):
+            linked.__dict__.setdefault(_MARK, _Recorded(err))
     set_last_error(err)
     if registry.run(err):
         _rec.emit_exception(target, rec, _rec.exception_signal())
@@ -180,14 +226,47 @@ def _escaping(exc: Exception) -> None:
     """
     if isinstance(exc, StopIteration):  # ``__next__`` ending an iteration is not an error
         return
-    frame: FrameType | None = sys._getframe(2)  # the caller of the wrapper handling ``exc``
-    while frame is not None:
-        if frame.f_code in _WRAPPER_CODES:
-            return
-        frame = frame.f_back
+    if _inside_public(sys._getframe(2)):  # from the caller of the wrapper handling ``exc``
+        return
     # The host must see its own exception, never one from recording it.
     with contextlib.suppress(Exception):
         record_error(exc)
+
+
+def _inside_public(frame: FrameType | None) -> bool:
+    """Whether a public call's boundary is on the stack from ``frame`` outwards (user code
+    run by a public call, ``call_user``, starts a stack of its own)."""
+    while frame is not None:
+        code = frame.f_code
+        if code is _USER_CODE:
+            return False
+        if code in _WRAPPER_CODES:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def note_error(exc: BaseException, span: Span) -> None:
+    """A layer of hyperion-otel saw ``exc`` leave ``span`` (a phase of the call): mark the
+    span with status ERROR, ``error.type`` and the category. Inside a public call that is
+    all: the error becomes an event where it leaves the call, or where an outer layer
+    records it or the error it is turned into (``raise ... from exc``), so a chain is one
+    event. Outside any public call it is recorded here. Never raises."""
+    try:
+        if not isinstance(exc, Exception):  # KeyboardInterrupt and friends: mark only
+            if span.is_recording():
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            return
+        if not _inside_public(sys._getframe(1)):
+            record_error(exc, span=span)
+            return
+        mark = exc.__dict__.get(_MARK)
+        err = mark.error if isinstance(mark, _Recorded) else None
+        if err is None:
+            err = exc if isinstance(exc, HyperionError) else _wrap(exc)
+        _rec.mark_span(span, _record_of(err, None, []))
+    except Exception:  # noqa: BLE001 - telemetry must never break the caller
+        return
 
 
 def _wrap_function(fn: F) -> F:
@@ -244,6 +323,19 @@ def public(obj: F) -> F:
     if inspect.isgeneratorfunction(obj):
         raise TypeError(f"@public cannot guard the generator function {obj.__qualname__}")
     return _wrap_function(obj)
+
+
+def call_user(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call the user's ``fn`` from inside a public call (a registered test, a callback).
+
+    A public call that ``fn`` makes records its errors as if called from the top level,
+    although the public call running ``fn`` is still on the stack: ``fn`` is the user's
+    code, and what the runner does with ``fn``'s errors is its own business.
+    """
+    return fn(*args, **kwargs)
+
+
+_USER_CODE: CodeType = call_user.__code__
 
 
 def has_boundary(obj: object) -> bool:

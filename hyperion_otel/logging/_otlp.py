@@ -34,7 +34,7 @@ from opentelemetry import context as otel_context
 from opentelemetry._logs import Logger, SeverityNumber
 
 from hyperion_otel import semconv
-from hyperion_otel._seams import telemetry as _telemetry
+from hyperion_otel._seams import otel_private, telemetry as _telemetry
 from hyperion_otel.logging._faults import record_fault
 from hyperion_otel.logging._record import category_of, exception_fields, extras_of, message_of
 from hyperion_otel.logging._types import severity_of
@@ -42,8 +42,6 @@ from hyperion_otel.logging._types import severity_of
 __all__ = ["OtlpHandler"]
 
 _IGNORED_PREFIX = "opentelemetry"
-# Set by the SDK while a processor exports; public constant of opentelemetry-api's context.
-_SUPPRESS_KEY = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
 _PRIMITIVES = (str, bool, int, float)
 
 
@@ -72,9 +70,7 @@ class OtlpHandler(_stdlib_logging.Handler):
     def handle(self, record: _stdlib_logging.LogRecord) -> bool:
         if record.name.startswith(_IGNORED_PREFIX):
             return False
-        if getattr(self._local, "active", False) or (
-            _SUPPRESS_KEY is not None and otel_context.get_value(_SUPPRESS_KEY)
-        ):
+        if getattr(self._local, "active", False) or otel_private.instrumentation_suppressed():
             record_fault("otlp_recursion", None, record.name)
             return False
         rv: object = self.filter(record)

@@ -60,7 +60,8 @@ def init_memory(config: MemoryConfig | None = None) -> MemoryPool:
     A pool that was current before is closed first (its arrays stay valid). Undo with
     ``shutdown_memory()`` or ``pool.close()``; both restore the allocator from before.
     While a pool is current the runtime's generate, prefill and decode spans get its
-    ``hyperion.memory.*`` figures (a span hook, removed by ``shutdown_memory()``).
+    ``hyperion.memory.*`` figures (a span hook, removed by ``shutdown_memory()`` and by
+    closing the current pool).
     """
     global _current
     if config is not None and not isinstance(config, MemoryConfig):
@@ -75,6 +76,7 @@ def init_memory(config: MemoryConfig | None = None) -> MemoryPool:
         pool.install()
         _current = pool
         span_hooks.add(_span_hook)
+        pool._on_close.append(lambda: _retire(pool))
     _metrics.register(current_pool)
     return pool
 
@@ -87,6 +89,15 @@ def shutdown_memory() -> None:
         span_hooks.remove(_span_hook)
     if pool is not None:
         pool.close()
+
+
+def _retire(pool: MemoryPool) -> None:
+    """``pool.close()`` of the current pool: no current pool, no span hook."""
+    global _current
+    with _lock:
+        if _current is pool:
+            _current = None
+            span_hooks.remove(_span_hook)
 
 
 def _ensure_pool() -> MemoryPool:

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -87,6 +88,8 @@ class MemoryPool:
         self._closed = False
         self._installed = False
         self._previous: _allocator.Allocator | None = None
+        # Undos of what was installed along with this pool (init_memory's span hook).
+        self._on_close: list[Callable[[], None]] = []
         self._guard = cfg.enable_guard_pages
         self._canary = cfg.check_corruption and not cfg.enable_guard_pages
         self._extra = CANARY_FRONT + CANARY_BACK_MIN if self._canary else 0
@@ -192,6 +195,9 @@ class MemoryPool:
     def close(self) -> None:
         """Restore the previous allocator and faulthandler state; later allocations fail.
 
+        Closing the current pool (``init_memory``'s) also undoes what ``init_memory`` added:
+        no pool is current and the runtime spans' memory hook is removed.
+
         Arrays handed out stay valid (numpy keeps their segments alive); freeing them after
         close is a no-op.
         """
@@ -210,6 +216,9 @@ class MemoryPool:
         self._previous = None
         if self._guard:
             FAULT_HANDLER.release()
+        undo, self._on_close = self._on_close, []
+        for fn in reversed(undo):
+            fn()
 
     def __enter__(self) -> MemoryPool:
         return self

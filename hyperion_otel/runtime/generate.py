@@ -16,6 +16,7 @@ from opentelemetry.trace import Span
 from hyperion_otel import semconv
 from hyperion_otel._seams import genai, span_hooks
 from hyperion_otel.errors import InvalidInputError, public
+from hyperion_otel.errors._boundary import note_error
 from hyperion_otel.errors._record import qualified_name
 from hyperion_otel.runtime import _instrument as ins, _keep
 from hyperion_otel.runtime.gen_types import (
@@ -214,7 +215,7 @@ class _Run:
                 logits = m.run(ids, 0, cache, self.ws, last_only=True)
                 token, cands = self._sample(logits)
             except BaseException as exc:
-                ins.record_failure(pre, exc)
+                note_error(exc, pre)  # recorded where it leaves the request (see _fail)
                 raise
             if self.debug:
                 with _current(pre):
@@ -276,7 +277,7 @@ class _Run:
             try:
                 token, cands = self._run_step(step_ids)
             except BaseException as exc:
-                ins.record_failure(step, exc)
+                note_error(exc, step)  # recorded where it leaves the request (see _fail)
                 step.end()
                 raise
             step.set_attribute(semconv.HYPERION_TOKEN_ID, token)

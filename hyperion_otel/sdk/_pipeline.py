@@ -367,11 +367,9 @@ class _DropCounter:
 
 
 def _count_queue_drops(processor: Any, stats: ExportStats) -> None:
-    # SDK internals (opentelemetry-sdk >= 1.39): without them queue drops are only in
-    # the shutdown report, not in the metric.
-    batch = getattr(processor, "_batch_processor", None)
-    if batch is not None and hasattr(batch, "_metrics"):
-        batch._metrics = _DropCounter(batch._metrics, stats)
+    # SDK internals (see otel_private): without them queue drops are only in the shutdown
+    # report, not in the metric.
+    otel_private.wrap_batch_metrics(processor, lambda inner: _DropCounter(inner, stats))
 
 
 class CountingSpanProcessor(BatchSpanProcessor):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
@@ -26,14 +27,19 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from hyperion_otel import semconv
 from hyperion_otel._seams import otel_private, telemetry as _telemetry
-from hyperion_otel.errors import InvalidInputError
+from hyperion_otel.errors import public
+from hyperion_otel.errors._boundary import call_user
 from hyperion_otel.errors._record import qualified_name
+from hyperion_otel.testing._checks import bad, check_choice, check_name
 
 __all__ = ["ExporterFault", "TestContext", "TestResult", "create_test_context"]
 
 ExporterFault = Literal["failure", "timeout", "raise"]
+_EXPORTER_FAULTS: tuple[str, ...] = get_args(ExporterFault)
+_RESOURCE_VALUES = (str, bool, int, float)
 
 
+@public
 @dataclass(frozen=True)
 class TestResult:
     """Outcome of one test registered with ``add_test``."""
@@ -81,6 +87,7 @@ class _FaultyLogExporter(InMemoryLogRecordExporter):
         return LogRecordExportResult.FAILURE
 
 
+@public
 class TestContext:
     """Captures every span, metric and log record emitted while it is active.
 
@@ -93,7 +100,15 @@ class TestContext:
 
     __test__ = False
 
-    def __init__(self, resource: dict[str, Any] | None = None) -> None:
+    def __init__(self, resource: Mapping[str, Any] | None = None) -> None:
+        if resource is not None:
+            if not isinstance(resource, Mapping):
+                raise bad("resource", "a mapping of resource attributes or None", resource)
+            for key, value in resource.items():
+                if not isinstance(key, str) or not isinstance(value, _RESOURCE_VALUES):
+                    raise bad(
+                        f"resource[{key!r}]", "a str key with a str, bool, int or float", value
+                    )
         self.resource = Resource.create({"service.name": "hyperion-otel-test", **(resource or {})})
         self._span_exporter = _FaultySpanExporter(self)
         self._log_exporter = _FaultyLogExporter(self)
@@ -169,10 +184,12 @@ class TestContext:
 
     # --- queries ---------------------------------------------------------------------------------
     def spans_named(self, name: str) -> list[ReadableSpan]:
+        check_name(name, "name")
         return [s for s in self.spans if s.name == name]
 
     def span(self, name: str) -> ReadableSpan:
         """The one finished span called ``name``; AssertionError naming what exists otherwise."""
+        check_name(name, "name")
         found = self.spans_named(name)
         if len(found) != 1:
             raise AssertionError(
@@ -181,6 +198,8 @@ class TestContext:
         return found[0]
 
     def children_of(self, parent: ReadableSpan) -> list[ReadableSpan]:
+        if not isinstance(parent, ReadableSpan):
+            raise bad("parent", "a finished span (ReadableSpan)", parent)
         pid = parent.context.span_id if parent.context else None
         return [s for s in self.spans if s.parent is not None and s.parent.span_id == pid]
 
@@ -195,6 +214,7 @@ class TestContext:
 
     def metric_points(self, name: str, **attributes: Any) -> list[Any]:
         """Data points of metric ``name`` whose attributes include ``attributes``."""
+        check_name(name, "name")
         wanted = {k.replace("__", "."): v for k, v in attributes.items()}
         return [
             p
@@ -212,6 +232,14 @@ class TestContext:
     # --- fault injection -------------------------------------------------------------------------
     def inject_exporter_fault(self, fault: ExporterFault | None, timeout_s: float = 0.5) -> None:
         """Make span and log export fail (``failure``), hang (``timeout``) or raise; None heals."""
+        check_choice(fault, "fault", _EXPORTER_FAULTS, optional=True)
+        if (
+            not isinstance(timeout_s, (int, float))
+            or isinstance(timeout_s, bool)
+            or not math.isfinite(timeout_s)
+            or timeout_s < 0
+        ):
+            raise bad("timeout_s", "a finite number of seconds >= 0", timeout_s)
         self.exporter_fault = fault
         self.fault_timeout_s = timeout_s
 
@@ -222,14 +250,17 @@ class TestContext:
     # --- the guide's test runner ----------------------------------------------------------------
     def add_test(self, name: str, fn: Callable[[], Any]) -> None:
         """Register ``fn`` to be run by ``run()`` under this context."""
+        check_name(name, "name")
         if not callable(fn):  # type: ignore[redundant-expr,unused-ignore]
-            raise InvalidInputError(
-                f"add_test({name!r}, ...) expects a callable, got {fn!r}", field="fn"
-            )  # type: ignore[unreachable,unused-ignore]
+            raise bad("fn", f"a callable to run as test {name!r}", fn)  # type: ignore[unreachable,unused-ignore]
         self._tests.append((name, fn))
 
     def run(self) -> list[TestResult]:
-        """Run registered tests in order, each inside a span named ``test <name>``."""
+        """Run registered tests in order, each inside a span named ``test <name>``.
+
+        A test's own calls of hyperion-otel record their errors as if called from the top
+        level; a test that raises is a failed ``TestResult``, not an error of ``run``.
+        """
         results = []
         entered = self._snapshot is None
         if entered:
@@ -240,7 +271,7 @@ class TestContext:
                 start = time.perf_counter()
                 with tracer.start_as_current_span(f"test {name}") as span:
                     try:
-                        fn()
+                        call_user(fn)
                     except Exception as exc:  # noqa: BLE001 - a failing test is a result, not a crash
                         # The exception event without the deprecated ``exception.escaped``
                         # that ``span.record_exception`` adds.
@@ -269,6 +300,7 @@ class TestContext:
         return results
 
 
-def create_test_context(resource: dict[str, Any] | None = None) -> TestContext:
+@public
+def create_test_context(resource: Mapping[str, Any] | None = None) -> TestContext:
     """A new ``TestContext``; enter it (``with``) to start capturing."""
     return TestContext(resource)

@@ -6,13 +6,21 @@ import contextlib
 from dataclasses import dataclass
 from types import TracebackType
 
-from hyperion_otel.errors import InvalidInputError
-from hyperion_otel.testing._context import ExporterFault, TestContext
-from hyperion_otel.testing.faults import FailingAllocator, IOFault, allocation_failures, io_fault
+from hyperion_otel.errors import InvalidInputError, public
+from hyperion_otel.testing._checks import bad, check_choice, check_count, check_path
+from hyperion_otel.testing._context import _EXPORTER_FAULTS, ExporterFault, TestContext
+from hyperion_otel.testing.faults import (
+    IO_FAULTS,
+    FailingAllocator,
+    IOFault,
+    allocation_failures,
+    io_fault,
+)
 
 __all__ = ["TestConfig", "TestEnv", "configure_test_env"]
 
 
+@public
 @dataclass(frozen=True)
 class TestConfig:
     """What ``configure_test_env`` fakes.
@@ -33,13 +41,28 @@ class TestConfig:
     io_fault_dir: str | None = None
     exporter_fault: ExporterFault | None = "failure"
 
+    def __post_init__(self) -> None:
+        for name in ("mock_memory", "mock_io"):
+            if not isinstance(getattr(self, name), bool):
+                raise bad(name, "a bool", getattr(self, name))
+        check_count(self.memory_budget_bytes, "memory_budget_bytes")
+        check_count(self.fail_allocation_after, "fail_allocation_after", optional=True)
+        check_choice(self.io_fault, "io_fault", IO_FAULTS, optional=False)
+        check_path(self.io_fault_dir, "io_fault_dir", optional=True)
+        check_choice(self.exporter_fault, "exporter_fault", _EXPORTER_FAULTS, optional=True)
 
+
+@public
 class TestEnv:
     """The applied test environment; ``close()`` (or leaving ``with``) undoes it."""
 
     __test__ = False
 
     def __init__(self, config: TestConfig, context: TestContext | None) -> None:
+        if not isinstance(config, TestConfig):
+            raise bad("config", "a TestConfig", config)
+        if context is not None and not isinstance(context, TestContext):
+            raise bad("context", "a TestContext or None", context)
         self.config = config
         self.allocator: FailingAllocator | None = None
         self.io_faults: dict[str, int] = {}
@@ -74,12 +97,11 @@ class TestEnv:
         self.close()
 
 
+@public
 def configure_test_env(config: TestConfig, context: TestContext | None = None) -> TestEnv:
     """Apply ``config`` now; returns a ``TestEnv`` whose ``close()`` restores everything."""
     if not isinstance(config, TestConfig):
-        raise InvalidInputError(
-            f"configure_test_env expects a TestConfig, got {config!r}", field="config"
-        )
+        raise bad("config", "a TestConfig", config)
     if config.mock_io and config.io_fault_dir is None and context is None:
         raise InvalidInputError(
             "TestConfig(mock_io=True) needs io_fault_dir (a directory whose writes fail) "

@@ -1,10 +1,12 @@
 """Every public callable records the errors it raises, once, with all five effects.
 
-The list of callables is built from ``hyperion_otel.__all__``: each function, each public
-class's constructor and each of its methods (public names, plus ``__enter__``/``__exit__``/
-``__next__``/``__call__``), and the same for the classes that public calls hand back
-(``Model.stream``, ``profiling()``). Enums and the exception classes are values, not
-entry points, and are left out. A callable that appears without a row in ``BAD_CALLS``, or
+The list of callables is built from the ``__all__`` of ``hyperion_otel``, of
+``hyperion_otel.api`` (rows ``api.<name>``) and of ``hyperion_otel.testing`` (rows
+``testing.<name>``): each function, each public class's constructor and each of its methods
+(public names, plus ``__enter__``/``__exit__``/``__next__``/``__call__``), and the same for
+what public calls hand back (``Model.stream``, ``profiling()``, ``traced_op()``). Enums, the
+exception classes and type aliases are values, not entry points, and are left out; a name
+a second module re-exports (``api.record_error``) keeps its first row. A callable that appears without a row in ``BAD_CALLS``, or
 without the boundary (``hyperion_otel.errors.public``), fails this test.
 """
 
@@ -12,9 +14,11 @@ from __future__ import annotations
 
 import enum
 import inspect
+import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -22,7 +26,10 @@ from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
 import hyperion_otel as h
+import hyperion_otel.api as api
+import hyperion_otel.testing as ht
 from hyperion_otel import semconv
+from hyperion_otel._seams import allocator as _allocator
 from hyperion_otel.errors import (
     ConfigError,
     HyperionError,
@@ -43,24 +50,50 @@ RETURNED_CLASSES: dict[str, type] = {
     "GenerationStream": GenerationStream,  # Model.stream()
     "ProfilingBlock": ProfilingBlock,  # profiling()
 }
+# Functions that public calls return (the decorator ``traced_op(...)`` builds).
+RETURNED_FUNCTIONS: dict[str, object] = {"api.traced_op()": api.traced_op("probe")}
+# The modules whose ``__all__`` is public, with the prefix of their rows.
+MODULES: tuple[tuple[str, ModuleType], ...] = (("", h), ("api.", api), ("testing.", ht))
+
+
+def _is_alias(obj: object) -> bool:
+    """A typing alias (``ExporterFault = Literal[...]``): callable, but not an entry point."""
+    return typing.get_origin(obj) is not None
+
+
+def _exported() -> dict[str, object]:
+    """Row prefix + name -> object, over every public module, each object once."""
+    out: dict[str, object] = {}
+    seen: set[int] = set()
+    for prefix, module in MODULES:
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if id(obj) in seen or _is_alias(obj):
+                continue
+            seen.add(id(obj))
+            out[prefix + name] = obj
+    return out
 
 
 def _public_classes() -> dict[str, type]:
-    out = {}
-    for name in h.__all__:
-        obj = getattr(h, name)
-        if isinstance(obj, type) and not issubclass(obj, (enum.Enum, BaseException)):
-            out[name] = obj
+    out = {
+        name: obj
+        for name, obj in _exported().items()
+        if isinstance(obj, type) and not issubclass(obj, (enum.Enum, BaseException))
+    }
     return {**out, **RETURNED_CLASSES}
 
 
 def public_callables() -> dict[str, object]:
     """``name`` or ``Class.method`` -> the callable as the class stores it."""
-    found: dict[str, object] = {}
-    for name in h.__all__:
-        obj = getattr(h, name)
-        if callable(obj) and not isinstance(obj, type):
-            found[name] = obj
+    found: dict[str, object] = {
+        **RETURNED_FUNCTIONS,
+        **{
+            name: obj
+            for name, obj in _exported().items()
+            if callable(obj) and not isinstance(obj, type)
+        },
+    }
     for cname, cls in _public_classes().items():
         found[cname] = cls
         for attr in dir(cls):
@@ -286,6 +319,97 @@ BAD_CALLS: dict[str, tuple[Callable[[Env], object], type[BaseException]]] = {
     "ModelVerification": (lambda e: h.ModelVerification(), TypeError),
     "ResourceUsage": (lambda e: h.ResourceUsage(), TypeError),
     "ShutdownReport": (lambda e: h.ShutdownReport(), TypeError),
+    # --- hyperion_otel.api: the library API ---
+    "api.op_span": (lambda e: api.op_span(""), InvalidInputError),
+    "api.op_span.__enter__": (lambda e: api.op_span("x").__enter__(1), TypeError),
+    "api.op_span.__exit__": (lambda e: api.op_span("x").__exit__(), TypeError),
+    "api.record_allocation": (lambda e: api.record_allocation(-1), InvalidInputError),
+    "api.record_tensor": (lambda e: api.record_tensor("", [1.0]), InvalidInputError),
+    "api.traced_op": (lambda e: api.traced_op(len), InvalidInputError),  # type: ignore[arg-type]
+    "api.traced_op()": (lambda e: api.traced_op("x")(42), InvalidInputError),  # type: ignore[arg-type]
+    # --- hyperion_otel.testing: the test helpers ---
+    "testing.create_test_context": (
+        lambda e: ht.create_test_context(resource=["service.name"]),  # type: ignore[arg-type]
+        InvalidInputError,
+    ),
+    "testing.configure_test_env": (lambda e: ht.configure_test_env("mock"), InvalidInputError),  # type: ignore[arg-type]
+    "testing.TestConfig": (lambda e: ht.TestConfig(io_fault="flood"), InvalidInputError),  # type: ignore[arg-type]
+    "testing.TestEnv": (lambda e: ht.TestEnv(ht.TestConfig(), "ctx"), InvalidInputError),  # type: ignore[arg-type]
+    "testing.TestEnv.close": (lambda e: ht.TestEnv(ht.TestConfig(), None).close(1), TypeError),  # type: ignore[call-arg]
+    "testing.TestEnv.__enter__": (
+        lambda e: ht.TestEnv(ht.TestConfig(), None).__enter__(1),  # type: ignore[call-arg]
+        TypeError,
+    ),
+    "testing.TestEnv.__exit__": (
+        lambda e: ht.TestEnv(ht.TestConfig(), None).__exit__(),  # type: ignore[call-arg]
+        TypeError,
+    ),
+    "testing.TestResult": (lambda e: ht.TestResult(), TypeError),  # type: ignore[call-arg]
+    "testing.TestContext": (
+        lambda e: ht.TestContext({"service.name": object()}),
+        InvalidInputError,
+    ),
+    "testing.TestContext.__enter__": (lambda e: ht.TestContext().__enter__(1), TypeError),  # type: ignore[call-arg]
+    "testing.TestContext.__exit__": (lambda e: ht.TestContext().__exit__(), TypeError),  # type: ignore[call-arg]
+    "testing.TestContext.add_test": (
+        lambda e: ht.TestContext().add_test("t", "not callable"),  # type: ignore[arg-type]
+        InvalidInputError,
+    ),
+    "testing.TestContext.children_of": (
+        lambda e: ht.TestContext().children_of("root"),  # type: ignore[arg-type]
+        InvalidInputError,
+    ),
+    "testing.TestContext.clear": (lambda e: ht.TestContext().clear(1), TypeError),  # type: ignore[call-arg]
+    "testing.TestContext.close": (lambda e: ht.TestContext().close(1), TypeError),  # type: ignore[call-arg]
+    "testing.TestContext.inject_exporter_fault": (
+        lambda e: ht.TestContext().inject_exporter_fault("flaky"),  # type: ignore[arg-type]
+        InvalidInputError,
+    ),
+    "testing.TestContext.logs_where": (lambda e: ht.TestContext().logs_where(1), TypeError),  # type: ignore[call-arg]
+    "testing.TestContext.metric_points": (
+        lambda e: ht.TestContext().metric_points(""),
+        InvalidInputError,
+    ),
+    "testing.TestContext.metric_total": (
+        lambda e: ht.TestContext().metric_total(None),  # type: ignore[arg-type]
+        InvalidInputError,
+    ),
+    "testing.TestContext.run": (lambda e: ht.TestContext().run(1), TypeError),  # type: ignore[call-arg]
+    "testing.TestContext.span": (lambda e: ht.TestContext().span(1), InvalidInputError),  # type: ignore[arg-type]
+    "testing.TestContext.spans_named": (
+        lambda e: ht.TestContext().spans_named(""),
+        InvalidInputError,
+    ),
+    "testing.FailingAllocator": (
+        lambda e: ht.FailingAllocator(_allocator.get_allocator(), budget_bytes=-1),
+        InvalidInputError,
+    ),
+    "testing.FailingAllocator.allocate": (
+        lambda e: ht.FailingAllocator(_allocator.get_allocator()).allocate((2, -3)),
+        InvalidInputError,
+    ),
+    "testing.FailingAllocator.free": (
+        lambda e: ht.FailingAllocator(_allocator.get_allocator()).free(),  # type: ignore[call-arg]
+        TypeError,
+    ),
+    "testing.allocation_failures": (
+        lambda e: ht.allocation_failures(fail_after=-1),
+        InvalidInputError,
+    ),
+    "testing.allocation_failures.__enter__": (
+        lambda e: ht.allocation_failures().__enter__(1),  # type: ignore[call-arg]
+        TypeError,
+    ),
+    "testing.allocation_failures.__exit__": (
+        lambda e: ht.allocation_failures().__exit__(),  # type: ignore[call-arg]
+        TypeError,
+    ),
+    "testing.io_fault": (lambda e: ht.io_fault("flood", e.tmp), InvalidInputError),  # type: ignore[arg-type]
+    "testing.io_fault.__enter__": (
+        lambda e: ht.io_fault("disk_full", e.tmp).__enter__(1),
+        TypeError,
+    ),  # type: ignore[call-arg]
+    "testing.io_fault.__exit__": (lambda e: ht.io_fault("disk_full", e.tmp).__exit__(), TypeError),  # type: ignore[call-arg]
 }
 
 

@@ -160,6 +160,91 @@ def test_record_error_twice_on_the_same_object_counts_once(capture: Capture) -> 
     assert len(_exception_logs(capture)) == 1
 
 
+@errors.public
+def _limited(fill: int) -> None:
+    """A public call shaped like generate under a memory limit: a phase notes the pool's
+    error on its span, the unit turns it into a ResourceLimitError (``raise ... from``), the
+    request records what leaves it."""
+    from hyperion_otel.errors import ResourceLimitError
+    from hyperion_otel.errors._boundary import note_error
+
+    with _span("request") as request:
+        try:
+            try:
+                with _span("phase") as phase:
+                    try:
+                        raise HyperionMemoryError(
+                            f"pool refused {fill} bytes", requested_bytes=fill
+                        )
+                    except HyperionMemoryError as exc:
+                        note_error(exc, phase)
+                        raise
+            except HyperionMemoryError as exc:
+                raise ResourceLimitError("memory limit reached", when="during") from exc
+        except ResourceLimitError as exc:
+            record_error(exc, span=request)
+            raise
+
+
+def test_a_chain_raised_to_the_caller_is_one_event_with_its_cause(capture: Capture) -> None:
+    from hyperion_otel.errors import ResourceLimitError
+
+    seen: list[HyperionError] = []
+    errors.set_error_callback(seen.append)
+    try:
+        with pytest.raises(ResourceLimitError) as info:
+            _limited(4096)
+    finally:
+        errors.remove_error_callback(seen.append)
+    err = info.value
+    cause = err.__cause__
+    assert isinstance(cause, HyperionMemoryError)
+    assert seen == [err] and get_last_error() is err
+    assert capture.count(semconv.METRIC_ERRORS) == 1
+    assert capture.count(semconv.METRIC_ERRORS, **{semconv.ERROR_TYPE: qualified(err)}) == 1
+    [log] = _exception_logs(capture)
+    assert log.attributes[semconv.EXCEPTION_TYPE] == qualified(err)
+    assert log.attributes[semconv.HYPERION_ERROR_CAUSE_TYPE] == qualified(cause)
+    assert log.attributes[semconv.HYPERION_ERROR_CAUSE_MESSAGE] == "pool refused 4096 bytes"
+    assert (
+        "The above exception was the direct cause" in log.attributes[semconv.EXCEPTION_STACKTRACE]
+    )
+    phase = capture.span("phase")  # where it began: marked, with no record of its own
+    assert phase.status.status_code is StatusCode.ERROR and not phase.events
+    assert phase.attributes[semconv.ERROR_TYPE] == qualified(cause)
+    assert [e.name for e in capture.span("request").events] == [semconv.EVENT_EXCEPTION]
+    # The cause is part of that event: recording it again adds nothing.
+    record_error(cause)
+    assert capture.count(semconv.METRIC_ERRORS) == 1 and len(seen) == 1
+
+
+def test_an_error_already_recorded_stays_an_event_when_a_new_one_is_raised_from_it(
+    capture: Capture,
+) -> None:
+    """Recorded by hand (or after reaching a caller), then re-raised as another error that
+    reaches a caller: two errors reached callers, two events."""
+    first = ModelError("weights truncated")
+    record_error(first)
+    try:
+        raise InvalidInputError("invalid model: expected a readable file", field="model") from first
+    except InvalidInputError as second:
+        record_error(second)
+    assert capture.count(semconv.METRIC_ERRORS) == 2
+
+
+def test_note_error_outside_any_public_call_records_at_once(capture: Capture) -> None:
+    from hyperion_otel.errors._boundary import note_error
+
+    with _span("phase") as phase:
+        note_error(ModelError("bad header"), phase)
+    assert capture.count(semconv.METRIC_ERRORS) == 1
+    assert len(capture.span("phase").events) == 1
+
+
+def qualified(exc: BaseException) -> str:
+    return f"{type(exc).__module__}.{type(exc).__qualname__}"
+
+
 def test_unexpected_exception_is_reraised_unchanged_and_recorded_as_internal(
     capture: Capture,
 ) -> None:

@@ -169,3 +169,29 @@ def test_library_ops_reach_op_listeners_without_sdk(reset_otel_globals) -> None:
     finally:
         _ops.remove_listener(listener)
     assert seen == ["lib.tokenize"]
+
+
+def test_library_api_refuses_bad_arguments_by_name(reset_otel_globals) -> None:
+    """Bad arguments are typed errors naming the value and what was expected, checked even
+    with no SDK and nobody listening (when a wrong call would otherwise pass unseen)."""
+    from hyperion_otel.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match=r"write @traced_op\(\) with parentheses"):
+
+        @traced_op  # type: ignore[arg-type]
+        def bare() -> None: ...
+
+    with pytest.raises(InvalidInputError, match=r"invalid rows: expected an attribute value"):
+        op_span("lib.block", rows=[1, 2])  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="invalid check_finite: expected a bool"):
+        record_tensor("x", [1.0], check_finite="yes")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="invalid nbytes: expected an int >= 0, got True"):
+        record_allocation(True)
+    with pytest.raises(InvalidInputError, match="invalid site: expected a non-empty str"):
+        record_allocation(8, site="")
+    with (
+        create_test_context(),
+        op_span("lib.block"),
+        pytest.raises(InvalidInputError, match="invalid array: expected an array-like"),
+    ):
+        record_tensor("ragged", [[1.0], [1.0, 2.0]])

@@ -15,6 +15,7 @@ from hyperion_otel.memory import (
     MemoryConfig,
     MemoryDebugConfig,
     MemoryOptimizerConfig,
+    MemoryPool,
     check_memory_corruption,
     current_pool,
     enable_memory_debug,
@@ -160,6 +161,27 @@ def test_init_memory_again_closes_the_previous_pool():
     assert _allocator.get_allocator() is second
     second.close()  # closing directly restores what was there before the first pool
     assert _allocator.get_allocator() is before and current_pool() is None
+
+
+def test_closing_the_current_pool_undoes_what_init_memory_installed():
+    """``pool.close()`` without ``shutdown_memory()``: no span hook, no current pool, the
+    allocator from before; a pool that is no longer current leaves the new one's hook."""
+    from hyperion_otel._seams import span_hooks
+    from hyperion_otel.memory import current as _current_module
+
+    hooks, before = span_hooks._hooks, _allocator.get_allocator()
+    pool = init_memory(MemoryConfig(initial_pool_size=4096))
+    assert span_hooks._hooks != hooks
+    pool.close()
+    assert span_hooks._hooks == hooks, "the memory span hook was left registered"
+    assert _current_module._current is None
+    assert _allocator.get_allocator() is before
+    first = init_memory(MemoryConfig(initial_pool_size=4096))
+    second = MemoryPool(MemoryConfig(initial_pool_size=4096))
+    second.close()  # never current: changes nothing of the current pool's
+    assert current_pool() is first and span_hooks._hooks != hooks
+    first.close()
+    assert span_hooks._hooks == hooks and _allocator.get_allocator() is before
 
 
 def test_wrong_argument_types_are_invalid_input():

@@ -22,6 +22,9 @@ from runtime.checkpoints import GPT2_CFG, gpt2_weights, write_checkpoint
 SMALL: dict[str, Any] = {**GPT2_CFG, "n_embd": 64, "n_head": 4, "n_layer": 2, "n_positions": 1024}
 # Activations of a long prefill are several MiB: enough to cross a tight memory limit.
 WIDE: dict[str, Any] = {**GPT2_CFG, "n_embd": 256, "n_head": 4, "n_layer": 2, "n_positions": 2048}
+# Many thin layers: a long prompt's KV cache, reserved inside the prefill, outgrows a tight
+# limit before the (small) activations do, so the pool refuses inside the prefill span.
+DEEP: dict[str, Any] = {**GPT2_CFG, "n_embd": 64, "n_head": 4, "n_layer": 24, "n_positions": 2048}
 
 
 def blas_counts() -> list[int]:
@@ -54,6 +57,11 @@ def small_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def wide_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _checkpoint(tmp_path_factory.mktemp("ckpt"), "wide", WIDE)
+
+
+@pytest.fixture(scope="session")
+def deep_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _checkpoint(tmp_path_factory.mktemp("ckpt"), "deep", DEEP)
 
 
 @pytest.fixture

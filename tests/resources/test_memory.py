@@ -12,12 +12,25 @@ from pathlib import Path
 
 import psutil
 import pytest
+from opentelemetry.trace import StatusCode
 
-from hyperion_otel.errors import ErrorType, HyperionMemoryError, ResourceLimitError
+from hyperion_otel import semconv
+from hyperion_otel.errors import (
+    ErrorType,
+    HyperionError,
+    HyperionMemoryError,
+    ResourceLimitError,
+    clear_last_error,
+    get_last_error,
+    remove_error_callback,
+    set_error_callback,
+)
+from hyperion_otel.errors._record import qualified_name
 from hyperion_otel.memory import MemoryConfig, init_memory
 from hyperion_otel.resources import ResourceLimits, get_resource_usage, set_resource_limits
-from hyperion_otel.runtime import GenerationConfig
+from hyperion_otel.runtime import GenerationConfig, load_model
 from hyperion_otel.runtime.model import Model
+from hyperion_otel.testing import create_test_context
 
 MiB = 1024 * 1024
 ONE = GenerationConfig(temperature=0, max_new_tokens=1)
@@ -136,6 +149,45 @@ def test_the_pool_refuses_growth_past_the_limit_at_the_allocation(wide_model: Mo
     assert pool.max_pool_size == pool.config.max_pool_size
     set_resource_limits(wide_model, None)
     assert len(wide_model.generate(list(range(1, 61)) * 25, ONE).token_ids) == 1
+
+
+def test_a_refusal_turned_into_a_resource_limit_error_is_one_event(deep_path: Path) -> None:
+    """The pool's HyperionMemoryError inside the prefill becomes a ResourceLimitError (``raise
+    ... from``): the caller gets one error, and that one is the event: one point of
+    hyperion.errors, one callback call, one exception record naming its cause. The prefill
+    span still shows where it began."""
+    deep = load_model(str(deep_path))
+    init_memory(MemoryConfig(initial_pool_size=MiB))
+    deep.generate([1, 2, 3], ONE)
+    deep.generate(list(range(1, 61)) * 5, ONE)  # warm: a mid-size prompt's blocks are pooled
+    set_resource_limits(deep, ResourceLimits(max_memory_mb=rss_mb() + 4))
+    seen: list[HyperionError] = []
+    set_error_callback(seen.append)
+    try:
+        with create_test_context() as ctx:
+            with pytest.raises(ResourceLimitError) as info:
+                deep.generate(list(range(1, 61)) * 25, ONE)
+            points = ctx.metric_points(semconv.METRIC_ERRORS)
+            records = ctx.logs_where(exception__type=qualified_name(ResourceLimitError))
+            all_records = [r for r in ctx.logs if "exception.type" in r.log_record.attributes]
+            prefill = ctx.span(semconv.SPAN_PREFILL)
+    finally:
+        remove_error_callback(seen.append)
+    err = info.value
+    assert isinstance(err.__cause__, HyperionMemoryError)
+    # where it began: the prefill span is marked with the pool's error
+    assert prefill.status.status_code is StatusCode.ERROR
+    assert prefill.attributes[semconv.ERROR_TYPE] == qualified_name(HyperionMemoryError)
+    # one event, the raised one
+    assert [(p.attributes[semconv.ERROR_TYPE], p.value) for p in points] == [
+        (qualified_name(ResourceLimitError), 1)
+    ]
+    assert seen == [err] and get_last_error() is err
+    assert len(all_records) == len(records) == 1
+    attrs = records[0].log_record.attributes
+    assert attrs[semconv.HYPERION_ERROR_CAUSE_TYPE] == qualified_name(HyperionMemoryError)
+    assert "capped by a resource limit" in attrs[semconv.HYPERION_ERROR_CAUSE_MESSAGE]
+    clear_last_error()
 
 
 def test_a_unit_that_fails_to_start_leaves_the_pool_budget_as_found(

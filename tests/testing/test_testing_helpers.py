@@ -72,7 +72,7 @@ def test_add_test_and_run_report_results() -> None:
     assert [(r.name, r.passed) for r in results] == [("ok", True), ("broken", False)]
     assert isinstance(results[1].error, RuntimeError) and "boom" in results[1].traceback
     assert {s.name for s in ctx.spans} == {"test ok", "test broken", "work"}
-    with pytest.raises(InvalidInputError, match="expects a callable"):
+    with pytest.raises(InvalidInputError, match="expected a callable"):
         ctx.add_test("bad", 42)  # type: ignore[arg-type]
 
 
@@ -170,3 +170,38 @@ def test_pytest_plugin_fixture(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+def test_a_registered_test_records_the_errors_of_its_own_calls() -> None:
+    """``run()`` is a public call, yet a test's own failing call of hyperion-otel is recorded
+    (counted, last error) as when called at the top level; the runner catching it changes
+    nothing."""
+    import hyperion_otel as h
+    from hyperion_otel import semconv
+
+    def bad_level() -> None:
+        h.set_log_level("loud")
+
+    with create_test_context() as ctx:
+        ctx.add_test("bad level", bad_level)
+        [result] = ctx.run()
+        assert not result.passed and isinstance(result.error, InvalidInputError)
+        assert h.get_last_error() is result.error
+        assert ctx.metric_total(semconv.METRIC_ERRORS) == 1
+    h.clear_last_error()
+
+
+def test_the_injectors_check_their_arguments_when_built(tmp_path: Path) -> None:
+    from hyperion_otel.testing import allocation_failures
+
+    with pytest.raises(InvalidInputError, match="invalid kind: expected one of 'disk_full'"):
+        io_fault("flood", tmp_path)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="invalid budget_bytes: expected an int >= 0"):
+        allocation_failures(budget_bytes=-1)
+    with pytest.raises(InvalidInputError, match="invalid io_fault_dir"):
+        TestConfig(mock_io=True, io_fault_dir="")
+    real_open = os.open
+    injector = io_fault("read_only", tmp_path)
+    with injector, pytest.raises(InvalidInputError, match="entered once at a time"):
+        injector.__enter__()
+    assert os.open is real_open
