@@ -282,6 +282,20 @@ def _wrap_function(fn: F) -> F:
     return cast(F, boundary)
 
 
+def guards_itself(fn: F) -> F:
+    """Mark ``fn`` as its own boundary, for hot paths where the wrapper's extra call shows
+    (``op_span``'s ``__enter__``/``__exit__``: ~0.15 µs of a ~1 µs op). Its body must
+    catch ``Exception`` around all of its work, call ``escaping(exc)`` and re-raise;
+    ``public`` on its class then leaves it as it is."""
+    global _WRAPPER_CODES
+    _WRAPPER_CODES = _WRAPPER_CODES | {fn.__code__}
+    setattr(fn, BOUNDARY_ATTR, True)
+    return fn
+
+
+escaping = _escaping  # for the bodies of ``guards_itself`` functions
+
+
 def _wrap_member(raw: object) -> object | None:
     """The wrapped form of a class attribute, or None when it is not a method of ours."""
     if isinstance(raw, staticmethod):

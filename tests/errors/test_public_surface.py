@@ -12,6 +12,7 @@ without the boundary (``hyperion_otel.errors.public``), fails this test.
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import inspect
 import typing
@@ -145,6 +146,12 @@ def _running_profiler(call: Callable[[], object]) -> object:
 
 
 # name -> (the bad call, the exception it must raise). One row per public callable.
+def _entered(s: Any) -> Any:
+    """``s`` entered in a context of its own (the caller's current span stays current)."""
+    contextvars.copy_context().run(s.__enter__)
+    return s
+
+
 BAD_CALLS: dict[str, tuple[Callable[[Env], object], type[BaseException]]] = {
     # --- module functions ---
     "analyze_bottlenecks": (lambda e: h.analyze_bottlenecks("gpt", max_rows=0), InvalidInputError),
@@ -321,8 +328,13 @@ BAD_CALLS: dict[str, tuple[Callable[[Env], object], type[BaseException]]] = {
     "ShutdownReport": (lambda e: h.ShutdownReport(), TypeError),
     # --- hyperion_otel.api: the library API ---
     "api.op_span": (lambda e: api.op_span(""), InvalidInputError),
-    "api.op_span.__enter__": (lambda e: api.op_span("x").__enter__(1), TypeError),
-    "api.op_span.__exit__": (lambda e: api.op_span("x").__exit__(), TypeError),
+    # Each guards itself (no wrapper call): an arity error is the interpreter's, before
+    # the body runs, so the bad calls are misuse the body can see.
+    "api.op_span.__enter__": (lambda e: _entered(api.op_span("x")).__enter__(), InvalidInputError),
+    "api.op_span.__exit__": (
+        lambda e: api.op_span("x").__exit__(None, None, None),
+        InvalidInputError,
+    ),
     "api.record_allocation": (lambda e: api.record_allocation(-1), InvalidInputError),
     "api.record_tensor": (lambda e: api.record_tensor("", [1.0]), InvalidInputError),
     "api.traced_op": (lambda e: api.traced_op(len), InvalidInputError),  # type: ignore[arg-type]
