@@ -29,6 +29,7 @@ __all__ = [
     "OpListener",
     "OpSite",
     "add_listener",
+    "block",
     "has_listeners",
     "op",
     "op_at",
@@ -77,14 +78,15 @@ class BlockListener(OpListener, Protocol):
 
 _lock = threading.Lock()
 _listeners: tuple[OpListener, ...] = ()
-# The only listener's ``block``, when it has one: ``op_at`` then returns its result as is.
-_block: Callable[[OpSite], AbstractContextManager[object]] | None = None
+# The only listener's ``block``, when it has one: ``op_at`` then returns its result as is,
+# and the runtime's hot op marks call it directly (a module attribute read, no call).
+block: Callable[[OpSite], AbstractContextManager[object]] | None = None
 
 
 def _set(listeners: tuple[OpListener, ...]) -> None:
-    global _listeners, _block
-    block = getattr(listeners[0], "block", None) if len(listeners) == 1 else None
-    _listeners, _block = listeners, (block if callable(block) else None)
+    global _listeners, block
+    fn = getattr(listeners[0], "block", None) if len(listeners) == 1 else None
+    _listeners, block = listeners, (fn if callable(fn) else None)
 
 
 def add_listener(listener: OpListener) -> None:
@@ -161,9 +163,9 @@ class _Op1:
 
 def op(name: str, **attrs: Any) -> AbstractContextManager[object]:
     """Mark a block as op ``name``; ``attrs`` by convention: layer, shapes, flops, nbytes."""
-    block = _block
-    if block is not None:
-        return block((name, tuple(attrs), tuple(attrs.values())))
+    fast = block
+    if fast is not None:
+        return fast((name, tuple(attrs), tuple(attrs.values())))
     listeners = _listeners
     if not listeners:
         return _NULL_OP
@@ -174,9 +176,9 @@ def op(name: str, **attrs: Any) -> AbstractContextManager[object]:
 
 def op_at(s: OpSite) -> AbstractContextManager[object]:
     """Mark a block as a run of op site ``s`` (made once with ``site``)."""
-    block = _block
-    if block is not None:
-        return block(s)
+    fast = block
+    if fast is not None:
+        return fast(s)
     listeners = _listeners
     if not listeners:
         return _NULL_OP

@@ -122,10 +122,24 @@ class OpRecorder:
         return out
 
     def block(self, s: OpSite) -> _Block:
-        """The context manager that records one run of op site ``s``."""
+        """The context manager that records one run of op site ``s``, started: the op's
+        clock starts here, and ``__enter__`` is a C no-op (one Python frame less an op)."""
         b = _new_block(_Block)
-        b.rec = self
         b.site = s
+        b.rec = self
+        try:
+            ctx = _current_context()
+            last = self._last
+            b.info = last[1] if last[0] is ctx else self._context_changed(ctx)
+            tid = b.tid = _ident()
+            if tid not in self._threads:
+                self._enroll(tid)
+            allocs = self._allocs
+            b.count = allocs.count
+            b.nbytes = allocs.nbytes
+        except Exception:  # noqa: BLE001 - never raise into the runtime
+            self.errors += 1
+        b.t0 = _clock()
         return b
 
     def on_op_start(self, name: str, attrs: Mapping[str, Any]) -> object:
@@ -165,22 +179,14 @@ class _Block:
 
     rec: OpRecorder
     site: OpSite
+    info: SpanInfo
+    tid: int
+    count: int
+    nbytes: int
+    t0: int
 
-    def __enter__(self) -> None:
-        rec = self.rec
-        try:
-            ctx = _current_context()
-            last = rec._last
-            self.info = last[1] if last[0] is ctx else rec._context_changed(ctx)
-            tid = self.tid = _ident()
-            if tid not in rec._threads:
-                rec._enroll(tid)
-            allocs = rec._allocs
-            self.count = allocs.count
-            self.nbytes = allocs.nbytes
-        except Exception:  # noqa: BLE001 - never raise into the runtime
-            rec.errors += 1
-        self.t0 = _clock()
+    # Started by ``OpRecorder.block``: entering is a C call that does nothing.
+    __enter__ = staticmethod(tuple)
 
     def __exit__(
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None

@@ -109,7 +109,8 @@ def mark_matmul(
     layer: int, label: str, rows: int, w_shape: tuple[int, ...], itemsize: int = 4
 ) -> Any:
     """Op mark for ``x [rows, k] @ W[n, k].T``: 2 rows k n flops, weight + in/out bytes."""
-    if not _ops.has_listeners():
+    block = _ops.block
+    if block is None and not _ops.has_listeners():
         return _ops.NULL_OP
     key = (label, layer, rows, w_shape, itemsize)
     s = _sites.get(key)
@@ -126,12 +127,13 @@ def mark_matmul(
                 nbytes=(k * n + rows * k + rows * n) * itemsize,
             ),
         )
-    return _ops.op_at(s)
+    return block(s) if block is not None else _ops.op_at(s)
 
 
 def mark_norm(layer: int, x: Any) -> Any:
     """Op mark for a norm over ``x [T, d]``."""
-    if not _ops.has_listeners():
+    block = _ops.block
+    if block is None and not _ops.has_listeners():
         return _ops.NULL_OP
     key = (semconv.OP_NORM, layer, x.shape, x.itemsize)
     s = _sites.get(key)
@@ -142,12 +144,13 @@ def mark_norm(layer: int, x: Any) -> Any:
                 semconv.OP_NORM, layer=layer, shape=x.shape, flops=8 * x.size, nbytes=2 * x.nbytes
             ),
         )
-    return _ops.op_at(s)
+    return block(s) if block is not None else _ops.op_at(s)
 
 
 def mark_activation(layer: int, up: Any) -> Any:
     """Op mark for the MLP activation over ``up [T, ff or 2 ff]``."""
-    if not _ops.has_listeners():
+    block = _ops.block
+    if block is None and not _ops.has_listeners():
         return _ops.NULL_OP
     key = (semconv.OP_MLP, layer, up.shape, up.itemsize)
     s = _sites.get(key)
@@ -158,12 +161,13 @@ def mark_activation(layer: int, up: Any) -> Any:
                 semconv.OP_MLP, layer=layer, shape=up.shape, flops=8 * up.size, nbytes=2 * up.nbytes
             ),
         )
-    return _ops.op_at(s)
+    return block(s) if block is not None else _ops.op_at(s)
 
 
 def mark_kv_write(layer: int, k: Any) -> Any:
     """Op mark for appending ``k, v [Hkv, T, hd]`` to the KV cache."""
-    if not _ops.has_listeners():
+    block = _ops.block
+    if block is None and not _ops.has_listeners():
         return _ops.NULL_OP
     key = (semconv.OP_KV_CACHE, layer, k.shape, k.itemsize)
     s = _sites.get(key)
@@ -174,7 +178,7 @@ def mark_kv_write(layer: int, k: Any) -> Any:
                 semconv.OP_KV_CACHE, layer=layer, shape=k.shape, flops=0, nbytes=4 * k.nbytes
             ),
         )
-    return _ops.op_at(s)
+    return block(s) if block is not None else _ops.op_at(s)
 
 
 def mark_attention(layer: int, q: Any, n_kv_heads: int, length: int) -> Any:

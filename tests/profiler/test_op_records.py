@@ -116,4 +116,4 @@ def test_alone_the_recorder_supplies_the_block_and_beside_another_listener_sees_
         ("matmul", {"layer": 2, "label": "qkv", "shape": (1, 4, 8)}),
         ("norm", {"layer": 0}),
     ]
-    assert _ops._block is None and not _ops.has_listeners()
+    assert _ops.block is None and not _ops.has_listeners()
