@@ -188,7 +188,7 @@ def _ring_fill(warmup_s: float, t0: float) -> dict[str, Any]:
         "samples": len(sampler.samples) if sampler else 0,
         "inline_samples": len(sampler.inline_samples) if sampler else 0,
         "max_samples": session.config.max_samples,
-        "op_events": len(recorder.events) if recorder else 0,
+        "op_events": recorder.kept if recorder else 0,
         "max_events": session.config.max_events,
         "counter_points": len(session._memory_points),
         "max_counter_points": session.config.max_counter_points,
