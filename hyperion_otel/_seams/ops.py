@@ -12,7 +12,10 @@ supplies the context manager itself when it is the only one (the profiler): the 
 adds no object and no call of its own. Why it matters: between two ops a GEMV streams
 megabytes of weights through the caches, so every object an op mark touches is a cache
 miss; in a GPT-2-small decode step the generic path cost ~5 µs an op, not the ~0.6 µs a
-loop with warm caches shows.
+loop with warm caches shows. The profiler records an op this way with ~6.9k instructions and
+~150 last-level cache misses, against ~16.2k and ~215 before (a seam object, an
+attribute dict, a token and a record tuple per op); cachegrind, 4 MB last-level cache,
+decode of a 4-layer d768 model.
 """
 
 from __future__ import annotations
