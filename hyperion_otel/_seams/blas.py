@@ -28,23 +28,36 @@ from typing import Any, ClassVar
 from threadpoolctl import ThreadpoolController
 
 __all__ = [
-    "MIN_PARALLEL_MACS",
+    "MACS_PER_US",
+    "MIN_PARALLEL_US",
+    "STREAMED_PER_US",
     "WINDOW_S",
     "BlasUnit",
     "available_cores",
     "blas_libraries",
     "current_threads",
+    "estimate_us",
     "enter_unit",
     "exit_unit",
     "free_cores",
     "refresh",
+    "threads_for",
     "use",
 ]
 
-# Products below this many multiply-adds run on one thread: above it sit the GEMVs of a
-# GPT-2-small layer (0.6-2.4 M, ~1.8x faster on 2 idle cores), below it builtin:tiny's
-# decode GEMVs (0.07-0.2 M, tens of microseconds: about the cost of waking a worker).
-MIN_PARALLEL_MACS = 400_000
+# What one thread takes for a product, estimated from its multiply-adds (compute) and the
+# elements it streams from memory (a linear's weights, read once per product): measured
+# single-threaded on this 2-core Xeon (SkylakeX kernels, OpenBLAS 0.3.31), x @ w.T, x[16, 192]
+# @ w[384, 192] (1.18 M multiply-adds) in 29.5 us, x[1, 768] @ w[2304, 768] (1.77 M weights,
+# 7 MB, out of L2) in 200-250 us.
+MACS_PER_US = 40_000
+STREAMED_PER_US = 8_000
+# A product estimated shorter than this runs on one thread: a second thread saved nothing
+# on the 16-row GEMMs of builtin:tiny's prefill up to ~40 us (29.5 us on 1 thread, 29.3 on
+# 2) and ~25 us on 80-100 us ones, while waking a sleeping worker costs tens of us and, once
+# woken, it spins ~0.1 s (2^28 cycles) on the other core. Memory-bound GEMVs gain more: the
+# 768x768 one of GPT-2-small (74 us estimated) took 45 us on 1 thread, 17-25 us on 2.
+MIN_PARALLEL_US = 60.0
 WINDOW_S = 0.25  # the load of other processes is measured over windows this long
 _STALE_S = 2.0  # an estimate older than this is replaced by an instant reading
 
@@ -185,14 +198,26 @@ def enter_unit() -> None:
     u.free = 1 if top <= 1 else max(1, min(top, int(free_cores() + 0.5)))
 
 
-def use(macs: int) -> None:
-    """Before a product of ``macs`` multiply-adds: set the thread count it should run with.
+def estimate_us(macs: int, streamed: int = 0) -> float:
+    """One thread's time for a product, in microseconds: ``macs`` multiply-adds, and
+    ``streamed`` elements read from memory (a linear's weights; 0 where the operands are
+    small enough to stay in cache)."""
+    return macs / MACS_PER_US + streamed / STREAMED_PER_US
 
-    One thread below ``MIN_PARALLEL_MACS``, else ``free`` (the free cores at the unit's
-    start, never above the pools' size then). Outside a unit it does nothing.
-    """
+
+def threads_for(macs: int, streamed: int = 0) -> int:
+    """The thread count ``use`` sets for such a product in the unit now running: one below
+    ``MIN_PARALLEL_US``, else the free cores at the unit's start (never above the pools'
+    size then)."""
+    return 1 if estimate_us(macs, streamed) < MIN_PARALLEL_US else _Unit.free
+
+
+def use(macs: int, streamed: int = 0) -> None:
+    """Before a product of ``macs`` multiply-adds streaming ``streamed`` elements (the
+    weights of ``x @ w.T``): set the thread count it should run with (``threads_for``).
+    Outside a unit it does nothing."""
     u = _Unit
-    n = 1 if macs < MIN_PARALLEL_MACS else u.free
+    n = 1 if macs / MACS_PER_US + streamed / STREAMED_PER_US < MIN_PARALLEL_US else u.free
     if n == u.applied:
         return
     with u.lock:
