@@ -8,17 +8,22 @@ processes (started here, one per core on 2 cores, stopped at the end). Modes:
 - ``fixed N``: every product on N threads (the choice turned off, the pools set to N),
   which is what the runtime did before.
 
-Each mode is measured in blocks: one run thrown away, then ``--runs`` runs back to back,
-which is the steady state a caller generating in a loop sees. A mode's thread count
-leaves state behind that the next run meets: after a product on N threads OpenBLAS's
-workers keep spinning (2^28 cycles, ~0.1 s) and then sleep, and the next multi-thread
-product pays their wake-up. Runs of different modes interleaved one by one made each
-mode inherit its predecessor's pool (``default`` after ``fixed 2`` met two spinning workers
-beside busy loops, 2.5x its TTFT); a pause before every run made every run start with
-sleeping workers, which no caller in a loop sees. The thrown-away run absorbs the
-switch. Blocks are interleaved over ``--rounds`` rounds, the order of modes reversed
-every other round, so that a change of load hits every mode alike; figures are medians
-over all the runs of a mode.
+Each mode is measured in blocks: one run thrown away, then runs back to back (``--runs``,
+more where a run is short, so that a block lasts at least ``BLOCK_S``), which is the
+steady state a caller generating in a loop sees. A mode's thread count leaves state
+behind that the next run meets: after a product on N threads OpenBLAS's workers keep
+spinning (2^28 cycles, ~0.1 s) and then sleep, and the next multi-thread product pays
+their wake-up. Runs of different modes interleaved one by one made each mode inherit its
+predecessor's pool (``default`` after ``fixed 2`` met two spinning workers beside busy
+loops, 2.5x its TTFT); a pause before every run made every run start with sleeping
+workers, which no caller in a loop sees. The thrown-away run absorbs the switch.
+
+Blocks are interleaved over ``--rounds`` rounds, the order of modes reversed every other
+round. The machine is shared, and other processes' load comes and goes over seconds; so
+the ratio of ``default`` to the best fixed count (the one with the best median over all
+its runs) is taken within each round, block median against block median, and the figure
+is the median of those ratios over rounds. The ratio of the pooled medians and the cores'
+worth of CPU that other processes used meanwhile (``/proc/stat``) are shown beside it.
 
 The goal: with defaults, TTFT and decode tok/s within 10% of the best fixed count.
 
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import resource
 import statistics
@@ -48,6 +54,8 @@ from hyperion_otel.runtime.model import Model
 # A busy loop that stops by itself: after MAX_BUSY_S, or as soon as its parent is gone
 # (so a benchmark killed by a timeout leaves nothing spinning).
 MAX_BUSY_S = 900
+BLOCK_S = 0.5  # a block lasts at least this long (more runs where runs are short)
+MAX_RUNS = 100
 BUSY = (
     "import os, time\n"
     "parent, end = os.getppid(), time.monotonic() + {limit}\n"
@@ -112,6 +120,11 @@ def measure(
     # [mode][round] -> the runs of that block
     ttft: dict[str, list[list[float]]] = {m: [] for m in modes}
     tps: dict[str, list[list[float]]] = {m: [] for m in modes}
+    # Blocks of at least BLOCK_S, so that a block of builtin:tiny (a few ms a run) spans
+    # more than a few scheduler time slices of the other processes.
+    t = time.monotonic()
+    one_run(model, prompt, new)
+    runs = max(runs, min(MAX_RUNS, math.ceil(BLOCK_S / max(time.monotonic() - t, 1e-6))))
     t0, (busy0, own0) = time.monotonic(), cpu_seconds()
     for r in range(rounds):
         for m in modes if r % 2 == 0 else modes[::-1]:
@@ -145,6 +158,7 @@ def measure(
     d["tok_s_vs_best"] = paired(tps, best_tps)
     d["ttft_vs_best_pooled"] = d["ttft_ms"] / out[best_ttft]["ttft_ms"]
     d["tok_s_vs_best_pooled"] = d["tok_s"] / out[best_tps]["tok_s"]
+    d["runs_per_block"] = runs
     d["others_cores"] = ((busy1 - busy0) - (own1 - own0)) / wall  # other processes' load
     return out
 
@@ -153,7 +167,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="2 rounds of 2 runs, fewer tokens")
     ap.add_argument("--rounds", type=int, default=10, help="blocks of each mode")
-    ap.add_argument("--runs", type=int, default=3, help="measured runs in each block")
+    ap.add_argument(
+        "--runs", type=int, default=3, help="measured runs in each block (at least; see BLOCK_S)"
+    )
     ap.add_argument("--new-tokens", type=int, default=16)
     ap.add_argument("--models", default="tiny,gpt2", help="comma list of: tiny, gpt2")
     ap.add_argument("--gpt2-layers", type=int, default=12, help="layers of the GPT-2 shape")
@@ -205,11 +221,12 @@ def _table(res: dict[str, Any]) -> str:
                 vs = (
                     f"TTFT {r['ttft_vs_best']:.2f}x, tok/s {r['tok_s_vs_best']:.2f}x "
                     f"(pooled {r['ttft_vs_best_pooled']:.2f}x, {r['tok_s_vs_best_pooled']:.2f}x; "
-                    f"other processes {r['others_cores']:.2f} cores)"
+                    f"other processes {r['others_cores']:.2f} cores; "
+                    f"{r['runs_per_block']} runs a block)"
                 )
             lines.append(f"| {key} | {m} | {r['ttft_ms']:.1f} | {r['tok_s']:.1f} | {vs} |")
     return "\n".join(lines) + (
-        f"\n({res['rounds']} blocks of {res['runs']} runs each, medians, "
+        f"\n({res['rounds']} rounds, blocks of at least {res['runs']} runs and {BLOCK_S} s, "
         f"{res['new_tokens']} new tokens, {res['cores']} cores, BLAS pool {res['pool']}, "
         f"load average {res['loadavg_start'][0]:.2f} at start, {res['loadavg'][0]:.2f} at end)"
     )

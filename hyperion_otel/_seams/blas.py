@@ -6,14 +6,20 @@ the scheduler leaves waiting stalls the whole product for a time slice: measured
 2 cores beside two busy loops, ``builtin:tiny`` took 570-600 ms to its first token with 2
 threads against 25-29 ms with 1; idle, a GPT-2-small decode step is ~1.8x faster on 2.
 
-So the runtime asks, per product, for threads by the size of the work (``use``):
-one for small products, where waking workers costs more than it saves, and otherwise as
-many as there are cores that other processes leave free (``free_cores``, from the CPU time
-``/proc/stat`` counts minus this process's own, over the last ``WINDOW_S``). Inside a unit
-of work (``enter_unit``/``exit_unit``) the count set is never above the pools' size at the unit's start,
-which already carries any cap in force (``HYPERION_MAX_THREADS``, ``set_resource_limits``,
-``OPENBLAS_NUM_THREADS``), and the sizes from before come back when the unit ends.
-Setting a count is one ctypes call (~3 µs), made only when the count changes.
+So the runtime asks, per product, for threads by the time it would take one thread
+(``use``, ``estimate_us``): one for short products, where a second thread saves less than
+waking it costs, and otherwise as many as there are cores that other processes leave free
+(``free_cores``, from the CPU time ``/proc/stat`` counts minus this process's own, over the
+last ``WINDOW_S``). The time counts the multiply-adds and the weights streamed from
+memory, not the multiply-adds alone: measured here, x[16, 192] @ w[192, 192].T and
+x[1, 768] @ w[768, 768].T both make 0.59 M multiply-adds, but the first (37k weights,
+compute bound) took 24 µs on one thread and 21 on two, the second (2.4 MB of weights to
+stream) 181 µs on one and 94 on two. Inside a unit of work
+(``enter_unit``/``exit_unit``) the count set is never above the pools' size at the unit's
+start, which already carries any cap in force (``HYPERION_MAX_THREADS``,
+``set_resource_limits``, ``OPENBLAS_NUM_THREADS``), and the sizes from before come back
+when the unit ends. Setting a count is one ctypes call (~0.6 µs), made only when the
+count changes.
 """
 
 from __future__ import annotations
@@ -45,19 +51,18 @@ __all__ = [
     "use",
 ]
 
-# What one thread takes for a product, estimated from its multiply-adds (compute) and the
-# elements it streams from memory (a linear's weights, read once per product): measured
-# single-threaded on this 2-core Xeon (SkylakeX kernels, OpenBLAS 0.3.31), x @ w.T, x[16, 192]
-# @ w[384, 192] (1.18 M multiply-adds) in 29.5 us, x[1, 768] @ w[2304, 768] (1.77 M weights,
-# 7 MB, out of L2) in 200-250 us.
-MACS_PER_US = 40_000
-STREAMED_PER_US = 8_000
-# A product estimated shorter than this runs on one thread: a second thread saved nothing
-# on the 16-row GEMMs of builtin:tiny's prefill up to ~40 us (29.5 us on 1 thread, 29.3 on
-# 2) and ~25 us on 80-100 us ones, while waking a sleeping worker costs tens of us and, once
-# woken, it spins ~0.1 s (2^28 cycles) on the other core. Memory-bound GEMVs gain more: the
-# 768x768 one of GPT-2-small (74 us estimated) took 45 us on 1 thread, 17-25 us on 2.
-MIN_PARALLEL_US = 60.0
+# One thread's speed, to estimate a product's time from its multiply-adds (compute) and
+# the elements it streams from memory (a linear's weights, read once per product). Measured
+# on this 2-core Xeon (OpenBLAS 0.3.31, SkylakeX kernels), x @ w.T on one thread:
+# x[16, 192] @ w[384, 192] (1.18 M multiply-adds) in 49.5 µs, and GPT-2-small decode at
+# 27.7 tok/s, 124 M weights a token (x[1, 768] @ w[768, 768], weights out of cache: 181 µs).
+MACS_PER_US = 24_000
+STREAMED_PER_US = 3_500
+# Products estimated shorter run on one thread. Below it, a second thread saved at most
+# ~18 µs (16-row GEMMs of 25-67 µs: 0.72-0.89x) and nothing on GEMVs whose weights stay in
+# cache (x[1, 192] @ w[1024, 192]: 9.6 µs on one thread and on two), against a sleeping
+# worker's wake-up: 0.45-7 ms with the other core partly busy. Above it: 0.52-0.68x.
+MIN_PARALLEL_US = 100.0
 WINDOW_S = 0.25  # the load of other processes is measured over windows this long
 _STALE_S = 2.0  # an estimate older than this is replaced by an instant reading
 
