@@ -172,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     ap.add_argument("--new-tokens", type=int, default=16)
     ap.add_argument("--models", default="tiny,gpt2", help="comma list of: tiny, gpt2")
+    ap.add_argument("--loads", default="idle,busy", help="comma list of: idle, busy")
     ap.add_argument("--gpt2-layers", type=int, default=12, help="layers of the GPT-2 shape")
     args = ap.parse_args(argv)
     rounds, runs, new = (2, 2, 8) if args.quick else (args.rounds, args.runs, args.new_tokens)
@@ -198,7 +199,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "new_tokens": new,
         "loadavg_start": list(os.getloadavg()),
     }
-    for load in ("idle", "2 busy loops"):
+    loads = {"idle": "idle", "busy": "2 busy loops"}
+    for load in [loads[x] for x in args.loads.split(",")]:
         ctx = busy_loops(2) if load != "idle" else contextlib.nullcontext()
         with ctx:
             for name, model in models.items():

@@ -13,8 +13,8 @@ waking it costs, and otherwise as many as there are cores that other processes l
 last ``WINDOW_S``). The time counts the multiply-adds and the weights streamed from
 memory, not the multiply-adds alone: measured here, x[16, 192] @ w[192, 192].T and
 x[1, 768] @ w[768, 768].T both make 0.59 M multiply-adds, but the first (37k weights,
-compute bound) took 24 µs on one thread and 21 on two, the second (2.4 MB of weights to
-stream) 181 µs on one and 94 on two. Inside a unit of work
+compute bound) took 26 µs on one thread and 24 on two, the second (2.4 MB of weights to
+stream) 60 µs on one and 18 on two (181 and 94 with its weights out of cache). Inside a unit of work
 (``enter_unit``/``exit_unit``) the count set is never above the pools' size at the unit's
 start, which already carries any cap in force (``HYPERION_MAX_THREADS``,
 ``set_resource_limits``, ``OPENBLAS_NUM_THREADS``), and the sizes from before come back
@@ -52,17 +52,19 @@ __all__ = [
 ]
 
 # One thread's speed, to estimate a product's time from its multiply-adds (compute) and
-# the elements it streams from memory (a linear's weights, read once per product). Measured
-# on this 2-core Xeon (OpenBLAS 0.3.31, SkylakeX kernels), x @ w.T on one thread:
-# x[16, 192] @ w[384, 192] (1.18 M multiply-adds) in 49.5 µs, and GPT-2-small decode at
-# 27.7 tok/s, 124 M weights a token (x[1, 768] @ w[768, 768], weights out of cache: 181 µs).
+# the elements it streams (a linear's weights, read once per product). Measured on this
+# 2-core Xeon (OpenBLAS 0.3.31, SkylakeX kernels), x @ w.T on one thread: x[16, 192] @
+# w[384, 192] (1.18 M multiply-adds) in 49.5-51.6 µs; x[1, 768] @ w[2304, 768] (1.77 M
+# weights) in 246 µs from cache, 483 µs from memory. The cache rate makes the estimate a
+# lower bound: a product near the line whose weights come from memory gets one thread.
 MACS_PER_US = 24_000
-STREAMED_PER_US = 3_500
-# Products estimated shorter run on one thread. Below it, a second thread saved at most
-# ~18 µs (16-row GEMMs of 25-67 µs: 0.72-0.89x) and nothing on GEMVs whose weights stay in
-# cache (x[1, 192] @ w[1024, 192]: 9.6 µs on one thread and on two), against a sleeping
-# worker's wake-up: 0.45-7 ms with the other core partly busy. Above it: 0.52-0.68x.
-MIN_PARALLEL_US = 100.0
+STREAMED_PER_US = 8_000
+# Products estimated shorter run on one thread. Below it a second thread saved at most
+# 3 µs (x[16, 192] @ w[192, 192]: 26.3 µs on one, 23.5 on two) and nothing on GEMVs of a
+# few hundred k weights (x[1, 192] @ w[1024, 192]: 11.9 µs on one and on two), against a
+# sleeping worker's wake-up: 0.45-7 ms with the other core partly busy. Above it, 16-row
+# GEMMs of 50-150 µs took 0.60-0.75x the time on two threads, GEMVs 0.29-0.56x.
+MIN_PARALLEL_US = 50.0
 WINDOW_S = 0.25  # the load of other processes is measured over windows this long
 _STALE_S = 2.0  # an estimate older than this is replaced by an instant reading
 
