@@ -130,6 +130,7 @@ class _Load:
         self.busy = 0.0  # busy CPU seconds of the allowed CPUs at that time
         self.own = 0.0  # this process's CPU seconds at that time
         self.others: float | None = None
+        self.cores = 1.0  # ``available_cores()``, read again with every new estimate
         self.measured = 0.0  # when ``others`` was last computed
         self.hz = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
 
@@ -161,6 +162,7 @@ class _Load:
             if read is None:
                 return 0.0
             busy, running = read
+            self.cores = available_cores()  # a syscall and a file: once a window, not per unit
             ru = resource.getrusage(resource.RUSAGE_SELF)
             own = ru.ru_utime + ru.ru_stime
             if self.others is None or now - self.measured >= _STALE_S:
@@ -178,7 +180,8 @@ _load = _Load()
 
 def free_cores() -> float:
     """Cores not used by other processes lately (at least 1)."""
-    return max(1.0, available_cores() - _load.others_busy())
+    others = _load.others_busy()
+    return max(1.0, (_load.cores if _load.others is not None else available_cores()) - others)
 
 
 class _Unit:
