@@ -14,8 +14,9 @@ steady state a caller generating in a loop sees. A mode's thread count leaves st
 behind that the next run meets: after a product on N threads OpenBLAS's workers keep
 spinning (2^28 cycles, ~0.1 s) and then sleep, and the next multi-thread product pays
 their wake-up. Runs of different modes interleaved one by one made each mode inherit its
-predecessor's pool (``default`` after ``fixed 2`` met two spinning workers beside busy
-loops, 2.5x its TTFT); a pause before every run made every run start with sleeping
+predecessor's pool (beside busy loops, ``default`` ran right after ``fixed 2`` and met its
+spinning workers: 2.53x the TTFT of ``fixed 1`` though it ran every product of
+builtin:tiny on one thread); a pause before every run made every run start with sleeping
 workers, which no caller in a loop sees. The thrown-away run absorbs the switch.
 
 Blocks are interleaved over ``--rounds`` rounds, the order of modes reversed every other
@@ -28,6 +29,7 @@ worth of CPU that other processes used meanwhile (``/proc/stat``) are shown besi
 The goal: with defaults, TTFT and decode tok/s within 10% of the best fixed count.
 
     python benchmarks/bench_threads.py [--quick] [--rounds N] [--runs N] [--new-tokens N]
+        [--models tiny,gpt2] [--loads idle,busy]
 """
 
 from __future__ import annotations
