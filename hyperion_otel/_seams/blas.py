@@ -6,14 +6,20 @@ the scheduler leaves waiting stalls the whole product for a time slice: measured
 2 cores beside two busy loops, ``builtin:tiny`` took 570-600 ms to its first token with 2
 threads against 25-29 ms with 1; idle, a GPT-2-small decode step is ~1.8x faster on 2.
 
-So the runtime asks, per product, for threads by the size of the work (``use``):
-one for small products, where waking workers costs more than it saves, and otherwise as
-many as there are cores that other processes leave free (``free_cores``, from the CPU time
-``/proc/stat`` counts minus this process's own, over the last ``WINDOW_S``). Inside a unit
-of work (``enter_unit``/``exit_unit``) the count set is never above the pools' size at the unit's start,
-which already carries any cap in force (``HYPERION_MAX_THREADS``, ``set_resource_limits``,
-``OPENBLAS_NUM_THREADS``), and the sizes from before come back when the unit ends.
-Setting a count is one ctypes call (~3 µs), made only when the count changes.
+So the runtime asks, per product, for threads by the time it would take one thread
+(``use``, ``estimate_us``): one for short products, where a second thread saves less than
+waking it costs, and otherwise as many as there are cores that other processes leave free
+(``free_cores``, from the CPU time ``/proc/stat`` counts minus this process's own, over the
+last ``WINDOW_S``). The time counts the multiply-adds and the weights streamed from
+memory, not the multiply-adds alone: measured here, x[16, 192] @ w[192, 192].T and
+x[1, 768] @ w[768, 768].T both make 0.59 M multiply-adds, but the first (37k weights,
+compute bound) took 26 µs on one thread and 24 on two, the second (2.4 MB of weights to
+stream) 60 µs on one and 18 on two (181 and 94 with its weights out of cache). Inside a unit of work
+(``enter_unit``/``exit_unit``) the count set is never above the pools' size at the unit's
+start, which already carries any cap in force (``HYPERION_MAX_THREADS``,
+``set_resource_limits``, ``OPENBLAS_NUM_THREADS``), and the sizes from before come back
+when the unit ends. Setting a count is one ctypes call (~0.6 µs), made only when the
+count changes.
 """
 
 from __future__ import annotations
@@ -28,23 +34,37 @@ from typing import Any, ClassVar
 from threadpoolctl import ThreadpoolController
 
 __all__ = [
-    "MIN_PARALLEL_MACS",
+    "MACS_PER_US",
+    "MIN_PARALLEL_US",
+    "STREAMED_PER_US",
     "WINDOW_S",
     "BlasUnit",
     "available_cores",
     "blas_libraries",
     "current_threads",
+    "estimate_us",
     "enter_unit",
     "exit_unit",
     "free_cores",
     "refresh",
+    "threads_for",
     "use",
 ]
 
-# Products below this many multiply-adds run on one thread: above it sit the GEMVs of a
-# GPT-2-small layer (0.6-2.4 M, ~1.8x faster on 2 idle cores), below it builtin:tiny's
-# decode GEMVs (0.07-0.2 M, tens of microseconds: about the cost of waking a worker).
-MIN_PARALLEL_MACS = 400_000
+# One thread's speed, to estimate a product's time from its multiply-adds (compute) and
+# the elements it streams (a linear's weights, read once per product). Measured on this
+# 2-core Xeon (OpenBLAS 0.3.31, SkylakeX kernels), x @ w.T on one thread: x[16, 192] @
+# w[384, 192] (1.18 M multiply-adds) in 49.5-51.6 µs; x[1, 768] @ w[2304, 768] (1.77 M
+# weights) in 246 µs from cache, 483 µs from memory. The cache rate makes the estimate a
+# lower bound: a product near the line whose weights come from memory gets one thread.
+MACS_PER_US = 24_000
+STREAMED_PER_US = 8_000
+# Products estimated shorter run on one thread. Below it a second thread saved at most
+# 3 µs (x[16, 192] @ w[192, 192]: 26.3 µs on one, 23.5 on two) and nothing on GEMVs of a
+# few hundred k weights (x[1, 192] @ w[1024, 192]: 11.9 µs on one and on two), against a
+# sleeping worker's wake-up: 0.45-7 ms with the other core partly busy. Above it, 16-row
+# GEMMs of 50-150 µs took 0.60-0.75x the time on two threads, GEMVs 0.29-0.56x.
+MIN_PARALLEL_US = 50.0
 WINDOW_S = 0.25  # the load of other processes is measured over windows this long
 _STALE_S = 2.0  # an estimate older than this is replaced by an instant reading
 
@@ -110,6 +130,7 @@ class _Load:
         self.busy = 0.0  # busy CPU seconds of the allowed CPUs at that time
         self.own = 0.0  # this process's CPU seconds at that time
         self.others: float | None = None
+        self.cores = 1.0  # ``available_cores()``, read again with every new estimate
         self.measured = 0.0  # when ``others`` was last computed
         self.hz = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
 
@@ -141,6 +162,7 @@ class _Load:
             if read is None:
                 return 0.0
             busy, running = read
+            self.cores = available_cores()  # a syscall and a file: once a window, not per unit
             ru = resource.getrusage(resource.RUSAGE_SELF)
             own = ru.ru_utime + ru.ru_stime
             if self.others is None or now - self.measured >= _STALE_S:
@@ -158,7 +180,8 @@ _load = _Load()
 
 def free_cores() -> float:
     """Cores not used by other processes lately (at least 1)."""
-    return max(1.0, available_cores() - _load.others_busy())
+    others = _load.others_busy()
+    return max(1.0, (_load.cores if _load.others is not None else available_cores()) - others)
 
 
 class _Unit:
@@ -185,14 +208,26 @@ def enter_unit() -> None:
     u.free = 1 if top <= 1 else max(1, min(top, int(free_cores() + 0.5)))
 
 
-def use(macs: int) -> None:
-    """Before a product of ``macs`` multiply-adds: set the thread count it should run with.
+def estimate_us(macs: int, streamed: int = 0) -> float:
+    """One thread's time for a product, in microseconds: ``macs`` multiply-adds, and
+    ``streamed`` elements read from memory (a linear's weights; 0 where the operands are
+    small enough to stay in cache)."""
+    return macs / MACS_PER_US + streamed / STREAMED_PER_US
 
-    One thread below ``MIN_PARALLEL_MACS``, else ``free`` (the free cores at the unit's
-    start, never above the pools' size then). Outside a unit it does nothing.
-    """
+
+def threads_for(macs: int, streamed: int = 0) -> int:
+    """The thread count ``use`` sets for such a product in the unit now running: one below
+    ``MIN_PARALLEL_US``, else the free cores at the unit's start (never above the pools'
+    size then)."""
+    return 1 if estimate_us(macs, streamed) < MIN_PARALLEL_US else _Unit.free
+
+
+def use(macs: int, streamed: int = 0) -> None:
+    """Before a product of ``macs`` multiply-adds streaming ``streamed`` elements (the
+    weights of ``x @ w.T``): set the thread count it should run with (``threads_for``).
+    Outside a unit it does nothing."""
     u = _Unit
-    n = 1 if macs < MIN_PARALLEL_MACS else u.free
+    n = 1 if macs / MACS_PER_US + streamed / STREAMED_PER_US < MIN_PARALLEL_US else u.free
     if n == u.applied:
         return
     with u.lock:

@@ -247,7 +247,7 @@ class Model:
 
     def _linear(self, layer: int, label: str, x: F32, wt: F32, b: F32 | None, out: F32) -> F32:
         # Threads are set before the op mark, so that listeners see the count it runs with.
-        blas.use(x.shape[0] * wt.size)
+        blas.use(x.shape[0] * wt.size, wt.size)
         with mark_matmul(layer, label, x.shape[0], wt.shape):
             return self._linear_kernel(x, wt, b, out)
 
