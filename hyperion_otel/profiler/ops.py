@@ -1,12 +1,13 @@
 """The profiler's listener on the op seam (``hyperion_otel._seams.ops``).
 
-Per op it stores one tuple: the op's site (name and attributes, made once per call
-site), the span it ran in, two clock readings, the thread and allocation counters. The
-recorder supplies the seam's context manager itself (``block``), so an op costs one
-small object and that tuple. Everything else (nesting, self time,
-phase, span ids, KV-cache counters, which span a sample belongs to) is derived when a
-profile is built (``derive.py``): in place, next to BLAS calls that flush the caches,
-each touched dict costs a cache miss, so the hot path does as little as possible.
+Per op it stores seven items in a flat ring: the op's site (name and attributes, made
+once per call site), the span it ran in, two clock readings, the thread and allocation
+counters. The recorder supplies the seam's context manager itself (``block``), so an op
+costs one small object, three Python frames and those seven slots. Everything else
+(nesting, self time, phase, span ids, KV-cache counters, which span a sample belongs to)
+is derived when a profile is built (``derive.py``): in place, next to BLAS calls that
+flush the caches, each touched object costs a cache miss, so the hot path does as little
+as possible.
 The context is read again only when it changed since the previous op, to mark the span
 with the profile id.
 """
