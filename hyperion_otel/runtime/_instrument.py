@@ -96,6 +96,7 @@ def mark(name: str, **attrs: Any) -> Any:
 # the table is cleared when it reaches this size (sites are cheap to make again).
 _MAX_SITES = 4096
 _sites: dict[tuple[Any, ...], _ops.OpSite] = {}
+_Mark = Callable[[int, Any], Any]
 
 
 def _remember(key: tuple[Any, ...], s: _ops.OpSite) -> _ops.OpSite:
@@ -130,55 +131,41 @@ def mark_matmul(
     return block(s) if block is not None else _ops.op_at(s)
 
 
-def mark_norm(layer: int, x: Any) -> Any:
-    """Op mark for a norm over ``x [T, d]``."""
-    block = _ops.block
-    if block is None and not _ops.has_listeners():
-        return _ops.NULL_OP
-    key = (semconv.OP_NORM, layer, x.shape, x.itemsize)
-    s = _sites.get(key)
-    if s is None:
-        s = _remember(
-            key,
-            _ops.site(
-                semconv.OP_NORM, layer=layer, shape=x.shape, flops=8 * x.size, nbytes=2 * x.nbytes
-            ),
-        )
-    return block(s) if block is not None else _ops.op_at(s)
+def _elementwise_mark(op: str, flops_per_item: int, bytes_per_byte: int, doc: str) -> _Mark:
+    """An op mark over one array ``a``: ``flops_per_item`` flops an element and
+    ``bytes_per_byte`` times its bytes moved. A closure, not a shared helper the marks
+    call: a Python frame per op is a cost the profiler's overhead shows."""
+
+    def mark(layer: int, a: Any) -> Any:
+        block = _ops.block
+        if block is None and not _ops.has_listeners():
+            return _ops.NULL_OP
+        key = (op, layer, a.shape, a.itemsize)
+        s = _sites.get(key)
+        if s is None:
+            s = _remember(
+                key,
+                _ops.site(
+                    op,
+                    layer=layer,
+                    shape=a.shape,
+                    flops=flops_per_item * a.size,
+                    nbytes=bytes_per_byte * a.nbytes,
+                ),
+            )
+        return block(s) if block is not None else _ops.op_at(s)
+
+    mark.__doc__ = doc
+    return mark
 
 
-def mark_activation(layer: int, up: Any) -> Any:
-    """Op mark for the MLP activation over ``up [T, ff or 2 ff]``."""
-    block = _ops.block
-    if block is None and not _ops.has_listeners():
-        return _ops.NULL_OP
-    key = (semconv.OP_MLP, layer, up.shape, up.itemsize)
-    s = _sites.get(key)
-    if s is None:
-        s = _remember(
-            key,
-            _ops.site(
-                semconv.OP_MLP, layer=layer, shape=up.shape, flops=8 * up.size, nbytes=2 * up.nbytes
-            ),
-        )
-    return block(s) if block is not None else _ops.op_at(s)
-
-
-def mark_kv_write(layer: int, k: Any) -> Any:
-    """Op mark for appending ``k, v [Hkv, T, hd]`` to the KV cache."""
-    block = _ops.block
-    if block is None and not _ops.has_listeners():
-        return _ops.NULL_OP
-    key = (semconv.OP_KV_CACHE, layer, k.shape, k.itemsize)
-    s = _sites.get(key)
-    if s is None:
-        s = _remember(
-            key,
-            _ops.site(
-                semconv.OP_KV_CACHE, layer=layer, shape=k.shape, flops=0, nbytes=4 * k.nbytes
-            ),
-        )
-    return block(s) if block is not None else _ops.op_at(s)
+mark_norm = _elementwise_mark(semconv.OP_NORM, 8, 2, "Op mark for a norm over ``x [T, d]``.")
+mark_activation = _elementwise_mark(
+    semconv.OP_MLP, 8, 2, "Op mark for the MLP activation over ``up [T, ff or 2 ff]``."
+)
+mark_kv_write = _elementwise_mark(
+    semconv.OP_KV_CACHE, 0, 4, "Op mark for appending ``k, v [Hkv, T, hd]`` to the KV cache."
+)
 
 
 def mark_attention(layer: int, q: Any, n_kv_heads: int, length: int) -> Any:
