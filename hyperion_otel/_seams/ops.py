@@ -122,7 +122,7 @@ class _NullOp:
         return None
 
 
-NULL_OP = _NULL_OP = _NullOp()
+NULL_OP = _NullOp()
 
 
 class _Op:
@@ -171,7 +171,7 @@ def op(name: str, **attrs: Any) -> AbstractContextManager[object]:
         return fast((name, tuple(attrs), tuple(attrs.values())))
     listeners = _listeners
     if not listeners:
-        return _NULL_OP
+        return NULL_OP
     if len(listeners) == 1:
         return _Op1(name, attrs, listeners[0])
     return _Op(name, attrs, listeners)
@@ -184,7 +184,7 @@ def op_at(s: OpSite) -> AbstractContextManager[object]:
         return fast(s)
     listeners = _listeners
     if not listeners:
-        return _NULL_OP
+        return NULL_OP
     attrs = site_attrs(s)
     if len(listeners) == 1:
         return _Op1(s[0], attrs, listeners[0])
